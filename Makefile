@@ -1,0 +1,38 @@
+# Every target installs what it needs from nothing: Debian packages, then a virtual environment.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all deps test unit lint demo bench clean
+
+all: test
+
+$(STAMP): pyproject.toml devtools/system-deps.sh
+	sh devtools/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+deps: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit tests/golden
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check dockyard tests devtools bench
+	$(VENV)/bin/ruff format --check dockyard tests devtools bench
+	$(VENV)/bin/mypy
+
+demo: $(STAMP)
+	$(PY) -m devtools.demo
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,310 @@
+"""The `reconcile` command. Results go to stdout, progress and errors to stderr.
+
+Only the standard library is imported at start, so that `--help` answers at once; the spec
+models and the reconcilers are imported when a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from dockyard.spec import Spec
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+COMMANDS = ("apply", "plan", "validate", "show", "schema", "defaults")
+
+DESCRIPTION = """\
+Prepare a container host the way Docker 1.x's daemon did at start-up, declaratively:
+observe the host, diff it against SPEC, apply only the difference, verify, and roll back
+this run's changes if anything fails.
+
+commands:
+  reconcile SPEC            converge the host (same as `reconcile apply SPEC`)
+  reconcile plan SPEC       show what would change; change nothing (also: SPEC --dry-run)
+  reconcile validate SPEC   check the spec only
+  reconcile show [SPEC]     what dockyard observes on this host, per reconciler
+  reconcile schema          the spec's JSON Schema (for editors)
+  reconcile defaults        Docker 1.x's defaults, as a spec
+
+exit codes:
+  0  converged, nothing to change
+  1  error (bad spec, failed check, failed apply: this run's changes were undone)
+  2  changes pending (plan, --dry-run), or applied (apply --detailed-exitcode)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    top = _Parser(
+        prog="reconcile",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="reconcile [apply|plan|validate|show|schema|defaults] [SPEC] [options]",
+    )
+    top.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = top.add_subparsers(dest="command", parser_class=_Parser)
+
+    def output(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+        p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
+
+    apply = sub.add_parser("apply", help="converge the host to SPEC")
+    apply.add_argument("spec", metavar="SPEC")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument(
+        "--detailed-exitcode", action="store_true", help="exit 2 when changes were applied"
+    )
+    apply.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for another run's lock (default 30)",
+    )
+    output(apply)
+
+    plan = sub.add_parser("plan", help="print what would change; change nothing")
+    plan.add_argument("spec", metavar="SPEC")
+    output(plan)
+
+    validate = sub.add_parser("validate", help="check the spec only")
+    validate.add_argument("spec", metavar="SPEC")
+
+    show = sub.add_parser("show", help="the host as dockyard observes it")
+    show.add_argument("spec", metavar="SPEC", nargs="?")
+    output(show)
+
+    sub.add_parser("schema", help="the spec's JSON Schema")
+    sub.add_parser("defaults", help="Docker 1.x's defaults as a spec")
+    return top
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    """`reconcile SPEC ...` means `reconcile apply SPEC ...`."""
+    if not argv or argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version"):
+        return argv
+    return ["apply", *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(_with_command(list(sys.argv[1:] if argv is None else argv)))
+    if args.version:
+        from dockyard import __version__
+
+        print(f"dockyard {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_ERROR
+    try:
+        return int(_COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("reconcile: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        return _fail(e)
+
+
+def _fail(e: Exception) -> int:
+    from dockyard.errors import DockyardError, SpecError
+
+    if isinstance(e, SpecError):
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+    elif isinstance(e, DockyardError):
+        print(f"error: {e}", file=sys.stderr)
+    elif isinstance(e, PermissionError):
+        print(f"error: permission denied: {e.filename}; run as root", file=sys.stderr)
+    elif isinstance(e, OSError):
+        print(f"error: {e.strerror}: {e.filename}", file=sys.stderr)
+    else:
+        print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        if os.environ.get("DOCKYARD_DEBUG"):
+            traceback.print_exc()
+        else:
+            print("(set DOCKYARD_DEBUG=1 to see where)", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _style(args: argparse.Namespace) -> Any:
+    from dockyard.render import Style
+
+    colour = sys.stdout.isatty() and not args.no_color and not os.environ.get("NO_COLOR")
+    return Style(colour)
+
+
+def _load(path: str) -> Spec:
+    from dockyard import spec
+
+    return spec.load(path)
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    _load(args.spec)
+    print(f"{args.spec}: valid")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from dockyard.spec import Spec
+
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    print(json.dumps(schema, indent=2))
+    return EXIT_OK
+
+
+def cmd_defaults(args: argparse.Namespace) -> int:
+    import yaml
+
+    from dockyard.spec import Spec
+
+    doc = Spec(version=1).model_dump(mode="json")
+    print("# Docker 1.x's defaults: `version: 1` alone means exactly this.")
+    print(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None), end="")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from dockyard import engine, render
+    from dockyard.reconcilers import default_set
+    from dockyard.spec import Spec
+    from dockyard.state.host import Host
+
+    spec = _load(args.spec) if args.spec else Spec(version=1)
+    reconcilers = engine.order(default_set())
+    obs = engine.observe(reconcilers, spec, Host.for_spec(spec))
+    observed = {name: render.observation_data(o) for name, o in obs.seen.items()}
+    if args.output == "json":
+        doc = {
+            "format_version": render.FORMAT_VERSION,
+            "command": "show",
+            "observed": observed,
+            "notes": [n.to_json() for n in obs.notes],
+        }
+        print(render.dumps(doc), end="")
+        return EXIT_OK
+    style = _style(args)
+    for r in reconcilers:
+        print(style.bold(r.name))
+        if r.name in observed:
+            text = yaml.safe_dump(observed[r.name], sort_keys=False, default_flow_style=False)
+            print("".join(f"  {line}\n" for line in text.splitlines()), end="")
+        for note in obs.notes:
+            if note.reconciler == r.name:
+                print(render.note_line(note, style))
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from dockyard import engine, render
+    from dockyard.reconcilers import default_set
+    from dockyard.state.host import Host
+
+    spec = _load(args.spec)
+    reconcilers = engine.order(default_set())
+    observed = engine.observe(reconcilers, spec, Host.for_spec(spec))
+    the_plan = engine.plan(reconcilers, spec, observed)
+    pending = bool(the_plan.changes)
+    if args.output == "json":
+        print(render.dumps(render.plan_json(the_plan, "plan", pending=pending)), end="")
+    else:
+        print(render.plan_text(the_plan, [r.name for r in reconcilers], _style(args)), end="")
+    if the_plan.errors:
+        return EXIT_ERROR
+    return EXIT_CHANGES if pending else EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return cmd_plan(args)
+    from pathlib import Path
+
+    from dockyard import engine, lock, render
+    from dockyard.reconcilers import default_set
+    from dockyard.state.host import Host
+
+    spec = _load(args.spec)
+    reconcilers = engine.order(default_set())
+    host = Host.for_spec(spec)
+    style = _style(args)
+
+    # The checks that need nothing of the host come first: a failed check changes nothing,
+    # not even dockyard's own state directory.
+    early = [r for r in reconcilers if not r.after]
+    early_plan = engine.plan(early, spec, engine.observe(early, spec, host))
+    if early_plan.errors:
+        return _report(
+            args, early_plan, engine.Outcome(early_plan, error="preflight failed"), style
+        )
+
+    engine.prepare_state_dir(host)
+    with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
+        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
+        if args.output == "text":
+            print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
+        outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
+    return _report(args, the_plan, outcome, style)
+
+
+def _report(args: argparse.Namespace, the_plan: Any, outcome: Any, style: Any) -> int:
+    from dockyard import render
+
+    if args.output == "json":
+        doc = render.plan_json(
+            the_plan,
+            "apply",
+            applied=[c.to_json() for c in outcome.applied],
+            rolled_back=[c.to_json() for c in outcome.rolled_back],
+            undo_failures=outcome.undo_failures,
+            error=outcome.error,
+            converged=outcome.ok,
+        )
+        print(render.dumps(doc), end="")
+    elif outcome.ok and outcome.applied:
+        n = the_plan.summary()
+        print(
+            f"Apply complete: {n['create']} created, {n['update']} updated, "
+            f"{n['delete']} deleted; verified."
+        )
+    elif not outcome.ok:
+        if not the_plan.changes and the_plan.errors:
+            print(
+                render.plan_text(the_plan, [n.reconciler for n in the_plan.errors], style), end=""
+            )
+        print(style.paint("error", "Error:") + f" {outcome.error}", file=sys.stderr)
+        for c in outcome.rolled_back:
+            print(f"  rolled back: {c.symbol} {c.resource}", file=sys.stderr)
+        for failure in outcome.undo_failures:
+            print(f"  NOT rolled back: {failure}", file=sys.stderr)
+    if not outcome.ok:
+        return EXIT_ERROR
+    return EXIT_CHANGES if outcome.applied and args.detailed_exitcode else EXIT_OK
+
+
+_COMMANDS = {
+    "apply": cmd_apply,
+    "plan": cmd_plan,
+    "validate": cmd_validate,
+    "show": cmd_show,
+    "schema": cmd_schema,
+    "defaults": cmd_defaults,
+}

@@ -1,0 +1,205 @@
+"""Ordering, observing, planning, applying, verifying and rolling back one run."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.change import Change, Note, Plan
+from dockyard.errors import DockyardError
+from dockyard.reconcilers.base import Reconciler, Seen
+from dockyard.spec import Spec
+from dockyard.state.host import Host
+
+Progress = Callable[[str], None]
+
+
+def order(reconcilers: Iterable[Reconciler]) -> list[Reconciler]:
+    """Dependencies first; among reconcilers that are ready together, the given order.
+
+    An `after` naming a reconciler that is not in the set is ignored, so a subset can run.
+    """
+    given = list(reconcilers)
+    names = {r.name: r for r in given}
+    rank = {r.name: i for i, r in enumerate(given)}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for r in given:
+        sorter.add(r.name, *(d for d in r.after if d in names))
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as e:
+        raise DockyardError(f"reconcilers depend on each other in a cycle: {e.args[1]}") from None
+    out: list[Reconciler] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        out.extend(names[n] for n in ready)
+        sorter.done(*ready)
+    return out
+
+
+@dataclass
+class Observation:
+    seen: Seen = field(default_factory=Seen)
+    notes: list[Note] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        where = f" ({e.filename})" if e.filename else ""
+        return f"{e.strerror.lower()}{where}"
+    return str(e) or type(e).__name__
+
+
+def observe(reconcilers: Iterable[Reconciler], spec: Spec, host: Host) -> Observation:
+    obs = Observation()
+    for r in reconcilers:
+        blocked = [d for d in r.after if d in obs.failed]
+        if blocked:
+            obs.failed.add(r.name)
+            continue
+        try:
+            obs.seen.add(r.name, r.observe(spec, host))
+        except (OSError, DockyardError) as e:
+            obs.failed.add(r.name)
+            obs.notes.append(Note(r.name, "error", f"cannot observe: {_why(e)}"))
+    return obs
+
+
+def plan(reconcilers: Iterable[Reconciler], spec: Spec, obs: Observation) -> Plan:
+    result = Plan(notes=list(obs.notes))
+    for r in reconcilers:
+        if r.name in obs.failed:
+            continue
+        result.changes.extend(r.diff(spec, obs.seen))
+        result.add_notes(r.check(spec, obs.seen))
+    return result
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    applied: list[Change] = field(default_factory=list)
+    rolled_back: list[Change] = field(default_factory=list)
+    undo_failures: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Unconverged(DockyardError):
+    pass
+
+
+def describe_leftover(changes: Iterable[Change]) -> list[str]:
+    """`directory /x mode: wanted 0700, found 0755` for each change verification still finds."""
+    out = []
+    for c in changes:
+        if c.action == "create":
+            out.append(f"{c.resource}: wanted it, found none")
+        elif c.action == "delete":
+            out.append(f"{c.resource}: wanted none, found it")
+        else:
+            out.extend(
+                f"{c.resource} {attr}: wanted {new}, found {old}"
+                for attr, old, new in c.differences()
+            )
+    return out
+
+
+def apply(
+    the_plan: Plan,
+    reconcilers: Iterable[Reconciler],
+    spec: Spec,
+    host: Host,
+    progress: Progress = lambda _: None,
+) -> Outcome:
+    """Carry out `the_plan`, verify by observing again, and undo this run's changes on failure."""
+    ordered = order(reconcilers)
+    by_name = {r.name: r for r in ordered}
+    outcome = Outcome(the_plan)
+    if the_plan.errors:
+        outcome.error = "nothing was changed: " + "; ".join(
+            f"{n.reconciler}: {n.message}" for n in the_plan.errors
+        )
+        return outcome
+    try:
+        for change in the_plan.changes:
+            progress(f"{change.symbol} {change.resource} ...")
+            _carry_out(by_name[change.reconciler], change, host)
+            outcome.applied.append(change)
+        if outcome.applied:
+            again = plan(ordered, spec, observe(ordered, spec, host))
+            problems = [f"{n.reconciler}: {n.message}" for n in again.errors]
+            problems += describe_leftover(again.changes)
+            if problems:
+                raise _Unconverged("did not converge: " + "; ".join(problems))
+    except Exception as e:
+        failed = outcome.applied and isinstance(e, _Unconverged)
+        where = "" if failed or not the_plan.changes else _failed_at(the_plan, outcome)
+        outcome.error = f"{where}{_why(e)}"
+        _roll_back(outcome, by_name, host, progress)
+        if not isinstance(e, OSError | DockyardError):
+            raise
+    finally:
+        _save_ledger(host, outcome)
+    return outcome
+
+
+def _failed_at(the_plan: Plan, outcome: Outcome) -> str:
+    change = the_plan.changes[len(outcome.applied)]
+    return f"{change.symbol} {change.resource} failed: "
+
+
+def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
+    reconciler.apply(change, host)
+    if change.claim:
+        if change.action == "delete":
+            host.ledger.release(change.reconciler, change.name)
+        else:
+            host.ledger.claim(change.reconciler, change.name, _facts(change.after))
+        host.ledger.save()  # at once: a crash must not forget what dockyard created
+
+
+def _facts(attrs: Any) -> Any:
+    return dict(attrs) if attrs else True
+
+
+def _roll_back(
+    outcome: Outcome, by_name: dict[str, Reconciler], host: Host, progress: Progress
+) -> None:
+    for change in reversed(outcome.applied):
+        undo = change.undo()
+        if undo is None:
+            outcome.undo_failures.append(f"{change.resource}: cannot be undone ({change.reason})")
+            continue
+        progress(f"undo {change.symbol} {change.resource} ...")
+        try:
+            _carry_out(by_name[change.reconciler], undo, host)
+            outcome.rolled_back.append(change)
+        except (OSError, DockyardError) as e:
+            outcome.undo_failures.append(f"{change.resource}: undo failed: {_why(e)}")
+
+
+def _save_ledger(host: Host, outcome: Outcome) -> None:
+    try:
+        host.save_ledger()
+    except OSError as e:
+        msg = f"ledger not saved: {_why(e)}"
+        outcome.error = f"{outcome.error}; {msg}" if outcome.error else msg
+
+
+def prepare_state_dir(host: Host) -> None:
+    """dockyard's own directory, for its lock and ledger; private to root."""
+    try:
+        host.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise DockyardError(f"{host.state_dir} (state_dir) is not a directory") from None
+    except PermissionError:
+        raise DockyardError(
+            f"cannot create {host.state_dir} (state_dir): permission denied; run as root"
+        ) from None

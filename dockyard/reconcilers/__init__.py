@@ -1,0 +1,18 @@
+"""HOW to get there: one reconciler per bootstrap concern."""
+
+from __future__ import annotations
+
+from dockyard.reconcilers.base import Reconciler, Seen
+
+
+def default_set(hold_pidfile: int | None = None) -> list[Reconciler]:
+    """Every reconciler, as a run uses them. `hold_pidfile`: the pid watch mode writes there."""
+    from dockyard.reconcilers.directories import Directories
+    from dockyard.reconcilers.ip_forward import IpForward
+    from dockyard.reconcilers.pidfile import PidFile
+    from dockyard.reconcilers.preflight import Preflight
+
+    return [Preflight(), Directories(), PidFile(hold=hold_pidfile), IpForward()]
+
+
+__all__ = ["Reconciler", "Seen", "default_set"]

@@ -1,0 +1,59 @@
+"""The contract every bootstrap concern fulfils, and the observations they share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from dockyard.change import Change, Note
+from dockyard.spec import Spec
+from dockyard.state.host import Host
+
+T = TypeVar("T")
+
+
+class Seen:
+    """What every reconciler observed in one pass, looked up by the observation's type.
+
+    Pure diffs may read the observations of the reconcilers they come `after`.
+    """
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, object] = {}
+        self._by_name: dict[str, object] = {}
+
+    def add(self, name: str, observed: object) -> None:
+        self._by_type[type(observed)] = observed
+        self._by_name[name] = observed
+
+    def __getitem__(self, kind: type[T]) -> T:
+        found = self._by_type[kind]
+        assert isinstance(found, kind)
+        return found
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def by_name(self, name: str) -> object:
+        return self._by_name[name]
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        return iter(self._by_name.items())
+
+
+class Reconciler(Protocol):
+    name: ClassVar[str]
+    after: ClassVar[tuple[str, ...]]
+    observation: ClassVar[type]  # the dataclass `observe` returns; golden files are read into it
+
+    def observe(self, spec: Spec, host: Host) -> Any:
+        """Read the host. Never writes."""
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        """Pure: the changes that would bring the host to the spec."""
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        """Pure: what the plan must say that is not a change; an error note stops apply."""
+
+    def apply(self, change: Change, host: Host) -> None:
+        """Carry out one change from `diff` (or its undo), and nothing else."""

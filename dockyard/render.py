@@ -1,0 +1,107 @@
+"""Turning plans, outcomes and observations into text for people and JSON for programs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from dockyard.change import Change, Note, Plan
+
+FORMAT_VERSION = 1
+
+_COLOURS = {"+": "32", "~": "33", "-": "31", "-/+": "35", "error": "31", "warning": "33"}
+
+
+class Style:
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def paint(self, key: str, text: str) -> str:
+        code = _COLOURS.get(key)
+        return f"\033[{code}m{text}\033[0m" if self.colour and code else text
+
+    def bold(self, text: str) -> str:
+        return f"\033[1m{text}\033[0m" if self.colour else text
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "(none)"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _attributes(change: Change) -> list[str]:
+    out = []
+    diffs = change.differences()
+    width = max((len(a) for a, _, _ in diffs), default=0)
+    for attr, old, new in diffs:
+        label = f"{attr}:".ljust(width + 1)
+        if change.action == "create":
+            out.append(f"{label} {_value(new)}")
+        elif change.action == "delete":
+            out.append(f"{label} {_value(old)}")
+        else:
+            out.append(f"{label} {_value(old)} -> {_value(new)}")
+    return out
+
+
+def change_lines(change: Change, style: Style) -> list[str]:
+    head = f"  {style.paint(change.symbol, change.symbol)} {change.resource}  ({change.reason})"
+    return [head, *(f"      {line}" for line in _attributes(change))]
+
+
+_NOTE_LABEL = {"error": "Error", "warning": "Warning", "info": "Note"}
+
+
+def note_line(note: Note, style: Style) -> str:
+    label = style.paint(note.severity, _NOTE_LABEL[note.severity])
+    return f"  {label}: {note.message}"
+
+
+def summary_line(plan: Plan) -> str:
+    n = plan.summary()
+    return f"Plan: {n['create']} to create, {n['update']} to update, {n['delete']} to delete."
+
+
+def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
+    lines: list[str] = []
+    for name in order:
+        changes = [c for c in plan.changes if c.reconciler == name]
+        notes = [n for n in plan.notes if n.reconciler == name]
+        if not changes and not notes:
+            continue
+        lines.append(style.bold(name))
+        lines.extend(note_line(n, style) for n in notes)
+        for c in changes:
+            lines.extend(change_lines(c, style))
+        lines.append("")
+    if plan.changes:
+        lines.append(summary_line(plan))
+    else:
+        lines.append("No changes. The host matches the spec.")
+    return "\n".join(lines) + "\n"
+
+
+def plan_json(plan: Plan, command: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "command": command,
+        "changes": [c.to_json() for c in plan.changes],
+        "notes": [n.to_json() for n in plan.notes],
+        "summary": plan.summary(),
+        **extra,
+    }
+
+
+def observation_data(observed: object) -> Any:
+    if dataclasses.is_dataclass(observed) and not isinstance(observed, type):
+        return dataclasses.asdict(observed)
+    return observed
+
+
+def dumps(doc: Any) -> str:
+    return json.dumps(doc, indent=2, default=str) + "\n"

@@ -1,0 +1,196 @@
+"""Reading a spec file: YAML with the position of every value, so that each error names its line."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dockyard.errors import SpecError
+from dockyard.spec import rules
+from dockyard.spec.model import Spec
+
+Location = tuple[str | int, ...]
+Marks = dict[Location, tuple[yaml.Mark, yaml.Mark]]
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SpecLoader(_Loader):  # type: ignore[misc, valid-type]
+    """A safe loader that remembers duplicate keys instead of silently keeping the last one."""
+
+    duplicates: list[tuple[str, yaml.Mark, yaml.Mark]]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = key_node.value
+            if key in first and isinstance(key_node, yaml.ScalarNode):
+                self.duplicates.append((str(key), key_node.start_mark, first[key]))
+            first.setdefault(key, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Document:
+    """The parsed YAML and, on demand, where each value stands in the file."""
+
+    source: str
+    data: Any
+    node: yaml.Node
+    _marks: Marks = field(default_factory=dict)
+
+    def where(self, loc: Location, key: bool = False) -> str:
+        """`file:line:col` of the value at `loc`, or of its nearest ancestor that exists."""
+        if not self._marks:
+            _index(self.node, (), self._marks)
+        for n in range(len(loc), 0, -1):
+            marks = self._marks.get(loc[:n])
+            if marks:
+                mark = marks[0] if key and n == len(loc) else marks[1]
+                return _position(self.source, mark)
+        return _position(self.source, self.node.start_mark)
+
+
+def _position(source: str, mark: yaml.Mark) -> str:
+    return f"{source}:{mark.line + 1}:{mark.column + 1}"
+
+
+def _index(
+    node: yaml.Node, loc: Location, marks: dict[Location, tuple[yaml.Mark, yaml.Mark]]
+) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = (*loc, key_node.value)
+            marks.setdefault(child, (key_node.start_mark, value_node.start_mark))
+            _index(value_node, child, marks)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            marks[(*loc, i)] = (item.start_mark, item.start_mark)
+            _index(item, (*loc, i), marks)
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or a one-line SpecError saying why it cannot be read."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise SpecError([f"{path}: is a directory, not a spec file"]) from None
+    except PermissionError:
+        raise SpecError([f"{path}: permission denied"]) from None
+    except OSError as e:
+        raise SpecError([f"{path}: cannot read: {os.strerror(e.errno or 0)}"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(
+            [f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})"]
+        ) from None
+
+
+def parse(text: str, source: str) -> Document:
+    loader = _SpecLoader(text)
+    loader.duplicates = []
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SpecError([f"{source}: the file is empty; a spec needs at least `version: 1`"])
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = _position(source, mark) if mark else source
+        what = " ".join(p for p in (e.context, e.problem) if p)
+        raise SpecError([f"{where}: invalid YAML: {what}"]) from None
+    except yaml.YAMLError as e:
+        raise SpecError([f"{source}: invalid YAML: {e}"]) from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise SpecError(
+            [
+                f"{_position(source, mark)}: {key}: duplicate key "
+                f"(first set at line {first.line + 1})"
+                for key, mark, first in loader.duplicates
+            ]
+        )
+    if not isinstance(data, dict):
+        raise SpecError(
+            [
+                f"{_position(source, node.start_mark)}: "
+                "a spec is a mapping of keys such as `version: 1`"
+            ]
+        )
+    return Document(source, data, node)
+
+
+def load(path: Path | str) -> Spec:
+    """The validated spec in `path`; every problem is reported at once, as file:line:col."""
+    path = Path(path)
+    return validate(parse(read_text(path), str(path)))
+
+
+def load_text(text: str, source: str = "<spec>") -> Spec:
+    return validate(parse(text, source))
+
+
+def validate(doc: Document) -> Spec:
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as e:
+        raise SpecError(
+            [_describe(doc, err) for err in e.errors(include_url=False, include_input=True)]
+        ) from None
+    problems = rules.check(spec)
+    if problems:
+        raise SpecError(
+            [f"{doc.where(loc)}: {_dotted(loc)}: {message}" for loc, message in problems]
+        )
+    return spec
+
+
+def _dotted(loc: Location) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(doc: Document, err: Mapping[str, Any]) -> str:
+    loc: Location = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{doc.where(loc, key=True)}: {_dotted(loc)}: {_unknown_field(loc)}"
+    if kind == "missing":
+        return f"{doc.where(loc)}: {_dotted(loc)}: is required"
+    message = err["msg"]
+    if kind == "literal_error" and "input" in err:
+        message = f"{message}, got {err['input']!r}"
+    return f"{doc.where(loc)}: {_dotted(loc)}: {message}"
+
+
+def _unknown_field(loc: Location) -> str:
+    model: type[BaseModel] | None = Spec
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        annotation = info.annotation if info else None
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+    if model is None:
+        return "unknown field"
+    known = list(model.model_fields)
+    guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    hint = f"did you mean {guess[0]!r}? " if guess else ""
+    return f"unknown field; {hint}expected one of: {', '.join(known)}"

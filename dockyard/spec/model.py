@@ -1,0 +1,148 @@
+"""The spec: what a container host should look like. Every default is Docker 1.x's."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dockyard.spec.types import (
+    AbsPath,
+    Arch,
+    BridgeAddress,
+    BridgeName,
+    HostInterface,
+    KernelVersion,
+    MacAddress,
+    Mtu,
+    Port,
+    Protocol,
+    SpecVersion,
+    StorageDriver,
+)
+
+DOCKER_ADDRESS_POOLS = (
+    "172.17.42.1/16",
+    "10.0.42.1/16",
+    "10.1.42.1/16",
+    "10.42.42.1/16",
+    "172.16.42.1/24",
+    "172.16.43.1/24",
+    "172.16.44.1/24",
+    "10.0.42.1/24",
+    "10.0.43.1/24",
+    "192.168.42.1/24",
+    "192.168.43.1/24",
+    "192.168.44.1/24",
+)
+DEFAULT_PRIORITY: tuple[StorageDriver, ...] = ("aufs", "btrfs", "devicemapper", "overlay2", "vfs")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class Preflight(Section):
+    os: Literal["linux"] = "linux"
+    require_root: bool = True
+    min_kernel: KernelVersion = "3.8"
+    arch: list[Arch] = Field(default_factory=lambda: ["amd64"], min_length=1)
+
+
+class Bridge(Section):
+    name: BridgeName = Field(
+        "docker0", description='"none" disables networking: no bridge, no iptables, no ip_forward'
+    )
+    existing: bool = Field(False, description="adopt a bridge managed elsewhere (Docker -b)")
+    address: BridgeAddress = Field("auto", description="CIDR (Docker --bip), or auto")
+    address_pools: list[HostInterface] = Field(
+        default_factory=lambda: [ipaddress.IPv4Interface(a) for a in DOCKER_ADDRESS_POOLS],
+        min_length=1,
+        description="candidates for address: auto, first free one wins",
+    )
+    mtu: Mtu = Field("auto", description="auto: MTU of the default-route interface, else 1500")
+    mac: MacAddress | None = Field(None, description="null: derived from the bridge name")
+
+    @property
+    def disabled(self) -> bool:
+        return self.name == "none"
+
+
+class PublishedPort(Section):
+    proto: Protocol = "tcp"
+    host_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
+    host_port: Port
+    container_ip: ipaddress.IPv4Address
+    container_port: Port
+
+
+class Network(Section):
+    bridge: Bridge = Bridge()
+    iptables: bool = True
+    icc: bool = True
+    ip_masq: bool = True
+    ip_forward: bool = True
+    default_bind_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
+    published_ports: list[PublishedPort] = Field(default_factory=list)
+
+
+class Dns(Section):
+    servers: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = Field(
+        default_factory=list, description="empty: derive from the host's resolv.conf"
+    )
+    search: list[str] = Field(default_factory=list)
+    options: list[str] = Field(default_factory=list)
+    fallback: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = Field(
+        default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
+    )
+    host_resolv_conf: AbsPath = PurePosixPath("/etc/resolv.conf")
+
+
+class Storage(Section):
+    driver: Literal["auto"] | StorageDriver = Field(
+        "auto", description="DOCKER_DRIVER in the environment wins over this"
+    )
+    priority: list[StorageDriver] = Field(
+        default_factory=lambda: list(DEFAULT_PRIORITY),
+        min_length=1,
+    )
+    options: list[str] = Field(default_factory=list)
+    migrate: bool = Field(True, description="move a legacy <root>/graph into the driver's layout")
+
+
+class Exec(Section):
+    driver: Literal["native", "lxc"] = "native"
+    init_path: AbsPath | None = Field(
+        None, description="a dockerinit binary to install as <root>/init/dockerinit-<version>"
+    )
+    version: str = Field("1.2.0", pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+class Spec(Section):
+    """A container host, as Docker 1.x's daemon would prepare it."""
+
+    model_config = ConfigDict(
+        title="dockyard spec", json_schema_extra={"additionalProperties": False}
+    )
+
+    version: SpecVersion
+    root: AbsPath = Field(
+        PurePosixPath("/var/lib/docker"),
+        description="working root; its real path is used if it is a symlink",
+    )
+    pidfile: AbsPath = Field(
+        PurePosixPath("/var/run/docker.pid"),
+        description="refuse if a live process holds it; replace if stale",
+    )
+    state_dir: AbsPath = Field(
+        PurePosixPath("/var/lib/dockyard"),
+        description="dockyard's own lock and ledger of what it owns",
+    )
+    selinux: bool = False
+    preflight: Preflight = Preflight()
+    network: Network = Network()
+    dns: Dns = Dns()
+    storage: Storage = Storage()
+    exec: Exec = Exec()

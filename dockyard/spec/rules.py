@@ -1,0 +1,94 @@
+"""Rules that tie fields together, as Docker's daemon enforced them at start-up.
+
+Each rule returns the path of the field to blame and a message that says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from dockyard.spec.model import Spec
+
+Location = tuple[str | int, ...]
+Problem = tuple[Location, str]
+
+
+def check(spec: Spec) -> list[Problem]:
+    return [*_paths(spec), *_bridge(spec), *_firewall(spec), *_storage(spec), *_ports(spec)]
+
+
+def _paths(spec: Spec) -> Iterator[Problem]:
+    for field in ("root", "state_dir"):
+        if getattr(spec, field) == PurePosixPath("/"):
+            yield (field,), "must not be / itself; use a directory such as /var/lib/docker"
+    if spec.state_dir == spec.root or spec.root in spec.state_dir.parents:
+        yield ("state_dir",), "must be outside root: dockyard's ledger is not Docker's data"
+
+
+def _bridge(spec: Spec) -> Iterator[Problem]:
+    bridge = spec.network.bridge
+    if bridge.disabled:
+        if bridge.existing:
+            yield (
+                ("network", "bridge", "existing"),
+                "cannot be true when network.bridge.name is none (networking disabled)",
+            )
+        if bridge.address != "auto":
+            yield (
+                ("network", "bridge", "address"),
+                "has no effect when network.bridge.name is none (networking disabled); remove it",
+            )
+    elif bridge.existing and bridge.address != "auto":
+        yield (
+            ("network", "bridge", "address"),
+            "cannot be set together with network.bridge.existing: true; an adopted bridge keeps "
+            "its own address (Docker: -b and --bip are mutually exclusive)",
+        )
+
+
+def _firewall(spec: Spec) -> Iterator[Problem]:
+    net = spec.network
+    if not net.iptables and not net.icc:
+        yield (
+            ("network", "icc"),
+            "icc: false needs iptables: true, since inter-container traffic is blocked by an "
+            "iptables rule (Docker: --iptables=false with --icc=false is refused); "
+            "set network.iptables: true or remove icc: false",
+        )
+
+
+def _storage(spec: Spec) -> Iterator[Problem]:
+    if spec.selinux and spec.storage.driver == "btrfs":
+        yield (
+            ("storage", "driver"),
+            "btrfs does not support SELinux; set selinux: false or choose another driver",
+        )
+    seen: set[str] = set()
+    for i, driver in enumerate(spec.storage.priority):
+        if driver in seen:
+            yield ("storage", "priority", i), f"{driver} is listed twice"
+        seen.add(driver)
+
+
+def _ports(spec: Spec) -> Iterator[Problem]:
+    net = spec.network
+    address = net.bridge.address
+    subnet = None if address == "auto" else address.network
+    first: dict[tuple[str, str, int], int] = {}
+    for i, port in enumerate(net.published_ports):
+        where = ("network", "published_ports", i)
+        key = (port.proto, str(port.host_ip), port.host_port)
+        if key in first:
+            yield (
+                where,
+                f"{port.proto} {port.host_ip}:{port.host_port} is already published by "
+                f"network.published_ports[{first[key]}]",
+            )
+        else:
+            first[key] = i
+        if subnet is not None and port.container_ip not in subnet:
+            yield (
+                (*where, "container_ip"),
+                f"{port.container_ip} is outside the bridge subnet {subnet}",
+            )

@@ -1,0 +1,45 @@
+"""The machine a run acts on. Reconcilers reach the host only through this, so tests can point
+it at a temporary root and a network namespace."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.spec import Spec
+from dockyard.state.ledger import Ledger
+
+
+@dataclass
+class Host:
+    root: Path
+    state_dir: Path
+    proc: Path = Path("/proc")
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _ledger: Ledger | None = None
+
+    @classmethod
+    def for_spec(cls, spec: Spec, proc: Path = Path("/proc")) -> Host:
+        return cls(root=real_root(Path(spec.root)), state_dir=Path(spec.state_dir), proc=proc)
+
+    @property
+    def ledger(self) -> Ledger:
+        """Read on first use, so that a run that never needs it never fails on it."""
+        if self._ledger is None:
+            self._ledger = Ledger.load(self.state_dir / "ledger.json")
+        return self._ledger
+
+    def save_ledger(self) -> None:
+        if self._ledger is not None:
+            self._ledger.save()
+
+
+def real_root(root: Path) -> Path:
+    """Docker's rule: a root that exists is used through its real path (a symlink is resolved);
+    one that does not exist yet, or a dangling link, is used as written."""
+    try:
+        return root.resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError, RuntimeError):
+        return root
