@@ -252,9 +252,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     early = [r for r in reconcilers if not r.after]
     early_plan = engine.plan(early, spec, engine.observe(early, spec, host))
     if early_plan.errors:
-        return _report(
-            args, early_plan, engine.Outcome(early_plan, error="preflight failed"), style
-        )
+        return _report(args, early_plan, engine.apply(early_plan, early, spec, host), style)
 
     engine.prepare_state_dir(host)
     with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
@@ -286,10 +284,6 @@ def _report(args: argparse.Namespace, the_plan: Any, outcome: Any, style: Any) -
             f"{n['delete']} deleted; verified."
         )
     elif not outcome.ok:
-        if not the_plan.changes and the_plan.errors:
-            print(
-                render.plan_text(the_plan, [n.reconciler for n in the_plan.errors], style), end=""
-            )
         print(style.paint("error", "Error:") + f" {outcome.error}", file=sys.stderr)
         for c in outcome.rolled_back:
             print(f"  rolled back: {c.symbol} {c.resource}", file=sys.stderr)

@@ -103,7 +103,17 @@ class PidFile:
             ]
         want = {"pid": self.hold}
         if not got.exists:
-            return [Change(self.name, "pidfile", got.path, "create", None, want, "dockyard runs")]
+            return [
+                Change(
+                    self.name,
+                    "pidfile",
+                    got.path,
+                    "create",
+                    None,
+                    want,
+                    "dockyard holds it while it runs",
+                )
+            ]
         return [
             Change(self.name, "pidfile", got.path, "replace", held, want, self._stale_reason(got))
         ]

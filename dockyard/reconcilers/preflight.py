@@ -65,8 +65,9 @@ class Preflight:
                 f"kernel {got.kernel} is older than preflight.min_kernel {want.min_kernel}"
             )
         if got.arch not in want.arch:
+            machine = f" ({got.machine})" if got.machine != got.arch else ""
             failed.append(
-                f"architecture {got.arch} ({got.machine}) is not in preflight.arch "
+                f"architecture {got.arch}{machine} is not in preflight.arch "
                 f"[{', '.join(want.arch)}]"
             )
         return [Note(self.name, "error", message) for message in failed]

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
 
 from dockyard.spec.types import (
     AbsPath,
@@ -21,6 +21,7 @@ from dockyard.spec.types import (
     Protocol,
     SpecVersion,
     StorageDriver,
+    StorageDriverOrAuto,
 )
 
 DOCKER_ADDRESS_POOLS = (
@@ -89,19 +90,19 @@ class Network(Section):
 
 
 class Dns(Section):
-    servers: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = Field(
+    servers: list[IPvAnyAddress] = Field(
         default_factory=list, description="empty: derive from the host's resolv.conf"
     )
     search: list[str] = Field(default_factory=list)
     options: list[str] = Field(default_factory=list)
-    fallback: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = Field(
+    fallback: list[IPvAnyAddress] = Field(
         default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
     )
     host_resolv_conf: AbsPath = PurePosixPath("/etc/resolv.conf")
 
 
 class Storage(Section):
-    driver: Literal["auto"] | StorageDriver = Field(
+    driver: StorageDriverOrAuto = Field(
         "auto", description="DOCKER_DRIVER in the environment wins over this"
     )
     priority: list[StorageDriver] = Field(

@@ -19,9 +19,12 @@ def check(spec: Spec) -> list[Problem]:
 
 
 def _paths(spec: Spec) -> Iterator[Problem]:
+    slash = PurePosixPath("/")
     for field in ("root", "state_dir"):
-        if getattr(spec, field) == PurePosixPath("/"):
+        if getattr(spec, field) == slash:
             yield (field,), "must not be / itself; use a directory such as /var/lib/docker"
+    if slash in (spec.root, spec.state_dir):
+        return
     if spec.state_dir == spec.root or spec.root in spec.state_dir.parents:
         yield ("state_dir",), "must be outside root: dockyard's ledger is not Docker's data"
 

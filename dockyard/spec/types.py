@@ -224,3 +224,4 @@ def _arch(value: Any) -> str:
 
 Arch = Annotated[str, BeforeValidator(_arch), WithJsonSchema({"enum": list(ARCHES)})]
 StorageDriver = Literal["aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs"]
+StorageDriverOrAuto = Literal["auto", "aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs"]

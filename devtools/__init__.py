@@ -1,0 +1,1 @@
+"""Tools for developing dockyard: throwaway network namespaces and temporary roots."""

@@ -1,0 +1,113 @@
+"""Throwaway hosts for the demo, the benchmarks and the integration tests.
+
+A sandbox is a network namespace created here and deleted by name afterwards, plus a
+temporary directory that stands in for `/`: the spec's paths are moved under it. Nothing in
+here touches the machine's own network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_counter = itertools.count()
+
+
+def netns_name(prefix: str = "dky") -> str:
+    return f"{prefix}-{os.getpid()}-{next(_counter)}"
+
+
+@contextlib.contextmanager
+def netns(prefix: str = "dky") -> Iterator[str]:
+    """A fresh network namespace with loopback up; deleted by name on exit."""
+    name = netns_name(prefix)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def relocate(spec: dict[str, Any], base: Path) -> dict[str, Any]:
+    """The spec with every host path moved under `base`, which gets the skeleton of a root
+    filesystem (/etc, /var/lib, /var/run) and a resolv.conf to read."""
+    for skeleton in ("etc", "var/lib", "var/run"):
+        (base / skeleton).mkdir(parents=True, exist_ok=True)
+    out = {**spec}
+    for key, default in (
+        ("root", "/var/lib/docker"),
+        ("pidfile", "/var/run/docker.pid"),
+        ("state_dir", "/var/lib/dockyard"),
+    ):
+        out[key] = str(base / str(out.get(key, default)).lstrip("/"))
+    dns = dict(out.get("dns") or {})
+    resolv = base / "etc/resolv.conf"
+    resolv.parent.mkdir(parents=True, exist_ok=True)
+    if not resolv.exists():
+        resolv.write_text("nameserver 10.0.0.2\nsearch example.test\n")
+    dns["host_resolv_conf"] = str(resolv)
+    out["dns"] = dns
+    return out
+
+
+@dataclass
+class Sandbox:
+    ns: str
+    base: Path
+    spec_path: Path
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load(self.spec_path.read_text())
+        return loaded
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        self.spec_path.write_text(yaml.safe_dump(relocate(spec, self.base), sort_keys=False))
+
+    def path(self, relative: str) -> Path:
+        return self.base / relative.lstrip("/")
+
+    def reconcile(
+        self, *args: str, env: dict[str, str] | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """`reconcile ARGS` inside the namespace; SPEC stands for this sandbox's spec file."""
+        argv = [str(self.spec_path) if a == "SPEC" else a for a in args]
+        return self.run([sys.executable, "-m", "dockyard", *argv], env=env, check=check)
+
+    def run(
+        self, argv: Sequence[str], env: dict[str, str] | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns, *argv],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            check=check,
+        )
+
+    def sysctl(self, name: str) -> str:
+        return self.run(["sysctl", "-n", name], check=True).stdout.strip()
+
+    def set_sysctl(self, name: str, value: str) -> None:
+        self.run(["sysctl", "-q", "-w", f"{name}={value}"], check=True)
+
+
+@contextlib.contextmanager
+def sandbox(spec: dict[str, Any], prefix: str = "dky") -> Iterator[Sandbox]:
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}-root-") as tmp, netns(prefix) as ns:
+        base = Path(tmp)
+        box = Sandbox(ns, base, base / "spec.yaml")
+        box.write_spec(spec)
+        yield box

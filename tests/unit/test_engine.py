@@ -1,0 +1,187 @@
+"""The engine without a kernel: ordering, blocking errors, rollback and verification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from dockyard import engine
+from dockyard.change import Change, Note
+from dockyard.errors import DockyardError
+from dockyard.reconcilers import default_set
+from dockyard.reconcilers.base import Seen
+from dockyard.reconcilers.directories import Directories
+from dockyard.spec import Spec, load_text
+from dockyard.state.host import Host
+
+
+@dataclass(frozen=True)
+class FilesObserved:
+    files: dict[str, str]
+
+
+class Files:
+    """A toy reconciler: files with given content in a directory; can be told to fail."""
+
+    name: ClassVar[str] = "files"
+    after: ClassVar[tuple[str, ...]] = ("directories",)
+    observation: ClassVar[type] = FilesObserved
+
+    def __init__(
+        self, where: Path, want: dict[str, str], fail_on: int = 0, ignore: bool = False
+    ) -> None:
+        self.where, self.want, self.fail_on, self.ignore = where, want, fail_on, ignore
+        self.calls = 0
+
+    def observe(self, spec: Spec, host: Host) -> FilesObserved:
+        return FilesObserved({p.name: p.read_text() for p in self.where.iterdir()})
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        have = seen[FilesObserved].files
+        out = []
+        for name, content in self.want.items():
+            if name not in have:
+                out.append(Change(self.name, "file", name, "create", None, {"c": content}, "new"))
+            elif have[name] != content:
+                out.append(
+                    Change(
+                        self.name, "file", name, "update", {"c": have[name]}, {"c": content}, "x"
+                    )
+                )
+        return out
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        return []
+
+    def apply(self, change: Change, host: Host) -> None:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise OSError(28, "No space left on device", str(self.where / change.name))
+        if self.ignore:
+            return
+        if change.action == "delete":
+            (self.where / change.name).unlink()
+        else:
+            (self.where / change.name).write_text((change.after or {})["c"])
+
+
+def _named(name: str, after: tuple[str, ...]) -> Any:
+    return type(name, (), {"name": name, "after": after})()
+
+
+def test_order_follows_dependencies_then_given_order() -> None:
+    recs = [_named("c", ("a",)), _named("b", ()), _named("a", ()), _named("d", ("c", "b"))]
+    assert [r.name for r in engine.order(recs)] == ["b", "a", "c", "d"]
+
+
+def test_order_ignores_dependencies_outside_the_set() -> None:
+    assert [r.name for r in engine.order([_named("x", ("missing",))])] == ["x"]
+
+
+def test_order_rejects_a_cycle() -> None:
+    with pytest.raises(DockyardError, match="cycle"):
+        engine.order([_named("a", ("b",)), _named("b", ("a",))])
+
+
+def test_default_order_puts_preflight_first() -> None:
+    names = [r.name for r in engine.order(default_set())]
+    assert names == ["preflight", "directories", "pidfile", "ip_forward"]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Spec, Host, Path]:
+    spec = load_text(
+        f"version: 1\nroot: {tmp_path}/docker\nstate_dir: {tmp_path}/state\n"
+        f"pidfile: {tmp_path}/docker.pid\n"
+    )
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "keep").write_text("old")
+    host = Host.for_spec(spec)
+    engine.prepare_state_dir(host)
+    return spec, host, files
+
+
+def snapshot(base: Path) -> dict[str, Any]:
+    return {
+        str(p.relative_to(base)): (p.stat().st_mode, p.read_text() if p.is_file() else None)
+        for p in sorted(base.rglob("*"))
+        if p.name != "ledger.json"
+    }
+
+
+def run(spec: Spec, host: Host, recs: list[Any]) -> engine.Outcome:
+    ordered = engine.order(recs)
+    the_plan = engine.plan(ordered, spec, engine.observe(ordered, spec, host))
+    return engine.apply(the_plan, ordered, spec, host)
+
+
+def test_failure_on_second_change_leaves_host_as_before(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, files = world
+    base = files.parent
+    before = snapshot(base)
+    toy = Files(files, {"keep": "new", "added": "x", "third": "y"}, fail_on=2)
+    outcome = run(spec, host, [Directories(), toy])
+    assert outcome.error is not None
+    assert outcome.error.startswith("+ file added failed: no space left on device")
+    assert snapshot(base) == before
+    # Directories created in this run are gone again, the toy's first update is undone.
+    assert [c.resource for c in outcome.rolled_back][-1].startswith("directory ")
+    assert (files / "keep").read_text() == "old"
+    assert not outcome.undo_failures
+
+
+def test_unconverged_apply_is_rolled_back(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, files = world
+    before = snapshot(files.parent)
+    outcome = run(spec, host, [Directories(), Files(files, {"keep": "new"}, ignore=True)])
+    assert outcome.error == "did not converge: file keep c: wanted new, found old"
+    assert snapshot(files.parent) == before
+
+
+def test_error_note_blocks_apply(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, files = world
+    (Path(spec.root)).write_text("not a directory")
+    before = snapshot(files.parent)
+    outcome = run(spec, host, [Directories(), Files(files, {"keep": "new"})])
+    assert outcome.error == (
+        f"nothing was changed: directories: {spec.root} exists but is a file, not a directory; "
+        "it is left alone"
+    )
+    assert snapshot(files.parent) == before
+
+
+def test_observe_failure_is_a_note_and_skips_dependents(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, files = world
+
+    class Broken(Directories):
+        def observe(self, spec: Spec, host: Host) -> Any:
+            raise PermissionError(13, "Permission denied", "/var/lib/docker")
+
+    ordered = engine.order([Broken(), Files(files, {"keep": "new"})])
+    obs = engine.observe(ordered, spec, host)
+    assert obs.failed == {"directories", "files"}
+    assert obs.notes == [
+        Note("directories", "error", "cannot observe: permission denied (/var/lib/docker)")
+    ]
+
+
+def test_claims_go_to_the_ledger_at_once(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, _ = world
+    outcome = run(spec, host, [Directories()])
+    assert outcome.ok
+    ledger = Host.for_spec(spec).ledger
+    assert ledger.owns("directories", str(spec.root))
+    assert ledger.facts("directories", f"{spec.root}/graph") == {
+        "mode": "0700",
+        "owner": host_owner(),
+    }
+
+
+def host_owner() -> str:
+    import os
+
+    return f"{os.geteuid()}:{os.getegid()}"
