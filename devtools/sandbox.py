@@ -29,11 +29,16 @@ def netns_name(prefix: str = "dky") -> str:
 
 @contextlib.contextmanager
 def netns(prefix: str = "dky") -> Iterator[str]:
-    """A fresh network namespace with loopback up; deleted by name on exit."""
+    """A fresh network namespace with loopback up and forwarding off, as on a host that has
+    never run Docker (a new namespace otherwise inherits the machine's forwarding setting)."""
     name = netns_name(prefix)
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", name, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0"],
+            check=True,
+        )
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)

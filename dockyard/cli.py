@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         return int(_COMMANDS[args.command](args))
+    except BrokenPipeError:
+        # The reader went away (`reconcile show | head`): nothing more to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("reconcile: interrupted", file=sys.stderr)
         return 130
@@ -206,7 +210,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     for r in reconcilers:
         print(style.bold(r.name))
         if r.name in observed:
-            text = yaml.safe_dump(observed[r.name], sort_keys=False, default_flow_style=False)
+            shown = render.without_nulls(observed[r.name])
+            text = yaml.safe_dump(shown, sort_keys=False, default_flow_style=False)
             print("".join(f"  {line}\n" for line in text.splitlines()), end="")
         for note in obs.notes:
             if note.reconciler == r.name:

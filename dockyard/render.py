@@ -103,5 +103,14 @@ def observation_data(observed: object) -> Any:
     return observed
 
 
+def without_nulls(data: Any) -> Any:
+    """The same data without the keys whose value is None: what a person needs to read."""
+    if isinstance(data, dict):
+        return {k: without_nulls(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list | tuple):
+        return [without_nulls(v) for v in data]
+    return data
+
+
 def dumps(doc: Any) -> str:
     return json.dumps(doc, indent=2, default=str) + "\n"

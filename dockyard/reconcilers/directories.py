@@ -116,9 +116,11 @@ class Directories:
             )
             for path in got.missing_ancestors
         ]
+        # A spec that requires root is applied as root only, so its directories belong to root.
+        owner = "0:0" if spec.preflight.require_root else got.owner
         for path, mode in wanted(spec, Path(got.root)):
             entry = got.entry(str(path))
-            want = {"mode": _octal(mode), "owner": got.owner}
+            want = {"mode": _octal(mode), "owner": owner}
             if entry.kind == "missing":
                 changes.append(
                     Change(

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
+from pydantic import BaseModel, ConfigDict, Field
 
 from dockyard.spec.types import (
     AbsPath,
@@ -14,6 +14,7 @@ from dockyard.spec.types import (
     BridgeAddress,
     BridgeName,
     HostInterface,
+    IPAddress,
     KernelVersion,
     MacAddress,
     Mtu,
@@ -42,7 +43,7 @@ DEFAULT_PRIORITY: tuple[StorageDriver, ...] = ("aufs", "btrfs", "devicemapper", 
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Preflight(Section):
@@ -90,12 +91,12 @@ class Network(Section):
 
 
 class Dns(Section):
-    servers: list[IPvAnyAddress] = Field(
+    servers: list[IPAddress] = Field(
         default_factory=list, description="empty: derive from the host's resolv.conf"
     )
     search: list[str] = Field(default_factory=list)
     options: list[str] = Field(default_factory=list)
-    fallback: list[IPvAnyAddress] = Field(
+    fallback: list[IPAddress] = Field(
         default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
     )
     host_resolv_conf: AbsPath = PurePosixPath("/etc/resolv.conf")

@@ -16,6 +16,23 @@ def _fail(message: str, **context: Any) -> PydanticCustomError:
     return PydanticCustomError("dockyard", "{text}", {"text": text})
 
 
+def _ip_address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value
+    try:
+        return ipaddress.ip_address(value if isinstance(value, str) else "")
+    except ValueError:
+        raise _fail("must be an IPv4 or IPv6 address, got {value!r}", value=value) from None
+
+
+IPAddress = Annotated[
+    ipaddress.IPv4Address | ipaddress.IPv6Address,
+    BeforeValidator(_ip_address),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "description": "an IPv4 or IPv6 address"}),
+]
+
+
 def _keyword_or(keyword: str, inner: Any) -> Any:
     def validate(value: Any) -> Any:
         return keyword if value == keyword else inner(value)

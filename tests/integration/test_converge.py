@@ -247,7 +247,7 @@ def test_concurrent_applies_never_interleave(box: Sandbox) -> None:
         subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for _ in range(4)
     ]
-    results: list[Any] = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    results: list[Any] = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert [code for _, _, code in results] == [0, 0, 0, 0], results
     outs = [out for out, _, _ in results]
     assert sum("Apply complete: 8 created, 1 updated" in o for o in outs) == 1

@@ -207,7 +207,7 @@ CASES = [
     (
         "bad nameserver",
         "version: 1\ndns: {servers: [8.8.8.8, dns.example]}\n",
-        "spec.yaml:2:26: dns.servers[1]: value is not a valid IPv4 or IPv6 address",
+        "spec.yaml:2:26: dns.servers[1]: must be an IPv4 or IPv6 address, got 'dns.example'",
     ),
 ]
 

@@ -1,0 +1,32 @@
+#!/bin/sh
+# The imperative baseline: what Docker 1.x's start-up does for the reconcilers dockyard has,
+# done with plain tools and no checks beyond what the tools themselves make. `make bench`
+# times this beside `reconcile` in the same namespace set-up and prints the ratio.
+#
+# usage: baseline.sh ROOT PIDFILE
+set -eu
+root=$1
+pidfile=$2
+
+# preflight: OS, root, kernel, architecture
+[ "$(uname -s)" = Linux ]
+[ "$(id -u)" = 0 ]
+uname -r >/dev/null
+[ "$(uname -m)" = x86_64 ]
+
+# directories
+for d in "$root" "$root/containers" "$root/graph" "$root/volumes" "$root/init" \
+         "$root/execdriver" "$root/execdriver/native" "$root/tmp"; do
+    mkdir -p "$d"
+    chmod 0700 "$d"
+    chown 0:0 "$d"
+done
+
+# pidfile: remove a stale one
+if [ -f "$pidfile" ]; then
+    pid=$(cat "$pidfile")
+    if ! kill -0 "$pid" 2>/dev/null; then rm -f "$pidfile"; fi
+fi
+
+# ip_forward
+sysctl -q -w net.ipv4.ip_forward=1

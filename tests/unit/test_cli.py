@@ -1,0 +1,150 @@
+"""The `reconcile` command: exit codes, output streams, rendering, start-up cost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockyard.change import Change, Note, Plan
+from dockyard.cli import main
+from dockyard.render import Style, plan_json, plan_text
+
+
+def test_help_imports_nothing_heavy() -> None:
+    """`--help` must answer at once: no pydantic, YAML, netlink or xtables at start-up."""
+    code = (
+        "import sys\nfrom dockyard.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = {'pydantic', 'yaml', 'pyroute2', 'iptc', 'tenacity'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_spec_alone_means_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "absent.yaml"), "--dry-run"]) == 1
+    assert capsys.readouterr().err == f"{tmp_path}/absent.yaml: no such file\n"
+
+
+def test_usage_errors_exit_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["plan"])
+    assert e.value.code == 1
+    assert "the following arguments are required: SPEC" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("dockyard ")
+
+
+def sample_plan() -> Plan:
+    return Plan(
+        changes=[
+            Change("directories", "directory", "/d", "create", None, {"mode": "0700"}, "missing"),
+            Change(
+                "directories",
+                "directory",
+                "/e",
+                "update",
+                {"mode": "0755", "owner": "0:0"},
+                {"mode": "0700", "owner": "0:0"},
+                "mode drifted",
+            ),
+            Change("pidfile", "pidfile", "/p", "delete", {"pid": 9}, None, "stale"),
+            Change("pidfile", "pidfile", "/q", "replace", {"pid": 9}, {"pid": 10}, "stale"),
+        ],
+        notes=[Note("preflight", "error", "too old")],
+    )
+
+
+def test_plan_text_is_terraform_like() -> None:
+    text = plan_text(sample_plan(), ["preflight", "directories", "pidfile"], Style(colour=False))
+    assert text == (
+        "preflight\n"
+        "  Error: too old\n"
+        "\n"
+        "directories\n"
+        "  + directory /d  (missing)\n"
+        "      mode: 0700\n"
+        "  ~ directory /e  (mode drifted)\n"
+        "      mode: 0755 -> 0700\n"
+        "\n"
+        "pidfile\n"
+        "  - pidfile /p  (stale)\n"
+        "      pid: 9\n"
+        "  -/+ pidfile /q  (stale)\n"
+        "      pid: 9 -> 10\n"
+        "\n"
+        "Plan: 2 to create, 1 to update, 2 to delete.\n"
+    )
+
+
+def test_colour_only_when_asked() -> None:
+    plain = plan_text(sample_plan(), ["directories"], Style(colour=False))
+    coloured = plan_text(sample_plan(), ["directories"], Style(colour=True))
+    assert "\033[" not in plain
+    assert "\033[32m+\033[0m directory /d" in coloured
+
+
+def test_no_color_env_wins_on_a_tty(tmp_path: Path) -> None:
+    """Through a real pseudo-terminal: colour by default there, none with NO_COLOR."""
+    import os
+    import pty
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        f"version: 1\nroot: {tmp_path}/r\nstate_dir: {tmp_path}/s\n"
+        "preflight: {require_root: false}\nnetwork: {bridge: {name: none}}\n"
+    )
+
+    def run_on_tty(env: dict[str, str]) -> bytes:
+        pid, fd = pty.fork()
+        if pid == 0:  # child
+            os.execve(sys.executable, [sys.executable, "-m", "dockyard", "plan", str(spec)], env)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.waitpid(pid, 0)
+        return out
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    assert b"\033[" in run_on_tty(env)
+    assert b"\033[" not in run_on_tty({**env, "NO_COLOR": "1"})
+
+
+def test_json_plan_is_versioned_and_complete() -> None:
+    doc = plan_json(sample_plan(), "plan", pending=True)
+    assert doc["format_version"] == 1
+    assert doc["summary"] == {"create": 2, "update": 1, "delete": 2}
+    assert doc["changes"][1] == {
+        "reconciler": "directories",
+        "resource": "directory /e",
+        "action": "update",
+        "before": {"mode": "0755", "owner": "0:0"},
+        "after": {"mode": "0700", "owner": "0:0"},
+        "reason": "mode drifted",
+    }
+    assert doc["notes"] == [{"reconciler": "preflight", "severity": "error", "message": "too old"}]
+    json.dumps(doc)
+
+
+def test_show_json_without_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"version: 1\nroot: {tmp_path}/r\nstate_dir: {tmp_path}/s\n")
+    assert main(["show", str(spec), "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["format_version"] == 1
+    assert doc["observed"]["directories"]["root"] == f"{tmp_path}/r"
+    assert doc["observed"]["preflight"]["os"] == "linux"
