@@ -252,3 +252,18 @@ def test_concurrent_applies_never_interleave(box: Sandbox) -> None:
     outs = [out for out, _, _ in results]
     assert sum("Apply complete: 8 created, 1 updated" in o for o in outs) == 1
     assert sum(o == "No changes. The host matches the spec.\n" for o in outs) == 3
+
+
+def test_apply_executes_exactly_the_plan(box: Sandbox) -> None:
+    """The plan is the apply: with work for every reconciler, the changes apply carries out are
+    the changes the dry run printed, in the same order."""
+    root = root_of(box)
+    root.mkdir(parents=True, mode=0o755)
+    Path(box.spec["pidfile"]).write_text("garbage\n")
+    planned = json.loads(box.reconcile("SPEC", "--dry-run", "-o", "json").stdout)
+    reconcilers = {c["reconciler"] for c in planned["changes"]}
+    assert reconcilers == {"directories", "pidfile", "ip_forward"}
+    applied = json.loads(box.reconcile("SPEC", "-o", "json").stdout)
+    assert applied["converged"] is True
+    assert applied["applied"] == planned["changes"]
+    assert applied["changes"] == planned["changes"]
