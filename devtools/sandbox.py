@@ -60,7 +60,8 @@ def relocate(spec: dict[str, Any], base: Path) -> dict[str, Any]:
     resolv = base / "etc/resolv.conf"
     resolv.parent.mkdir(parents=True, exist_ok=True)
     if not resolv.exists():
-        resolv.write_text("nameserver 10.0.0.2\nsearch example.test\n")
+        # A nameserver in a documentation range, clear of every bridge candidate.
+        resolv.write_text("nameserver 192.0.2.53\nsearch example.test\n")
     dns["host_resolv_conf"] = str(resolv)
     out["dns"] = dns
     return out

@@ -197,6 +197,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     reconcilers = engine.order(default_set())
     obs = engine.observe(reconcilers, spec, Host.for_spec(spec))
     observed = {name: render.observation_data(o) for name, o in obs.seen.items()}
+    for r in reconcilers:
+        explain = getattr(r, "explain", None)
+        if explain is not None and r.name in observed:
+            observed[r.name] = {**observed[r.name], "planned": explain(spec, obs.seen)}
     if args.output == "json":
         doc = {
             "format_version": render.FORMAT_VERSION,

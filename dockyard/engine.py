@@ -5,7 +5,6 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from dockyard.change import Change, Note, Plan
 from dockyard.errors import DockyardError
@@ -161,12 +160,11 @@ def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
         if change.action == "delete":
             host.ledger.release(change.reconciler, change.name)
         else:
-            host.ledger.claim(change.reconciler, change.name, _facts(change.after))
+            facts = dict(change.after or {})
+            if change.action == "create":
+                facts["created"] = True
+            host.ledger.claim(change.reconciler, change.name, facts)
         host.ledger.save()  # at once: a crash must not forget what dockyard created
-
-
-def _facts(attrs: Any) -> Any:
-    return dict(attrs) if attrs else True
 
 
 def _roll_back(

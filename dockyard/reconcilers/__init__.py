@@ -7,12 +7,13 @@ from dockyard.reconcilers.base import Reconciler, Seen
 
 def default_set(hold_pidfile: int | None = None) -> list[Reconciler]:
     """Every reconciler, as a run uses them. `hold_pidfile`: the pid watch mode writes there."""
+    from dockyard.reconcilers.bridge import Bridge
     from dockyard.reconcilers.directories import Directories
     from dockyard.reconcilers.ip_forward import IpForward
     from dockyard.reconcilers.pidfile import PidFile
     from dockyard.reconcilers.preflight import Preflight
 
-    return [Preflight(), Directories(), PidFile(hold=hold_pidfile), IpForward()]
+    return [Preflight(), Directories(), PidFile(hold=hold_pidfile), Bridge(), IpForward()]
 
 
 __all__ = ["Reconciler", "Seen", "default_set"]

@@ -11,6 +11,12 @@ from dockyard.state.host import Host
 
 T = TypeVar("T")
 
+# Every network reconciler says this when the bridge is `none`; the plan prints it once.
+NETWORKING_DISABLED = (
+    "networking is disabled (network.bridge.name: none): "
+    "no bridge, no iptables rules, ip_forward left as it is"
+)
+
 
 class Seen:
     """What every reconciler observed in one pass, looked up by the observation's type.

@@ -9,15 +9,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from dockyard.change import Change, Note
-from dockyard.reconcilers.base import Seen
+from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
 
 SYSCTL = "net.ipv4.ip_forward"
-NETWORKING_DISABLED = (
-    "networking is disabled (network.bridge.name: none): "
-    "no bridge, no iptables rules, ip_forward left as it is"
-)
 
 
 @dataclass(frozen=True)

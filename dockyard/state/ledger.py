@@ -45,9 +45,12 @@ class Ledger:
         return self.owned.get(reconciler, {}).get(name)
 
     def claim(self, reconciler: str, name: str, facts: Any = True) -> None:
+        """Record `name` as dockyard's; dict facts are merged into what is already known."""
         entries = self.owned.setdefault(reconciler, {})
-        if entries.get(name) != facts:
-            entries[name] = facts
+        old = entries.get(name)
+        new = {**old, **facts} if isinstance(old, dict) and isinstance(facts, dict) else facts
+        if old != new:
+            entries[name] = new
             self._dirty = True
 
     def release(self, reconciler: str, name: str) -> None:

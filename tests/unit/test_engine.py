@@ -88,7 +88,7 @@ def test_order_rejects_a_cycle() -> None:
 
 def test_default_order_puts_preflight_first() -> None:
     names = [r.name for r in engine.order(default_set())]
-    assert names == ["preflight", "directories", "pidfile", "ip_forward"]
+    assert names == ["preflight", "directories", "pidfile", "bridge", "ip_forward"]
 
 
 @pytest.fixture
@@ -178,6 +178,7 @@ def test_claims_go_to_the_ledger_at_once(world: tuple[Spec, Host, Path]) -> None
     assert ledger.facts("directories", f"{spec.root}/graph") == {
         "mode": "0700",
         "owner": host_owner(),
+        "created": True,
     }
 
 

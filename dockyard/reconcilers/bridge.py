@@ -1,0 +1,407 @@
+"""bridge: Docker's bridge (docker0) on a subnet that conflicts with nothing on the host.
+
+An existing bridge is adopted and corrected attribute by attribute, never deleted and
+re-created. `address: auto` picks the first of Docker 1.x's candidate ranges that overlaps no
+on-link route and holds no nameserver; the choice then sticks (it is kept while the bridge has
+it, and recorded in the ledger).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import ipaddress
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dockyard.change import Change, Note
+from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
+from dockyard.spec import Spec
+from dockyard.state import netlink, resolv
+from dockyard.state.host import Host
+
+DEFAULT_MTU = 1500
+
+
+@dataclass(frozen=True)
+class BridgeLink:
+    name: str
+    kind: str | None
+    mtu: int
+    mac: str | None
+    up: bool
+    addresses: tuple[str, ...]  # IPv4, CIDR form, in the kernel's order (primary first)
+
+
+@dataclass(frozen=True)
+class RouteFact:
+    dst: str
+    dev: str | None
+    gateway: str | None = None
+    multipath: bool = False
+
+    @property
+    def on_link(self) -> bool:
+        return self.gateway is None and not self.multipath
+
+
+@dataclass(frozen=True)
+class BridgeObserved:
+    link: BridgeLink | None = None
+    routes: tuple[RouteFact, ...] = ()  # main table, unicast, IPv4
+    nameservers: tuple[str, ...] = ()
+    resolv_conf: str = "/etc/resolv.conf"
+    resolv_error: str | None = None
+    default_dev: str | None = None
+    default_mtu: int | None = None
+    recorded_address: str | None = None  # what the ledger says dockyard chose before
+
+
+def derived_mac(name: str) -> str:
+    """A locally administered unicast MAC that only depends on the bridge's name."""
+    digest = hashlib.sha256(f"dockyard bridge {name}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+def conflict(net: ipaddress.IPv4Network, obs: BridgeObserved, bridge: str) -> str | None:
+    """Why `net` cannot be the bridge's subnet, or None when nothing on the host is in its way.
+
+    Only on-link routes other than the default count: a VPN's 0.0.0.0/1 + 128.0.0.0/1 via a
+    gateway covers everything and must not rule out every candidate (moby learned this late).
+    """
+    for route in obs.routes:
+        dst = ipaddress.IPv4Network(route.dst)
+        if route.on_link and dst.prefixlen > 0 and route.dev != bridge and net.overlaps(dst):
+            return f"overlaps route {route.dst} dev {route.dev}"
+    for server in obs.nameservers:
+        address = ipaddress.ip_address(server)
+        if address.version == 4 and address in net:
+            return f"holds nameserver {server} of {obs.resolv_conf}"
+    return None
+
+
+def candidates(spec: Spec, obs: BridgeObserved) -> list[tuple[str, str | None]]:
+    name = spec.network.bridge.name
+    return [
+        (str(pool), conflict(pool.network, obs, name)) for pool in spec.network.bridge.address_pools
+    ]
+
+
+@dataclass(frozen=True)
+class Choice:
+    address: ipaddress.IPv4Interface | None
+    why: str
+
+
+def desired_address(spec: Spec, obs: BridgeObserved) -> Choice:
+    """The address the bridge should have. Pure, so the firewall can ask for the subnet too."""
+    bridge = spec.network.bridge
+    if bridge.address != "auto":
+        return Choice(bridge.address, "set in the spec")
+    have = obs.link.addresses if obs.link else ()
+    if obs.recorded_address and obs.recorded_address in have:
+        return Choice(ipaddress.IPv4Interface(obs.recorded_address), "kept: chosen earlier")
+    if have:
+        return Choice(ipaddress.IPv4Interface(have[0]), "kept: the bridge already has it")
+    if obs.recorded_address:
+        recorded = ipaddress.IPv4Interface(obs.recorded_address)
+        if conflict(recorded.network, obs, bridge.name) is None:
+            return Choice(recorded, "chosen earlier, still free")
+    for pool, reason in candidates(spec, obs):
+        if reason is None:
+            return Choice(ipaddress.IPv4Interface(pool), "first free candidate")
+    return Choice(None, "no candidate is free")
+
+
+def desired_mtu(spec: Spec, obs: BridgeObserved) -> int:
+    mtu = spec.network.bridge.mtu
+    if mtu != "auto":
+        return mtu
+    if obs.default_mtu and obs.default_dev != spec.network.bridge.name:
+        return obs.default_mtu
+    return DEFAULT_MTU
+
+
+def bridge_subnet(spec: Spec, obs: BridgeObserved) -> ipaddress.IPv4Network | None:
+    """The subnet containers live on: what the firewall rules are written for."""
+    if spec.network.bridge.disabled:
+        return None
+    if spec.network.bridge.existing:
+        addresses = obs.link.addresses if obs.link else ()
+        return ipaddress.IPv4Interface(addresses[0]).network if addresses else None
+    chosen = desired_address(spec, obs).address
+    return chosen.network if chosen else None
+
+
+def _old_address(obs: BridgeObserved, want: str) -> str | None:
+    """The address dockyard manages on the bridge: the one it recorded, else the primary one.
+    Others, added by hand, are left alone."""
+    have = obs.link.addresses if obs.link else ()
+    if want in have:
+        return want
+    if obs.recorded_address in have:
+        return obs.recorded_address
+    return have[0] if have else None
+
+
+class Bridge:
+    name: ClassVar[str] = "bridge"
+    after: ClassVar[tuple[str, ...]] = ("preflight",)
+    observation: ClassVar[type] = BridgeObserved
+
+    def observe(self, spec: Spec, host: Host) -> BridgeObserved:
+        bridge = spec.network.bridge
+        if bridge.disabled:
+            return BridgeObserved()
+        links = _retry(netlink.links)
+        by_index = {link.index: link for link in links}
+        found = next((link for link in links if link.name == bridge.name), None)
+        link = None
+        if found is not None:
+            addresses = tuple(
+                str(a.interface) for a in _retry(netlink.addresses) if a.index == found.index
+            )
+            link = BridgeLink(found.name, found.kind, found.mtu, found.mac, found.up, addresses)
+        routes = []
+        default_dev = default_mtu = None
+        for r in _retry(netlink.routes):
+            if r.table != netlink.RT_TABLE_MAIN or r.type != netlink.RTN_UNICAST:
+                continue
+            dev = by_index.get(r.oif) if r.oif is not None else None
+            routes.append(RouteFact(str(r.dst), dev.name if dev else None, r.gateway, r.multipath))
+            if r.dst.prefixlen == 0 and default_dev is None and dev is not None:
+                default_dev, default_mtu = dev.name, dev.mtu
+        resolv_path = Path(spec.dns.host_resolv_conf)
+        nameservers: tuple[str, ...] = ()
+        resolv_error = None
+        try:
+            nameservers = resolv.parse(resolv_path.read_text(errors="replace")).nameservers
+        except OSError as e:
+            resolv_error = e.strerror or str(e)
+        recorded = host.ledger.facts(self.name, bridge.name)
+        return BridgeObserved(
+            link=link,
+            routes=tuple(routes),
+            nameservers=nameservers,
+            resolv_conf=str(resolv_path),
+            resolv_error=resolv_error,
+            default_dev=default_dev,
+            default_mtu=default_mtu,
+            recorded_address=recorded.get("address") if isinstance(recorded, dict) else None,
+        )
+
+    def _wanted(self, spec: Spec, obs: BridgeObserved) -> dict[str, Any] | None:
+        chosen = desired_address(spec, obs).address
+        if chosen is None:
+            return None
+        return {
+            "address": str(chosen),
+            "mtu": desired_mtu(spec, obs),
+            "mac": spec.network.bridge.mac or derived_mac(spec.network.bridge.name),
+            "state": "up",
+        }
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        bridge = spec.network.bridge
+        obs = seen[BridgeObserved]
+        want = None if bridge.disabled or bridge.existing else self._wanted(spec, obs)
+        if want is None:
+            return []
+        name = bridge.name
+        if obs.link is None:
+            return [
+                Change(
+                    self.name, "bridge", name, "create", None, want, "does not exist", claim=True
+                )
+            ]
+        if obs.link.kind != "bridge":
+            return []
+        have = {
+            "address": _old_address(obs, want["address"]),
+            "mtu": obs.link.mtu,
+            "mac": obs.link.mac,
+            "state": "up" if obs.link.up else "down",
+        }
+        drifted = [k for k in want if have[k] != want[k]]
+        if not drifted:
+            return []
+        reasons = {
+            "address": "missing its address" if have["address"] is None else "address differs",
+            "mtu": "mtu differs",
+            "mac": "mac differs",
+            "state": "link is down",
+        }
+        reason = ", ".join(reasons[k] for k in drifted)
+        return [Change(self.name, "bridge", name, "update", have, want, reason, claim=True)]
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        bridge = spec.network.bridge
+        if bridge.disabled:
+            return [Note(self.name, "info", NETWORKING_DISABLED)]
+        obs = seen[BridgeObserved]
+        notes = []
+        if obs.resolv_error:
+            notes.append(
+                Note(
+                    self.name,
+                    "warning",
+                    f"cannot read {obs.resolv_conf} ({obs.resolv_error.lower()}); its "
+                    "nameservers were not considered when choosing the bridge's subnet",
+                )
+            )
+        if bridge.existing:
+            if obs.link is None:
+                return [
+                    *notes,
+                    Note(
+                        self.name,
+                        "error",
+                        f"{bridge.name} does not exist; network.bridge.existing: true adopts a "
+                        "bridge made elsewhere: create it first, or set existing: false",
+                    ),
+                ]
+            if not obs.link.addresses:
+                notes.append(
+                    Note(self.name, "error", f"{bridge.name} has no IPv4 address to adopt")
+                )
+            return notes
+        if obs.link is not None and obs.link.kind != "bridge":
+            what = f"a {obs.link.kind} link" if obs.link.kind else "a network device"
+            notes.append(
+                Note(
+                    self.name,
+                    "error",
+                    f"{bridge.name} exists but is {what}, not a bridge; it is left alone",
+                )
+            )
+        choice = desired_address(spec, obs)
+        if choice.address is None:
+            notes.append(
+                Note(
+                    self.name,
+                    "error",
+                    f"no free subnet for {bridge.name}: every range in "
+                    "network.bridge.address_pools overlaps a route or holds a nameserver "
+                    "(`reconcile show` says which); set network.bridge.address",
+                )
+            )
+        elif bridge.address != "auto":
+            reason = conflict(choice.address.network, obs, bridge.name)
+            if reason:
+                notes.append(
+                    Note(self.name, "warning", f"network.bridge.address {choice.address} {reason}")
+                )
+        return notes
+
+    def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
+        """For `show`: which address and MTU the spec leads to, and why."""
+        if spec.network.bridge.disabled:
+            return {}
+        obs = seen[BridgeObserved]
+        choice = desired_address(spec, obs)
+        return {
+            "address": str(choice.address) if choice.address else None,
+            "address_reason": choice.why,
+            "mtu": desired_mtu(spec, obs),
+            "candidates": [
+                {"range": pool, "usable": reason is None, **({"reason": reason} if reason else {})}
+                for pool, reason in candidates(spec, obs)
+            ],
+        }
+
+    def apply(self, change: Change, host: Host) -> None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            self._apply(change)
+        except NetlinkError as e:
+            raise OSError(e.code, f"netlink: {os.strerror(e.code).lower()}") from None
+
+    def _apply(self, change: Change) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        with IPRoute() as ipr:
+
+            def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+                return _retry(fn, *args, **kwargs)
+
+            if change.action == "create":
+                try:
+                    call(ipr.link, "add", ifname=change.name, kind="bridge")
+                except NetlinkError as e:
+                    if e.code != errno.EEXIST:
+                        raise
+                    # Someone made it between observing and now: adopt it as it is.
+            index = _index(call(ipr.link_lookup, ifname=change.name), change.name)
+            if change.action == "delete":
+                call(ipr.link, "del", index=index)
+                return
+            _set(call, ipr, index, change.before or {}, change.after or {})
+
+
+def _index(found: Sequence[int], name: str) -> int:
+    if not found:
+        raise OSError(errno.ENODEV, f"bridge {name} disappeared", name)
+    return found[0]
+
+
+def _set(
+    call: Callable[..., Any], ipr: Any, index: int, before: dict[str, Any] | Any, after: Any
+) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    if after.get("mtu") and after.get("mtu") != before.get("mtu"):
+        call(ipr.link, "set", index=index, mtu=after["mtu"])
+    if after.get("mac") and after.get("mac") != before.get("mac"):
+        call(ipr.link, "set", index=index, address=after["mac"])
+    old, new = before.get("address"), after.get("address")
+    if old != new:
+        # The old address goes first: removing a primary address also removes the secondaries
+        # of its subnet, and the new one would be such a secondary if the subnets overlap.
+        if old:
+            ip = ipaddress.IPv4Interface(old)
+            try:
+                call(
+                    ipr.addr, "del", index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen
+                )
+            except NetlinkError as e:
+                if e.code != errno.EADDRNOTAVAIL:
+                    raise
+        if new:
+            ip = ipaddress.IPv4Interface(new)
+            try:
+                call(
+                    ipr.addr, "add", index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen
+                )
+            except NetlinkError as e:
+                if e.code != errno.EEXIST:
+                    raise
+    if after.get("state") and after.get("state") != before.get("state"):
+        call(ipr.link, "set", index=index, state=after["state"])
+
+
+def _retry(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Netlink calls that fail for a moment (EBUSY, EAGAIN, ENOBUFS) are tried again."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        if not _transient(e):
+            raise
+    import tenacity
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_transient),
+        stop=tenacity.stop_after_attempt(6),
+        wait=tenacity.wait_exponential(multiplier=0.02, max=1.0),
+        reraise=True,
+    )
+    return retrying(fn, *args, **kwargs)
+
+
+def _transient(e: BaseException) -> bool:
+    code = getattr(e, "code", None) or getattr(e, "errno", None)
+    return code in netlink.TRANSIENT
