@@ -28,5 +28,12 @@ if [ -f "$pidfile" ]; then
     if ! kill -0 "$pid" 2>/dev/null; then rm -f "$pidfile"; fi
 fi
 
+# bridge: Docker 1.x's first candidate, MTU 1500, up
+if ! ip link show docker0 >/dev/null 2>&1; then
+    ip link add docker0 mtu 1500 type bridge
+    ip addr add 172.17.42.1/16 dev docker0
+fi
+ip link set docker0 up
+
 # ip_forward
 sysctl -q -w net.ipv4.ip_forward=1
