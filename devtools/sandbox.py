@@ -47,7 +47,7 @@ def netns(prefix: str = "dky") -> Iterator[str]:
 def relocate(spec: dict[str, Any], base: Path) -> dict[str, Any]:
     """The spec with every host path moved under `base`, which gets the skeleton of a root
     filesystem (/etc, /var/lib, /var/run) and a resolv.conf to read."""
-    for skeleton in ("etc", "var/lib", "var/run"):
+    for skeleton in ("etc", "run", "var/lib", "var/run"):
         (base / skeleton).mkdir(parents=True, exist_ok=True)
     out = {**spec}
     for key, default in (
@@ -74,6 +74,11 @@ class Sandbox:
     spec_path: Path
 
     @property
+    def env(self) -> dict[str, str]:
+        """The xtables lock of this sandbox alone, so nothing here waits on the machine's."""
+        return {"NO_COLOR": "1", "XTABLES_LOCKFILE": str(self.base / "run/xtables.lock")}
+
+    @property
     def spec(self) -> dict[str, Any]:
         loaded: dict[str, Any] = yaml.safe_load(self.spec_path.read_text())
         return loaded
@@ -94,7 +99,7 @@ class Sandbox:
     def run(
         self, argv: Sequence[str], env: dict[str, str] | None = None, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+        full_env = {**os.environ, **self.env, **(env or {})}
         return subprocess.run(
             ["ip", "netns", "exec", self.ns, *argv],
             capture_output=True,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from dockyard.change import Change, Note, Plan
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, PartiallyApplied
 from dockyard.reconcilers.base import Reconciler, Seen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
@@ -127,10 +128,8 @@ def apply(
         )
         return outcome
     try:
-        for change in the_plan.changes:
-            progress(f"{change.symbol} {change.resource} ...")
-            _carry_out(by_name[change.reconciler], change, host)
-            outcome.applied.append(change)
+        for name, group in groupby(the_plan.changes, key=lambda c: c.reconciler):
+            _carry_out_all(by_name[name], list(group), host, outcome, progress)
         if outcome.applied:
             again = plan(ordered, spec, observe(ordered, spec, host))
             problems = [f"{n.reconciler}: {n.message}" for n in again.errors]
@@ -154,8 +153,39 @@ def _failed_at(the_plan: Plan, outcome: Outcome) -> str:
     return f"{change.symbol} {change.resource} failed: "
 
 
+def _carry_out_all(
+    reconciler: Reconciler,
+    changes: list[Change],
+    host: Host,
+    outcome: Outcome,
+    progress: Progress,
+) -> None:
+    """One reconciler's changes: one by one, or as one batch when the reconciler commits in
+    bulk (iptables: one commit per table)."""
+    apply_batch = getattr(reconciler, "apply_batch", None)
+    if apply_batch is None:
+        for change in changes:
+            progress(f"{change.symbol} {change.resource} ...")
+            _carry_out(reconciler, change, host)
+            outcome.applied.append(change)
+        return
+    progress(f"{reconciler.name}: {len(changes)} change(s) ...")
+    try:
+        apply_batch(changes, host)
+    except PartiallyApplied as e:
+        outcome.applied.extend(e.applied)
+        raise
+    for change in changes:
+        _record(change, host)
+    outcome.applied.extend(changes)
+
+
 def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
     reconciler.apply(change, host)
+    _record(change, host)
+
+
+def _record(change: Change, host: Host) -> None:
     if change.claim:
         if change.action == "delete":
             host.ledger.release(change.reconciler, change.name)
@@ -170,17 +200,38 @@ def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
 def _roll_back(
     outcome: Outcome, by_name: dict[str, Reconciler], host: Host, progress: Progress
 ) -> None:
-    for change in reversed(outcome.applied):
-        undo = change.undo()
-        if undo is None:
-            outcome.undo_failures.append(f"{change.resource}: cannot be undone ({change.reason})")
+    for name, group in groupby(reversed(outcome.applied), key=lambda c: c.reconciler):
+        reconciler = by_name[name]
+        changes = list(group)
+        if getattr(reconciler, "apply_batch", None) is not None and all(
+            c.reversible for c in changes
+        ):
+            progress(f"undo {name}: {len(changes)} change(s) ...")
+            try:
+                reconciler.apply_batch([c.undo() for c in changes], host)  # type: ignore[attr-defined]
+                outcome.rolled_back.extend(changes)
+            except (OSError, DockyardError) as e:
+                outcome.undo_failures.append(
+                    f"{name}: {len(changes)} change(s): undo failed: {_why(e)}"
+                )
             continue
-        progress(f"undo {change.symbol} {change.resource} ...")
-        try:
-            _carry_out(by_name[change.reconciler], undo, host)
-            outcome.rolled_back.append(change)
-        except (OSError, DockyardError) as e:
-            outcome.undo_failures.append(f"{change.resource}: undo failed: {_why(e)}")
+        for change in changes:
+            _undo_one(reconciler, change, host, outcome, progress)
+
+
+def _undo_one(
+    reconciler: Reconciler, change: Change, host: Host, outcome: Outcome, progress: Progress
+) -> None:
+    undo = change.undo()
+    if undo is None:
+        outcome.undo_failures.append(f"{change.resource}: cannot be undone ({change.reason})")
+        return
+    progress(f"undo {change.symbol} {change.resource} ...")
+    try:
+        _carry_out(reconciler, undo, host)
+        outcome.rolled_back.append(change)
+    except (OSError, DockyardError) as e:
+        outcome.undo_failures.append(f"{change.resource}: undo failed: {_why(e)}")
 
 
 def _save_ledger(host: Host, outcome: Outcome) -> None:

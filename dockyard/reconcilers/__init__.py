@@ -10,10 +10,18 @@ def default_set(hold_pidfile: int | None = None) -> list[Reconciler]:
     from dockyard.reconcilers.bridge import Bridge
     from dockyard.reconcilers.directories import Directories
     from dockyard.reconcilers.ip_forward import IpForward
+    from dockyard.reconcilers.iptables import Iptables
     from dockyard.reconcilers.pidfile import PidFile
     from dockyard.reconcilers.preflight import Preflight
 
-    return [Preflight(), Directories(), PidFile(hold=hold_pidfile), Bridge(), IpForward()]
+    return [
+        Preflight(),
+        Directories(),
+        PidFile(hold=hold_pidfile),
+        Bridge(),
+        Iptables(),
+        IpForward(),
+    ]
 
 
 __all__ = ["Reconciler", "Seen", "default_set"]

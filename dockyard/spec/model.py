@@ -83,6 +83,12 @@ class PublishedPort(Section):
 class Network(Section):
     bridge: Bridge = Bridge()
     iptables: bool = True
+    iptables_backend: Literal["auto", "legacy", "nft"] = Field(
+        "auto", description="auto: the one holding rules, else the one `iptables` uses"
+    )
+    iptables_lock_timeout: float = Field(
+        10.0, gt=0, le=3600, description="seconds to wait for the xtables lock"
+    )
     icc: bool = True
     ip_masq: bool = True
     ip_forward: bool = True

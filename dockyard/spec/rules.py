@@ -79,17 +79,26 @@ def _ports(spec: Spec) -> Iterator[Problem]:
     address = net.bridge.address
     subnet = None if address == "auto" else address.network
     first: dict[tuple[str, str, int], int] = {}
+    on_port: dict[tuple[str, int], int] = {}
+    wildcard = "0.0.0.0"
     for i, port in enumerate(net.published_ports):
         where = ("network", "published_ports", i)
         key = (port.proto, str(port.host_ip), port.host_port)
-        if key in first:
+        # 0.0.0.0 takes the port on every address, so it clashes with any other host_ip too.
+        clash = first.get(key)
+        if clash is None and key[1] == wildcard:
+            clash = on_port.get((port.proto, port.host_port))
+        if clash is None:
+            clash = first.get((port.proto, wildcard, port.host_port))
+        if clash is not None:
             yield (
                 where,
                 f"{port.proto} {port.host_ip}:{port.host_port} is already published by "
-                f"network.published_ports[{first[key]}]",
+                f"network.published_ports[{clash}]",
             )
         else:
             first[key] = i
+            on_port.setdefault((port.proto, port.host_port), i)
         if subnet is not None and port.container_ip not in subnet:
             yield (
                 (*where, "container_ip"),

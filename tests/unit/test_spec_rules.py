@@ -263,3 +263,39 @@ def test_protocol_is_normalised_to_lowercase() -> None:
 def test_paths_are_normalised() -> None:
     spec = load_text("version: 1\nroot: /srv//docker/\n")
     assert str(spec.root) == "/srv/docker"
+
+
+def test_a_wildcard_host_ip_clashes_with_a_specific_one() -> None:
+    found = problems(
+        "version: 1\nnetwork:\n  published_ports:\n"
+        "    - {host_ip: 127.0.0.1, host_port: 80, container_ip: 172.17.0.2, container_port: 80}\n"
+        "    - {host_port: 80, container_ip: 172.17.0.3, container_port: 80}\n"
+    )
+    assert found == [
+        "spec.yaml:5:7: network.published_ports[1]: tcp 0.0.0.0:80 is already published by "
+        "network.published_ports[0]"
+    ]
+    found = problems(
+        "version: 1\nnetwork:\n  published_ports:\n"
+        "    - {host_port: 80, container_ip: 172.17.0.3, container_port: 80}\n"
+        "    - {host_ip: 127.0.0.1, host_port: 80, container_ip: 172.17.0.2, container_port: 80}\n"
+    )
+    assert found == [
+        "spec.yaml:5:7: network.published_ports[1]: tcp 127.0.0.1:80 is already published by "
+        "network.published_ports[0]"
+    ]
+
+
+def test_the_same_port_on_two_specific_addresses_is_fine() -> None:
+    load_text(
+        "version: 1\nnetwork:\n  published_ports:\n"
+        "    - {host_ip: 127.0.0.1, host_port: 80, container_ip: 172.17.0.2, container_port: 80}\n"
+        "    - {host_ip: 127.0.0.2, host_port: 80, container_ip: 172.17.0.3, container_port: 80}\n"
+        "    - {proto: udp, host_port: 80, container_ip: 172.17.0.3, container_port: 80}\n"
+    )
+
+
+def test_iptables_lock_timeout_must_be_positive() -> None:
+    assert problems("version: 1\nnetwork: {iptables_lock_timeout: 0}\n") == [
+        "spec.yaml:2:34: network.iptables_lock_timeout: Input should be greater than 0"
+    ]

@@ -1,0 +1,171 @@
+"""iptables: Docker 1.x's NAT and FORWARD rules and the DOCKER chains, owned and drift-proof.
+
+Rules dockyard writes carry a `dockyard:<hash>` comment; chains it creates are its own.
+Everything else, in any chain, is foreign and is never deleted, rewritten or reordered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import ClassVar
+
+from dockyard.change import Change, Note
+from dockyard.errors import DockyardError, PartiallyApplied
+from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
+from dockyard.reconcilers.bridge import BridgeObserved, bridge_subnet
+from dockyard.reconcilers.iptables import backends, diff, rules, save
+from dockyard.spec import Spec
+from dockyard.state.host import Host
+
+
+@dataclass(frozen=True)
+class IptablesObserved:
+    backend: str | None = None
+    backend_reason: str = ""
+    tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+
+def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tuple[str | None, str]:
+    """Pure: the backend to use and why. `texts` holds each available backend's save output."""
+    wanted = spec.network.iptables_backend
+    if wanted != "auto":
+        if wanted not in texts:
+            return None, f"iptables-{wanted}-save is not installed"
+        return wanted, "set in the spec"
+    for name, text in texts.items():
+        if f'--comment "{rules.TAG}' in text:
+            return name, "it holds dockyard's rules"
+    for name, text in texts.items():
+        if any(line.startswith("-A ") for line in text.splitlines()):
+            return name, "it holds the host's rules"
+    if linked in texts:
+        return linked, f"the host's `iptables` uses {linked}"
+    if texts:
+        name = next(iter(texts))
+        return name, f"only {name} is installed"
+    return None, "neither iptables-legacy-save nor iptables-nft-save is installed"
+
+
+def _chains(text: str) -> dict[str, dict[str, list[str]]]:
+    parsed = save.parse(text)
+    out = {}
+    for table in rules.TABLES:
+        found = parsed.get(table)
+        chains = {c: [] for c in rules.BUILTIN[table]} if found is None else found.rules
+        out[table] = chains
+    return out
+
+
+class Iptables:
+    name: ClassVar[str] = "iptables"
+    after: ClassVar[tuple[str, ...]] = ("bridge",)
+    observation: ClassVar[type] = IptablesObserved
+
+    def __init__(self) -> None:
+        # The backend the last observation chose; apply writes where that plan was made.
+        self.backend: str | None = None
+        self.lock_timeout = 10.0
+
+    def observe(self, spec: Spec, host: Host) -> IptablesObserved:
+        if spec.network.bridge.disabled:
+            return IptablesObserved()
+        wanted: str = spec.network.iptables_backend
+        candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
+        texts = {b: backends.save(b) for b in candidates if backends.available(b)}
+        linked = backends.linked_backend() if spec.network.iptables_backend == "auto" else None
+        backend, reason = choose_backend(spec, texts, linked)
+        self.backend, self.lock_timeout = backend, spec.network.iptables_lock_timeout
+        if backend is None:
+            return IptablesObserved(None, reason)
+        return IptablesObserved(backend, reason, _chains(texts[backend]))
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        got = seen[IptablesObserved]
+        if spec.network.bridge.disabled or got.backend is None:
+            return []
+        changes: list[Change] = []
+        if not spec.network.iptables:
+            for table in rules.TABLES:
+                changes.extend(diff.remove(table, got.tables.get(table, {})))
+            return changes
+        subnet = bridge_subnet(spec, seen[BridgeObserved])
+        if subnet is None:
+            return []  # the bridge reconciler says why
+        want = rules.wanted(spec, subnet)
+        for table in rules.TABLES:
+            changes.extend(diff.install(table, got.tables.get(table, {}), want))
+        return changes
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        if spec.network.bridge.disabled:
+            return [Note(self.name, "info", NETWORKING_DISABLED)]
+        got = seen[IptablesObserved]
+        if got.backend is None:
+            return [Note(self.name, "error", f"no iptables backend: {got.backend_reason}")]
+        notes = []
+        if not spec.network.iptables:
+            notes.append(
+                Note(
+                    self.name,
+                    "info",
+                    "network.iptables is false: dockyard installs no rules and removes its "
+                    "own; foreign rules stay",
+                )
+            )
+        return notes
+
+    def explain(self, spec: Spec, seen: Seen) -> dict[str, object]:
+        got = seen[IptablesObserved]
+        owned = sum(
+            1
+            for chains in got.tables.values()
+            for lines in chains.values()
+            for line in lines
+            if save.owned_tag(line) is not None
+        )
+        return {"backend": got.backend, "because": got.backend_reason, "dockyard_rules": owned}
+
+    def apply(self, change: Change, host: Host) -> None:
+        self.apply_batch([change], host)
+
+    def apply_batch(self, changes: Sequence[Change], host: Host) -> None:
+        """One atomic commit per table; a table that fails leaves the earlier ones committed."""
+        if self.backend is None:
+            raise DockyardError("no iptables backend was observed")
+        writer = backends.Restore(self.backend, backends.lock_path(host.environ), self.lock_timeout)
+        done: list[Change] = []
+        for table, group in groupby(changes, key=lambda c: c.name.split(" ", 1)[0]):
+            batch = list(group)
+            try:
+                _commit(writer, table, [_command(c) for c in batch])
+            except DockyardError as e:
+                raise PartiallyApplied(str(e), done) from None
+            done.extend(batch)
+
+
+def _commit(writer: backends.Restore, table: str, commands: list[str]) -> None:
+    import tenacity
+
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda e: isinstance(e, backends.CommitFailed) and e.transient
+        ),
+        stop=tenacity.stop_after_attempt(4),
+        wait=tenacity.wait_exponential(multiplier=0.05, max=1.0),
+        reraise=True,
+    ):
+        with attempt:
+            writer.commit(table, commands)
+
+
+def _command(change: Change) -> str:
+    _, chain, *rest = change.name.split(" ", 2)
+    if change.kind == "chain":
+        return f"-N {chain}" if change.action == "create" else f"-X {chain}"
+    line = rest[0]
+    if change.action == "delete":
+        return f"-D {chain} {line}"
+    position = (change.after or {}).get("position", "end")
+    return f"-A {chain} {line}" if position == "end" else f"-I {chain} {position} {line}"

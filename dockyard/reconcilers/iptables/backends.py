@@ -1,0 +1,127 @@
+"""Where the rules live: legacy xtables or nf_tables, read with `*-save` and written with
+`*-restore --noflush`, one atomic commit per table, under the xtables lock.
+
+Both backends go through the iptables tools rather than python-iptables: importing
+python-iptables costs about 0.4 s here and it decodes every rule of a chain it touches
+(0.7 s to read 10,000 rules back), while `iptables-legacy-save` reads them in 0.02 s and
+`iptables-legacy-restore` commits a table in one step. `make bench` measures both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.errors import DockyardError
+
+BACKENDS = ("legacy", "nft")
+DEFAULT_LOCK = "/run/xtables.lock"
+
+
+def available(backend: str) -> bool:
+    return shutil.which(f"iptables-{backend}-save") is not None
+
+
+def linked_backend() -> str | None:
+    """The backend the plain `iptables` command uses on this host."""
+    found = shutil.which("iptables")
+    if found is None:
+        return None
+    try:
+        out = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    if "nf_tables" in out.stdout:
+        return "nft"
+    return "legacy" if "legacy" in out.stdout else None
+
+
+def save(backend: str) -> str:
+    try:
+        result = subprocess.run(
+            [f"iptables-{backend}-save"], capture_output=True, text=True, check=False
+        )
+    except OSError as e:
+        raise DockyardError(f"cannot run iptables-{backend}-save: {e.strerror}") from None
+    if result.returncode != 0:
+        raise DockyardError(f"iptables-{backend}-save failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def lock_path(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("XTABLES_LOCKFILE") or DEFAULT_LOCK)
+
+
+class XtablesLockTimeout(DockyardError):
+    pass
+
+
+@contextlib.contextmanager
+def xtables_lock(path: Path, timeout: float) -> Iterator[None]:
+    """The lock every iptables tool takes before it changes a table, held by dockyard for
+    the whole commit. A holder that outlasts `timeout` is a clear error."""
+    import tenacity
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            for attempt in tenacity.Retrying(
+                retry=tenacity.retry_if_exception_type(BlockingIOError),
+                stop=tenacity.stop_after_delay(timeout),
+                wait=tenacity.wait_fixed(0.05),
+                reraise=True,
+            ):
+                with attempt:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise XtablesLockTimeout(
+                f"the xtables lock {path} is held by another program; gave up after "
+                f"{timeout:g}s (network.iptables_lock_timeout)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Restore:
+    """One backend's writer: a `*-restore --noflush` script per table."""
+
+    backend: str
+    lock: Path
+    timeout: float
+
+    def commit(self, table: str, commands: list[str]) -> None:
+        script = f"*{table}\n" + "\n".join(commands) + "\nCOMMIT\n"
+        with xtables_lock(self.lock, self.timeout), tempfile.TemporaryDirectory() as private:
+            # dockyard holds the real lock; the tool takes a private one it will always get.
+            env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
+            result = subprocess.run(
+                [f"iptables-{self.backend}-restore", "--noflush"],
+                input=script,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+        if result.returncode != 0:
+            detail = result.stderr.strip()
+            raise CommitFailed(self.backend, table, detail, transient=_transient(detail))
+
+
+class CommitFailed(DockyardError):
+    def __init__(self, backend: str, table: str, detail: str, transient: bool) -> None:
+        super().__init__(f"iptables-{backend}-restore could not commit table {table}: {detail}")
+        self.transient = transient
+
+
+def _transient(stderr: str) -> bool:
+    return "temporarily unavailable" in stderr.lower() or "try again" in stderr.lower()

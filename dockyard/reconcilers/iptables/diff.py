@@ -1,0 +1,164 @@
+"""Pure: the changes that bring one table's chains to dockyard's rules, touching no other rule.
+
+In a built-in chain dockyard's rules stand at the top, in a fixed order; foreign rules keep
+their order among themselves. In dockyard's own chains (DOCKER) order carries no meaning (the
+rules match disjoint traffic), so a chain of 100,000 rules needs one delete and one append to
+follow one changed mapping.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
+
+from dockyard.change import Action, Change
+from dockyard.reconcilers.iptables.rules import OUR_CHAINS, USER_CHAIN, Rule
+from dockyard.reconcilers.iptables.save import owned_tag, untouched
+
+NAME = "iptables"
+
+
+def rule_change(
+    action: Action, table: str, chain: str, line: str, position: int | None, reason: str
+) -> Change:
+    where = {"position": position if position is not None else "end"}
+    before, after = (where, None) if action == "delete" else (None, where)
+    return Change(NAME, "rule", f"{table} {chain} {line}", action, before, after, reason)
+
+
+def chain_change(action: Action, table: str, chain: str, reason: str) -> Change:
+    attrs: dict[str, object] = {}
+    before, after = (attrs, None) if action == "delete" else (None, attrs)
+    return Change(NAME, "chain", f"{table} {chain}", action, before, after, reason)
+
+
+def _why_not(table: str, chain: str, line: str, tag: str, tags: set[str], copied: bool) -> str:
+    if not untouched(table, chain, line, tag):
+        return "changed by hand"
+    if tag in tags:
+        return "duplicate" if copied else "out of place"
+    return "no longer wanted"
+
+
+def ordered(
+    table: str, chain: str, current: Sequence[str], want: Sequence[Rule]
+) -> Iterator[Change]:
+    """A built-in chain: our rules first, in order, once each; the fewest moves that get there.
+
+    Rules of ours above the first foreign rule form the top block; the longest run of them that
+    already stands in the wanted order is kept, every other rule of ours is deleted, and the
+    missing ones are inserted at their final positions.
+    """
+    texts = [r.text for r in want]
+    top = next((i for i, line in enumerate(current) if owned_tag(line) is None), len(current))
+    kept = _kept(current[:top], texts)
+    # `-D chain rule` removes the first copy of a rule: a rule to delete that also stands among
+    # the kept ones would take the good copy with it, so such a rule goes in every copy.
+    while True:
+        doomed = {line for i, line in enumerate(current) if i not in kept and owned_tag(line)}
+        clash = {i for i in kept if current[i] in doomed}
+        if not clash:
+            break
+        kept -= clash
+    tags = {r.tag for r in want}
+    copies = Counter(current)
+    for index in range(len(current) - 1, -1, -1):
+        line = current[index]
+        tag = owned_tag(line)
+        if tag is not None and index not in kept:
+            why = _why_not(table, chain, line, tag, tags, copies[line] > 1)
+            yield rule_change("delete", table, chain, line, index + 1, why)
+    present = {current[i] for i in kept}
+    for position, text in enumerate(texts, 1):
+        if text not in present:
+            yield rule_change("create", table, chain, text, position, "missing")
+
+
+def _kept(block: Sequence[str], texts: Sequence[str]) -> set[int]:
+    """Indexes in `block` of a longest common subsequence with `texts` (both are short)."""
+    n, m = len(block), len(texts)
+    best = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            best[i][j] = (
+                best[i + 1][j + 1] + 1
+                if block[i] == texts[j]
+                else max(best[i + 1][j], best[i][j + 1])
+            )
+    kept, i, j = set(), 0, 0
+    while i < n and j < m:
+        if block[i] == texts[j]:
+            kept.add(i)
+            i, j = i + 1, j + 1
+        elif best[i + 1][j] >= best[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return kept
+
+
+def unordered(
+    table: str, chain: str, current: Sequence[str], want: Sequence[Rule]
+) -> Iterator[Change]:
+    """A chain of dockyard's own: each of our rules present once, anywhere."""
+    texts = {r.text: r for r in want}
+    tags = {r.tag for r in want}
+    seen: set[str] = set()
+    for index in range(len(current) - 1, -1, -1):
+        line = current[index]
+        tag = owned_tag(line)
+        if tag is None:
+            continue
+        if line in texts and line not in seen:
+            seen.add(line)
+            continue
+        why = _why_not(table, chain, line, tag, tags, True)
+        yield rule_change("delete", table, chain, line, index + 1, why)
+    for text in texts:
+        if text not in seen:
+            yield rule_change("create", table, chain, text, None, "missing")
+
+
+def install(
+    table: str, chains: dict[str, list[str]], want: dict[tuple[str, str], list[Rule]]
+) -> list[Change]:
+    """Changes that install dockyard's rules in `table`, chains first."""
+    changes = [
+        chain_change("create", table, chain, "missing")
+        for chain in OUR_CHAINS[table]
+        if chain not in chains
+    ]
+    for (t, chain), rules in want.items():
+        if t != table:
+            continue
+        current = chains.get(chain, [])
+        diff = unordered if chain in OUR_CHAINS[table] else ordered
+        changes.extend(diff(table, chain, current, rules))
+    for chain, current in chains.items():
+        if (table, chain) not in want and chain != USER_CHAIN:
+            changes.extend(ordered(table, chain, current, []))
+    return changes
+
+
+def remove(table: str, chains: dict[str, list[str]]) -> list[Change]:
+    """Changes that take every rule and chain of dockyard's out of `table`; foreign rules stay,
+    and a chain that still holds or is reached by a foreign rule stays too."""
+    changes: list[Change] = []
+    for chain, current in chains.items():
+        changes.extend(ordered(table, chain, current, []))
+    foreign_lines = [line for lines in chains.values() for line in lines if owned_tag(line) is None]
+    for chain in OUR_CHAINS[table]:
+        if chain not in chains:
+            continue
+        if any(owned_tag(line) is None for line in chains[chain]):
+            continue
+        if any(_jumps_to(line, chain) for line in foreign_lines):
+            continue
+        changes.append(chain_change("delete", table, chain, "dockyard's chain, no longer wanted"))
+    return changes
+
+
+def _jumps_to(line: str, chain: str) -> bool:
+    words = line.split()
+    return any(a in ("-j", "-g") and b == chain for a, b in pairwise(words))

@@ -1,0 +1,375 @@
+"""The firewall against the real kernel, on both backends, in namespaces the tests create."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.sandbox import Sandbox
+
+pytestmark = pytest.mark.root
+
+BACKENDS = [b for b in ("legacy", "nft") if shutil.which(f"iptables-{b}-save")]
+DOCKER_RULES = {
+    "nat": [
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER",
+        "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+    ],
+    "filter": [
+        "-A FORWARD -j DOCKER-USER",
+        "-A FORWARD -o docker0 -j DOCKER",
+        "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT",
+        "-A FORWARD -i docker0 -o docker0 -j ACCEPT",
+    ],
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def fw(request: pytest.FixtureRequest, box_factory: Any) -> Iterator[Firewall]:
+    yield Firewall(box_factory(), request.param)
+
+
+class Firewall:
+    def __init__(self, box: Sandbox, backend: str) -> None:
+        self.box, self.backend = box, backend
+        self.spec({})
+
+    def spec(self, network: dict[str, Any]) -> None:
+        self.box.write_spec(
+            {"version": 1, "network": {"iptables_backend": self.backend, **network}}
+        )
+
+    def iptables(self, *args: str) -> None:
+        result = self.box.run([f"iptables-{self.backend}", "-w", *args])
+        assert result.returncode == 0, result.stderr
+
+    def save(self, table: str) -> list[str]:
+        """Chains (without their packet counters) and rules, as iptables-save prints them."""
+        out = self.box.run([f"iptables-{self.backend}-save", "-t", table]).stdout
+        lines = [line for line in out.splitlines() if line.startswith(("-A", ":"))]
+        return [line.rsplit(" [", 1)[0] if line.startswith(":") else line for line in lines]
+
+    def rules(self, table: str, ours: bool | None = None) -> list[str]:
+        """Rule lines; ours=True: dockyard's with their comment cut out; False: foreign only."""
+        out = []
+        for line in self.save(table):
+            if not line.startswith("-A"):
+                continue
+            mine = "dockyard:" in line
+            if ours is None or ours == mine:
+                if mine:
+                    head, _, rest = line.partition(' -m comment --comment "dockyard:')
+                    line = head + rest.split('"', 1)[1]
+                out.append(line)
+        return out
+
+    def chains(self, table: str) -> list[str]:
+        return [line[1:].split()[0] for line in self.save(table) if line.startswith(":")]
+
+    def converge(self) -> subprocess.CompletedProcess[str]:
+        result = self.box.reconcile("SPEC")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def plan(self) -> tuple[int, str]:
+        result = self.box.reconcile("plan", "SPEC")
+        return result.returncode, result.stdout
+
+
+def test_from_nothing_exactly_dockers_rules_in_order(fw: Firewall) -> None:
+    fw.converge()
+    for table, expected in DOCKER_RULES.items():
+        assert fw.rules(table, ours=True) == expected
+        assert fw.rules(table, ours=False) == []
+    assert "DOCKER" in fw.chains("nat")
+    assert {"DOCKER", "DOCKER-USER"} <= set(fw.chains("filter"))
+    assert fw.plan() == (0, "No changes. The host matches the spec.\n")
+
+
+def test_the_other_backend_is_left_empty(fw: Firewall) -> None:
+    fw.converge()
+    other = next((b for b in BACKENDS if b != fw.backend), None)
+    if other is None:
+        pytest.skip("only one backend installed")
+    out = fw.box.run([f"iptables-{other}-save"]).stdout
+    assert "dockyard" not in out
+
+
+def test_icc_false_drops_traffic_between_containers(fw: Firewall) -> None:
+    fw.spec({"icc": False})
+    fw.converge()
+    assert fw.rules("filter", ours=True)[-1] == "-A FORWARD -i docker0 -o docker0 -j DROP"
+    fw.spec({"icc": True})
+    fw.converge()
+    assert fw.rules("filter", ours=True)[-1] == "-A FORWARD -i docker0 -o docker0 -j ACCEPT"
+
+
+def test_ip_masq_false_has_no_masquerade(fw: Firewall) -> None:
+    fw.spec({"ip_masq": False})
+    fw.converge()
+    assert fw.rules("nat", ours=True) == DOCKER_RULES["nat"][:2]
+
+
+def test_published_ports(fw: Firewall) -> None:
+    fw.spec(
+        {
+            "published_ports": [
+                {"host_port": 8080, "container_ip": "172.17.0.2", "container_port": 80},
+                {
+                    "proto": "UDP",
+                    "host_ip": "127.0.0.1",
+                    "host_port": 5353,
+                    "container_ip": "172.17.0.3",
+                    "container_port": 53,
+                },
+            ]
+        }
+    )
+    fw.converge()
+    assert [r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKER")] == [
+        "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p udp -m udp --dport 5353 -j DNAT "
+        "--to-destination 172.17.0.3:53",
+    ]
+    assert [r for r in fw.rules("filter", ours=True) if r.startswith("-A DOCKER")] == [
+        "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+        "-A DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p udp -m udp --dport 53 -j ACCEPT",
+    ]
+    assert fw.plan()[0] == 0
+
+
+def test_one_changed_mapping_touches_only_its_rules(fw: Firewall) -> None:
+    ports = [
+        {"host_port": 8000 + i, "container_ip": "172.17.0.2", "container_port": 1000 + i}
+        for i in range(20)
+    ]
+    fw.spec({"published_ports": ports})
+    fw.converge()
+    ports[7] = {**ports[7], "container_port": 9999}
+    fw.spec({"published_ports": ports})
+    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    assert doc["summary"] == {"create": 2, "update": 0, "delete": 2}
+    fw.converge()
+    assert fw.plan()[0] == 0
+
+
+def test_bridge_none_installs_nothing(fw: Firewall) -> None:
+    fw.box.write_spec({"version": 1, "network": {"bridge": {"name": "none"}}})
+    fw.converge()
+    assert fw.rules("nat") == [] and fw.rules("filter") == []
+    assert "DOCKER" not in fw.chains("nat")
+
+
+FOREIGN = [
+    ("FORWARD", "1", "-s 10.0.0.1/32 -j ACCEPT"),
+    ("FORWARD", "4", "-s 10.0.0.2/32 -j DROP"),
+    ("FORWARD", None, "-s 10.0.0.3/32 -j ACCEPT"),
+]
+
+
+def add_foreign(fw: Firewall) -> None:
+    """Foreign rules before, between and after ours, and in nat and DOCKER-USER too."""
+    for chain, position, rule in FOREIGN:
+        if position is None:
+            fw.iptables("-A", chain, *rule.split())
+        else:
+            fw.iptables("-I", chain, position, *rule.split())
+    fw.iptables("-t", "nat", "-I", "POSTROUTING", "1", "-s", "10.9.0.0/16", "-j", "MASQUERADE")
+    fw.iptables("-A", "DOCKER-USER", "-s", "192.0.2.66/32", "-j", "DROP")
+
+
+def foreign_view(fw: Firewall) -> dict[str, list[str]]:
+    return {t: fw.rules(t, ours=False) for t in ("nat", "filter")}
+
+
+def test_foreign_rules_survive_every_run_unchanged(fw: Firewall) -> None:
+    fw.converge()
+    add_foreign(fw)
+    before = foreign_view(fw)
+    assert len(before["filter"]) == 4
+    for _ in range(2):
+        fw.converge()
+        assert foreign_view(fw) == before
+    fw.iptables("-D", "FORWARD", "2")  # drift among ours, then repair around the foreign ones
+    fw.converge()
+    assert foreign_view(fw) == before
+    assert fw.rules("filter", ours=True) == DOCKER_RULES["filter"]
+
+
+def test_iptables_false_removes_ours_and_keeps_foreign(fw: Firewall) -> None:
+    fw.converge()
+    add_foreign(fw)
+    before = foreign_view(fw)
+    fw.spec({"iptables": False})
+    code, text = fw.plan()
+    assert code == 2 and "network.iptables is false" in text
+    fw.converge()
+    assert fw.rules("nat", ours=True) == [] and fw.rules("filter", ours=True) == []
+    assert foreign_view(fw) == before
+    assert "DOCKER" not in fw.chains("nat") and "DOCKER" not in fw.chains("filter")
+    assert "DOCKER-USER" in fw.chains("filter")  # it holds the user's rule
+    assert fw.plan()[0] == 0
+
+
+DRIFTS = {
+    "rule deleted": [("-D", "FORWARD", "3")],
+    "rule edited": [
+        (
+            "-R",
+            "FORWARD",
+            "5",
+            "-i",
+            "docker0",
+            "-o",
+            "docker0",
+            "-m",
+            "comment",
+            "--comment",
+            "KEEP",
+            "-j",
+            "DROP",
+        )
+    ],
+    "rule duplicated": [("-A", "FORWARD", "-o", "docker0", "-j", "DOCKER")],
+    "chain flushed": [("-t", "nat", "-F", "DOCKER")],
+    "user jump moved below ours": [("-D", "FORWARD", "1"), ("-A", "FORWARD", "JUMP")],
+}
+
+
+@pytest.mark.parametrize("drift", list(DRIFTS), ids=list(DRIFTS))
+def test_drift_is_detected_and_repaired(fw: Firewall, drift: str) -> None:
+    fw.spec(
+        {"published_ports": [{"host_port": 80, "container_ip": "172.17.0.2", "container_port": 80}]}
+    )
+    fw.converge()
+    fw.iptables("-A", "DOCKER-USER", "-s", "192.0.2.66/32", "-j", "DROP")
+    wanted = {t: fw.save(t) for t in ("nat", "filter")}
+    if drift == "user jump moved below ours":
+        jump = next(line for line in fw.save("filter") if line.endswith("-j DOCKER-USER"))
+        fw.iptables("-D", "FORWARD", "1")
+        fw.iptables(*shlex.split(jump))
+    elif drift in ("rule edited", "rule duplicated"):
+        # Hand-made copies of our rules keep our comment, as an admin's edit would.
+        line = next(
+            x for x in fw.save("filter") if "-o docker0 -m comment" in x and "-j DOCKER" in x
+        )
+        comment = line.split('--comment "')[1].split('"')[0]
+        for step in DRIFTS[drift]:
+            fw.iptables(
+                *[comment if w == "KEEP" else w for w in step],
+                *(["-m", "comment", "--comment", comment] if drift == "rule duplicated" else []),
+            )
+    else:
+        for step in DRIFTS[drift]:
+            fw.iptables(*step)
+    assert {t: fw.save(t) for t in ("nat", "filter")} != wanted
+    code, _ = fw.plan()
+    assert code == 2
+    fw.converge()
+    assert {t: fw.save(t) for t in ("nat", "filter")} == wanted
+    assert "-A DOCKER-USER -s 192.0.2.66/32 -j DROP" in fw.rules("filter")
+    assert fw.plan()[0] == 0
+
+
+def hold(lock: Path) -> int:
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_xtables_lock_held_briefly_is_waited_for(fw: Firewall) -> None:
+    fw.spec({"iptables_lock_timeout": 20})
+    lock = Path(fw.box.env["XTABLES_LOCKFILE"])
+    fd = hold(lock)
+    proc = start(fw)
+    try:
+        wait_for_commit(proc)
+        time.sleep(0.3)
+        assert proc.poll() is None  # still waiting for the lock
+    finally:
+        os.close(fd)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert fw.rules("filter", ours=True) == DOCKER_RULES["filter"]
+
+
+def test_xtables_lock_held_too_long_is_a_clear_error(fw: Firewall) -> None:
+    fw.spec({"iptables_lock_timeout": 0.5})
+    fd = hold(Path(fw.box.env["XTABLES_LOCKFILE"]))
+    try:
+        result = fw.box.reconcile("SPEC")
+    finally:
+        os.close(fd)
+    assert result.returncode == 1
+    assert (
+        f"the xtables lock {fw.box.env['XTABLES_LOCKFILE']} is held by another program; "
+        "gave up after 0.5s (network.iptables_lock_timeout)" in result.stderr
+    )
+    assert fw.rules("filter") == [] and fw.rules("nat") == []
+    assert "rolled back: + bridge docker0" in result.stderr
+
+
+def start(fw: Firewall) -> subprocess.Popen[str]:
+    argv = [
+        "ip",
+        "netns",
+        "exec",
+        fw.box.ns,
+        sys.executable,
+        "-m",
+        "dockyard",
+        str(fw.box.spec_path),
+    ]
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **fw.box.env},
+    )
+
+
+def wait_for_commit(proc: subprocess.Popen[str]) -> None:
+    """Until the run has observed and planned, and reached the iptables commit."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("iptables:"):
+            return
+    raise AssertionError("reconcile ended before it reached the iptables commit")
+
+
+def test_a_concurrent_writer_between_read_and_commit(fw: Firewall) -> None:
+    """Another program changes FORWARD after dockyard read it and before it commits: its rule
+    survives, and dockyard's rules still end up at the top."""
+    fw.spec({"iptables_lock_timeout": 30})
+    lock = Path(fw.box.env["XTABLES_LOCKFILE"])
+    fd = hold(lock)
+    proc = start(fw)
+    try:
+        wait_for_commit(proc)
+        other = {**fw.box.env, "XTABLES_LOCKFILE": str(lock) + ".other"}
+        result = fw.box.run(
+            [f"iptables-{fw.backend}", "-I", "FORWARD", "1", "-s", "10.7.7.7/32", "-j", "ACCEPT"],
+            env=other,
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        os.close(fd)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert fw.rules("filter", ours=False) == ["-A FORWARD -s 10.7.7.7/32 -j ACCEPT"]
+    assert fw.rules("filter", ours=True) == DOCKER_RULES["filter"]
+    assert fw.plan()[0] == 0
