@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Action = Literal["create", "update", "delete", "replace"]
 Severity = Literal["error", "warning", "info"]
@@ -20,12 +20,12 @@ _INVERSE: Mapping[Action, Action] = {
 Attrs = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One step that apply performs: `before` is what was observed, `after` what the spec wants.
 
     `before` is None for a create and `after` is None for a delete. Values are plain JSON data so
-    that plans can be rendered, compared and stored as they are.
+    that plans can be rendered, compared and stored as they are. An immutable tuple: a plan
+    for 100,000 published ports holds 200,000 of them.
     """
 
     reconciler: str

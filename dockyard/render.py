@@ -54,6 +54,10 @@ def change_lines(change: Change, style: Style) -> list[str]:
     return [head, *(f"      {line}" for line in _attributes(change))]
 
 
+# A plan for 100,000 published ports is not read line by line: past this, a summary.
+LONG_PLAN = 60
+SHOWN_OF_LONG_PLAN = 20
+
 _NOTE_LABEL = {"error": "Error", "warning": "Warning", "info": "Note"}
 
 
@@ -76,8 +80,12 @@ def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
             continue
         lines.append(style.bold(name))
         lines.extend(note_line(n, style) for n in notes)
-        for c in changes:
+        shown = changes if len(changes) <= LONG_PLAN else changes[:SHOWN_OF_LONG_PLAN]
+        for c in shown:
             lines.extend(change_lines(c, style))
+        if len(shown) < len(changes):
+            rest = len(changes) - len(shown)
+            lines.append(f"  ... and {rest:,} more changes of {name} (-o json lists every one)")
         lines.append("")
     if plan.changes:
         lines.append(summary_line(plan))

@@ -15,6 +15,7 @@ from dockyard.spec.types import (
     BridgeName,
     HostInterface,
     IPAddress,
+    IPv4Text,
     KernelVersion,
     MacAddress,
     Mtu,
@@ -74,9 +75,9 @@ class Bridge(Section):
 
 class PublishedPort(Section):
     proto: Protocol = "tcp"
-    host_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
+    host_ip: IPv4Text = "0.0.0.0"
     host_port: Port
-    container_ip: ipaddress.IPv4Address
+    container_ip: IPv4Text
     container_port: Port
 
 

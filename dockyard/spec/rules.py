@@ -5,6 +5,7 @@ Each rule returns the path of the field to blame and a message that says what to
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -83,7 +84,7 @@ def _ports(spec: Spec) -> Iterator[Problem]:
     wildcard = "0.0.0.0"
     for i, port in enumerate(net.published_ports):
         where = ("network", "published_ports", i)
-        key = (port.proto, str(port.host_ip), port.host_port)
+        key = (port.proto, port.host_ip, port.host_port)
         # 0.0.0.0 takes the port on every address, so it clashes with any other host_ip too.
         clash = first.get(key)
         if clash is None and key[1] == wildcard:
@@ -99,7 +100,7 @@ def _ports(spec: Spec) -> Iterator[Problem]:
         else:
             first[key] = i
             on_port.setdefault((port.proto, port.host_port), i)
-        if subnet is not None and port.container_ip not in subnet:
+        if subnet is not None and ipaddress.IPv4Address(port.container_ip) not in subnet:
             yield (
                 (*where, "container_ip"),
                 f"{port.container_ip} is outside the bridge subnet {subnet}",

@@ -7,7 +7,14 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -182,17 +189,14 @@ KernelVersion = Annotated[
 ]
 
 
-def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise _fail("must be a port number from 1 to 65535, got {value!r}", value=value)
-    return value
+# Published ports come by the hundred thousand: these two are checked by pydantic-core's own
+# (Rust) constraints, not by Python callbacks, and the loader words their errors.
+PORT_RANGE = (1, 65535)
+Port = Annotated[int, Strict(), Field(ge=PORT_RANGE[0], le=PORT_RANGE[1])]
 
-
-Port = Annotated[
-    int,
-    BeforeValidator(_port),
-    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535}),
-]
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
+IPv4Text = Annotated[str, StringConstraints(pattern=IPV4_PATTERN)]
 
 
 def _lowercase(value: Any) -> Any:

@@ -148,3 +148,16 @@ def test_show_json_without_root(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert doc["format_version"] == 1
     assert doc["observed"]["directories"]["root"] == f"{tmp_path}/r"
     assert doc["observed"]["preflight"]["os"] == "linux"
+
+
+def test_a_long_plan_is_summarised_in_text_but_complete_in_json() -> None:
+    changes = [
+        Change("iptables", "rule", f"nat DOCKER r{i}", "create", None, {"position": "end"}, "x")
+        for i in range(1000)
+    ]
+    the_plan = Plan(changes=changes)
+    text = plan_text(the_plan, ["iptables"], Style(colour=False))
+    assert text.count("+ rule nat DOCKER") == 20
+    assert "  ... and 980 more changes of iptables (-o json lists every one)\n" in text
+    assert text.endswith("Plan: 1000 to create, 0 to update, 0 to delete.\n")
+    assert len(plan_json(the_plan, "plan")["changes"]) == 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from dockyard.reconcilers.iptables import choose_backend, diff
-from dockyard.reconcilers.iptables.rules import Rule, wanted
+from dockyard.reconcilers.iptables.rules import rule, wanted
 from dockyard.reconcilers.iptables.save import owned_tag, parse, untouched
 from dockyard.spec import load_text
 
@@ -35,19 +35,19 @@ def test_parse_keeps_chains_and_rule_lines_in_order() -> None:
 
 
 def test_ownership_is_read_from_the_comment_only() -> None:
-    rule = Rule("nat", "PREROUTING", "-m addrtype --dst-type LOCAL", "-j DOCKER")
-    assert owned_tag(rule.text) == rule.tag == "dockyard:b9b97ca684f11543"
+    made = rule("nat", "PREROUTING", "-m addrtype --dst-type LOCAL", "-j DOCKER")
+    assert owned_tag(made.text) == made.tag == "dockyard:b5a63bc41eea5440"
     assert owned_tag("-s 10.9.0.0/16 -j MASQUERADE") is None
     assert owned_tag('-m comment --comment "mine" -j ACCEPT') is None
 
 
 def test_a_rule_edited_by_hand_no_longer_matches_its_hash() -> None:
-    rule = Rule("filter", "FORWARD", "-i docker0 -o docker0", "-j ACCEPT")
-    assert untouched("filter", "FORWARD", rule.text, rule.tag)
-    edited = rule.text.replace("-j ACCEPT", "-j DROP")
-    assert not untouched("filter", "FORWARD", edited, rule.tag)
+    made = rule("filter", "FORWARD", "-i docker0 -o docker0", "-j ACCEPT")
+    assert untouched("filter", "FORWARD", made.text, made.tag)
+    edited = made.text.replace("-j ACCEPT", "-j DROP")
+    assert not untouched("filter", "FORWARD", edited, made.tag)
     # The same rule moved to another chain is not the rule that was written either.
-    assert not untouched("filter", "INPUT", rule.text, rule.tag)
+    assert not untouched("filter", "INPUT", made.text, made.tag)
 
 
 def spec_with_ports(*ports: str) -> str:

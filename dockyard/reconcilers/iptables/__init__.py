@@ -6,10 +6,11 @@ Everything else, in any chain, is foreign and is never deleted, rewritten or reo
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError, PartiallyApplied
@@ -67,6 +68,7 @@ class Iptables:
         # The backend the last observation chose; apply writes where that plan was made.
         self.backend: str | None = None
         self.lock_timeout = 10.0
+        self._memo: tuple[Spec, ipaddress.IPv4Network, dict[Any, list[rules.Rule]]] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
         if spec.network.bridge.disabled:
@@ -93,10 +95,19 @@ class Iptables:
         subnet = bridge_subnet(spec, seen[BridgeObserved])
         if subnet is None:
             return []  # the bridge reconciler says why
-        want = rules.wanted(spec, subnet)
+        want = self._wanted(spec, subnet)
         for table in rules.TABLES:
             changes.extend(diff.install(table, got.tables.get(table, {}), want))
         return changes
+
+    def _wanted(
+        self, spec: Spec, subnet: ipaddress.IPv4Network
+    ) -> dict[tuple[str, str], list[rules.Rule]]:
+        """Docker's rules for this spec. The verification pass after apply asks again with the
+        same spec: 200,000 rules are built once per run, not twice."""
+        if self._memo is None or self._memo[0] is not spec or self._memo[1] != subnet:
+            self._memo = (spec, subnet, rules.wanted(spec, subnet))
+        return self._memo[2]
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         if spec.network.bridge.disabled:

@@ -101,19 +101,26 @@ class Restore:
 
     def commit(self, table: str, commands: list[str]) -> None:
         script = f"*{table}\n" + "\n".join(commands) + "\nCOMMIT\n"
-        with xtables_lock(self.lock, self.timeout), tempfile.TemporaryDirectory() as private:
+        with (
+            xtables_lock(self.lock, self.timeout),
+            tempfile.TemporaryDirectory() as private,
+            tempfile.TemporaryFile() as feed,
+        ):
+            # A file, not a pipe: Python pumps a pipe in 512-byte writes, and a script for
+            # 100,000 rules is 20 MB.
+            feed.write(script.encode())
+            feed.seek(0)
             # dockyard holds the real lock; the tool takes a private one it will always get.
             env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
             result = subprocess.run(
                 [f"iptables-{self.backend}-restore", "--noflush"],
-                input=script,
+                stdin=feed,
                 capture_output=True,
-                text=True,
                 env=env,
                 check=False,
             )
         if result.returncode != 0:
-            detail = result.stderr.strip()
+            detail = result.stderr.decode(errors="replace").strip()
             raise CommitFailed(self.backend, table, detail, transient=_transient(detail))
 
 

@@ -14,7 +14,7 @@ from itertools import pairwise
 
 from dockyard.change import Action, Change
 from dockyard.reconcilers.iptables.rules import OUR_CHAINS, USER_CHAIN, Rule
-from dockyard.reconcilers.iptables.save import owned_tag, untouched
+from dockyard.reconcilers.iptables.save import owned_tag, split_owned, untouched
 
 NAME = "iptables"
 
@@ -101,23 +101,24 @@ def _kept(block: Sequence[str], texts: Sequence[str]) -> set[int]:
 def unordered(
     table: str, chain: str, current: Sequence[str], want: Sequence[Rule]
 ) -> Iterator[Change]:
-    """A chain of dockyard's own: each of our rules present once, anywhere."""
-    texts = {r.text: r for r in want}
-    tags = {r.tag for r in want}
-    seen: set[str] = set()
+    """A chain of dockyard's own: each of our rules present once, anywhere. Rules are matched
+    by their text without the comment, so no hash is computed for a rule found in place."""
+    wanted = {r.short: r for r in want}
+    found: set[str] = set()
     for index in range(len(current) - 1, -1, -1):
         line = current[index]
-        tag = owned_tag(line)
-        if tag is None:
+        owned = split_owned(line)
+        if owned is None:
             continue
-        if line in texts and line not in seen:
-            seen.add(line)
+        short, tag = owned
+        if short in wanted and short not in found:
+            found.add(short)
             continue
-        why = _why_not(table, chain, line, tag, tags, True)
+        why = "duplicate" if short in found else _why_not(table, chain, line, tag, set(), False)
         yield rule_change("delete", table, chain, line, index + 1, why)
-    for text in texts:
-        if text not in seen:
-            yield rule_change("create", table, chain, text, None, "missing")
+    for short, r in wanted.items():
+        if short not in found:
+            yield rule_change("create", table, chain, r.text, None, "missing")
 
 
 def install(

@@ -49,6 +49,14 @@ def owned_tag(rule: str) -> str | None:
     return rule[start:end] if end > 0 else None
 
 
+def split_owned(rule: str) -> tuple[str, str] | None:
+    """(the rule without its comment, its tag) for a rule of dockyard's, else None."""
+    tag = owned_tag(rule)
+    if tag is None:
+        return None
+    return rule.replace(f'-m comment --comment "{tag}" ', "", 1), tag
+
+
 def untouched(table: str, chain: str, rule: str, tag: str) -> bool:
     """Whether a rule of ours still matches the hash it was written with (not edited by hand)."""
     comment = f'-m comment --comment "{tag}"'

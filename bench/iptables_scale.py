@@ -1,0 +1,97 @@
+"""Published ports at scale: dockyard's converge against iptables-legacy-restore/-save.
+
+For N published ports (N = 0, 1k, 10k, 100k; BENCH_SCALE overrides), in fresh namespaces:
+our full converge from empty, our no-op converge, our converge after one changed mapping; and,
+in the same run, iptables-legacy-restore loading the same rules and iptables-legacy-save
+reading them back. The marginal ratios take Python's fixed start-up cost out:
+full = (ours(N) - ours(0)) / (restore(N) - restore(0)), no-op likewise against save.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from devtools.sandbox import Sandbox, sandbox
+
+SCALES = [int(n) for n in os.environ.get("BENCH_SCALE", "0,1000,10000,100000").split(",")]
+
+
+def spec(n: int, changed: int | None = None) -> dict[str, Any]:
+    ports = [
+        {
+            "host_ip": f"127.0.{i // 60000}.1",
+            "host_port": 1 + i % 60000,
+            "container_ip": f"172.17.{(i // 250) % 250}.{i % 250 + 2}",
+            "container_port": 1 + i % 60000 if i != changed else 65001,
+        }
+        for i in range(n)
+    ]
+    return {"version": 1, "network": {"iptables_backend": "legacy", "published_ports": ports}}
+
+
+def timed(box: Sandbox, argv: list[str], stdin: Path | None = None) -> float:
+    started = time.perf_counter()
+    with open(stdin or os.devnull, "rb") as feed:
+        result = subprocess.run(
+            ["ip", "netns", "exec", box.ns, *argv],
+            stdin=feed,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **box.env},
+            check=False,
+        )
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed: {result.stderr.decode()[-400:]}")
+    return elapsed
+
+
+def measure(n: int) -> dict[str, float]:
+    ours = [sys.executable, "-m", "dockyard"]
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "rules"
+        with sandbox(spec(n), prefix="dky-scale") as box:
+            out["full"] = timed(box, [*ours, str(box.spec_path)])
+            out["noop"] = min(timed(box, [*ours, str(box.spec_path)]) for _ in range(2))
+            out["save"] = min(timed(box, ["iptables-legacy-save"]) for _ in range(3))
+            saved.write_text(box.run(["iptables-legacy-save"], check=True).stdout)
+            if n:
+                box.write_spec(spec(n, changed=n // 2))
+                out["one"] = timed(box, [*ours, str(box.spec_path)])
+        with sandbox({"version": 1}, prefix="dky-scale") as fresh:
+            out["restore"] = timed(fresh, ["iptables-legacy-restore"], stdin=saved)
+    return out
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("the scale benchmark creates network namespaces and needs root", file=sys.stderr)
+        return 1
+    print("\npublished ports at scale (legacy backend; seconds, whole processes)")
+    results = {n: measure(n) for n in SCALES}
+    base = results[SCALES[0]]
+    head = f"{'N':>8}{'full':>9}{'no-op':>9}{'1 change':>10}{'restore':>9}{'save':>8}"
+    print(head + f"{'full ratio':>12}{'no-op ratio':>13}")
+    for n, r in results.items():
+        full_ratio = noop_ratio = ""
+        if n != SCALES[0]:
+            full_ratio = f"{(r['full'] - base['full']) / (r['restore'] - base['restore']):.1f}"
+            noop_ratio = f"{(r['noop'] - base['noop']) / (r['save'] - base['save']):.1f}"
+        one = f"{r['one']:.2f}" if "one" in r else "-"
+        print(
+            f"{n:>8,}{r['full']:>9.2f}{r['noop']:>9.2f}{one:>10}{r['restore']:>9.2f}"
+            f"{r['save']:>8.2f}{full_ratio:>12}{noop_ratio:>13}"
+        )
+    print("goals: full ratio <= 3 and no-op ratio <= 10 at 10k and 100k; 1 change < full")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
