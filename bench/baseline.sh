@@ -37,3 +37,21 @@ ip link set docker0 up
 
 # ip_forward
 sysctl -q -w net.ipv4.ip_forward=1
+
+# iptables, as Docker 1.x did it: check each rule, insert it when missing
+ipt() { iptables -w "$@"; }
+ensure() {
+    table=$1; chain=$2; shift 2
+    ipt -t "$table" -C "$chain" "$@" 2>/dev/null || ipt -t "$table" -I "$chain" "$@"
+}
+ipt -t nat -N DOCKER 2>/dev/null || true
+ensure nat PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+ensure nat OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+ensure nat POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+ipt -N DOCKER 2>/dev/null || true
+ipt -N DOCKER-USER 2>/dev/null || true
+ensure filter FORWARD -i docker0 -o docker0 -j ACCEPT
+ensure filter FORWARD -i docker0 ! -o docker0 -j ACCEPT
+ensure filter FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+ensure filter FORWARD -o docker0 -j DOCKER
+ensure filter FORWARD -j DOCKER-USER

@@ -23,9 +23,15 @@ BASELINE = Path(__file__).resolve().parent / "baseline.sh"
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        argv,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
     return time.perf_counter() - started
 
 
@@ -44,13 +50,13 @@ def baseline(box: Sandbox) -> list[str]:
 
 def fresh(command: Callable[[Sandbox], list[str]]) -> float:
     with sandbox({"version": 1}, prefix="dky-bench") as box:
-        return timed(command(box))
+        return timed(command(box), box.env)
 
 
 def noop(command: Callable[[Sandbox], list[str]]) -> float:
     with sandbox({"version": 1}, prefix="dky-bench") as box:
-        subprocess.run(ours(box), check=True, capture_output=True)
-        return median(lambda: timed(command(box)))
+        subprocess.run(ours(box), check=True, capture_output=True, env={**os.environ, **box.env})
+        return median(lambda: timed(command(box), box.env))
 
 
 def main() -> int:
