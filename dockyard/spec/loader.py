@@ -5,11 +5,10 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from dockyard.errors import SpecError
@@ -18,24 +17,9 @@ from dockyard.spec.model import Spec
 from dockyard.spec.types import IPV4_PATTERN, PORT_RANGE
 
 Location = tuple[str | int, ...]
-Marks = dict[Location, tuple[yaml.Mark, yaml.Mark]]
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _SpecLoader(_Loader):  # type: ignore[misc, valid-type]
-    """A safe loader that remembers duplicate keys instead of silently keeping the last one."""
-
-    duplicates: list[tuple[str, yaml.Mark, yaml.Mark]]
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            key = key_node.value
-            if key in first and isinstance(key_node, yaml.ScalarNode):
-                self.duplicates.append((str(key), key_node.start_mark, first[key]))
-            first.setdefault(key, key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+if TYPE_CHECKING:
+    from dockyard.spec.positions import Positions
 
 
 @dataclass
@@ -45,45 +29,15 @@ class Document:
     source: str
     text: str
     data: Any
-    _node: yaml.Node | None = None
-    _marks: Marks = field(default_factory=dict)
-
-    @property
-    def node(self) -> yaml.Node:
-        if self._node is None:
-            self._node = yaml.compose(self.text, Loader=_Loader)
-            if self._node is None:
-                raise SpecError([f"{self.source}: the file is empty; a spec needs `version: 1`"])
-        return self._node
+    _positions: Positions | None = None
 
     def where(self, loc: Location, key: bool = False) -> str:
         """`file:line:col` of the value at `loc`, or of its nearest ancestor that exists."""
-        if not self._marks:
-            _index(self.node, (), self._marks)
-        for n in range(len(loc), 0, -1):
-            marks = self._marks.get(loc[:n])
-            if marks:
-                mark = marks[0] if key and n == len(loc) else marks[1]
-                return _position(self.source, mark)
-        return _position(self.source, self.node.start_mark)
+        if self._positions is None:
+            from dockyard.spec.positions import Positions
 
-
-def _position(source: str, mark: yaml.Mark) -> str:
-    return f"{source}:{mark.line + 1}:{mark.column + 1}"
-
-
-def _index(
-    node: yaml.Node, loc: Location, marks: dict[Location, tuple[yaml.Mark, yaml.Mark]]
-) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            child = (*loc, key_node.value)
-            marks.setdefault(child, (key_node.start_mark, value_node.start_mark))
-            _index(value_node, child, marks)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            marks[(*loc, i)] = (item.start_mark, item.start_mark)
-            _index(item, (*loc, i), marks)
+            self._positions = Positions(self.text, self.source)
+        return self._positions.of(loc, key)
 
 
 def read_text(path: Path) -> str:
@@ -128,38 +82,10 @@ def _fast(text: str) -> Any:
 
 
 def _careful(text: str, source: str) -> Document:
-    loader = _SpecLoader(text)
-    loader.duplicates = []
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise SpecError([f"{source}: the file is empty; a spec needs at least `version: 1`"])
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = _position(source, mark) if mark else source
-        what = " ".join(p for p in (e.context, e.problem) if p)
-        raise SpecError([f"{where}: invalid YAML: {what}"]) from None
-    except yaml.YAMLError as e:
-        raise SpecError([f"{source}: invalid YAML: {e}"]) from None
-    finally:
-        loader.dispose()
-    if loader.duplicates:
-        raise SpecError(
-            [
-                f"{_position(source, mark)}: {key}: duplicate key "
-                f"(first set at line {first.line + 1})"
-                for key, mark, first in loader.duplicates
-            ]
-        )
-    if not isinstance(data, dict):
-        raise SpecError(
-            [
-                f"{_position(source, node.start_mark)}: "
-                "a spec is a mapping of keys such as `version: 1`"
-            ]
-        )
-    return Document(source, text, data, node)
+    from dockyard.spec.positions import careful_parse
+
+    data, positions = careful_parse(text, source)
+    return Document(source, text, data, positions)
 
 
 def load(path: Path | str) -> Spec:

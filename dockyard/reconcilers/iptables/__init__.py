@@ -39,7 +39,7 @@ def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tup
         if f'--comment "{rules.TAG}' in text:
             return name, "it holds dockyard's rules"
     for name, text in texts.items():
-        if any(line.startswith("-A ") for line in text.splitlines()):
+        if _has_rules(text):
             return name, "it holds the host's rules"
     if linked in texts:
         return linked, f"the host's `iptables` uses {linked}"
@@ -47,6 +47,10 @@ def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tup
         name = next(iter(texts))
         return name, f"only {name} is installed"
     return None, "neither iptables-legacy-save nor iptables-nft-save is installed"
+
+
+def _has_rules(saved: str) -> bool:
+    return saved.startswith("-A ") or "\n-A " in saved
 
 
 def _chains(text: str) -> dict[str, dict[str, list[str]]]:
@@ -76,7 +80,10 @@ class Iptables:
         wanted: str = spec.network.iptables_backend
         candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
         texts = {b: backends.save(b) for b in candidates if backends.available(b)}
-        linked = backends.linked_backend() if spec.network.iptables_backend == "auto" else None
+        # Which backend `iptables` itself uses decides only between two empty ones.
+        linked = None
+        if wanted == "auto" and not any(_has_rules(text) for text in texts.values()):
+            linked = backends.linked_backend()
         backend, reason = choose_backend(spec, texts, linked)
         self.backend, self.lock_timeout = backend, spec.network.iptables_lock_timeout
         if backend is None:
