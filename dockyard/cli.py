@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", choices=("text", "json"), default="text")
         p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
 
+    def changes(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--force-dns",
+            action="store_true",
+            help="rewrite <root>/resolv.conf even when it was edited by hand",
+        )
+
     apply = sub.add_parser("apply", help="converge the host to SPEC")
     apply.add_argument("spec", metavar="SPEC")
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -72,10 +79,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for another run's lock (default 30)",
     )
     output(apply)
+    changes(apply)
 
     plan = sub.add_parser("plan", help="print what would change; change nothing")
     plan.add_argument("spec", metavar="SPEC")
     output(plan)
+    changes(plan)
 
     validate = sub.add_parser("validate", help="check the spec only")
     validate.add_argument("spec", metavar="SPEC")
@@ -229,7 +238,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from dockyard.state.host import Host
 
     spec = _load(args.spec)
-    reconcilers = engine.order(default_set())
+    reconcilers = engine.order(default_set(force_dns=args.force_dns))
     observed = engine.observe(reconcilers, spec, Host.for_spec(spec))
     the_plan = engine.plan(reconcilers, spec, observed)
     pending = bool(the_plan.changes)
@@ -252,7 +261,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from dockyard.state.host import Host
 
     spec = _load(args.spec)
-    reconcilers = engine.order(default_set())
+    reconcilers = engine.order(default_set(force_dns=args.force_dns))
     host = Host.for_spec(spec)
     style = _style(args)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -40,13 +41,28 @@ def _attributes(change: Change) -> list[str]:
     width = max((len(a) for a, _, _ in diffs), default=0)
     for attr, old, new in diffs:
         label = f"{attr}:".ljust(width + 1)
-        if change.action == "create":
+        if _multiline(old) or _multiline(new):
+            out.extend(_text_block(label, old, new))
+        elif change.action == "create":
             out.append(f"{label} {_value(new)}")
         elif change.action == "delete":
             out.append(f"{label} {_value(old)}")
         else:
             out.append(f"{label} {_value(old)} -> {_value(new)}")
     return out
+
+
+def _multiline(value: Any) -> bool:
+    return isinstance(value, str) and "\n" in value.rstrip("\n")
+
+
+def _text_block(label: str, old: Any, new: Any) -> list[str]:
+    """A file's content: the whole text when it is new, a unified diff when it changes."""
+    if not isinstance(old, str) or not isinstance(new, str):
+        text = new if isinstance(new, str) else old
+        return [label.rstrip(), *(f"  | {line}" for line in text.splitlines())]
+    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
+    return [label.rstrip(), *(f"  {line}" for line in list(diff)[2:])]
 
 
 def change_lines(change: Change, style: Style) -> list[str]:

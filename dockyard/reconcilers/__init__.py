@@ -5,10 +5,12 @@ from __future__ import annotations
 from dockyard.reconcilers.base import Reconciler, Seen
 
 
-def default_set(hold_pidfile: int | None = None) -> list[Reconciler]:
-    """Every reconciler, as a run uses them. `hold_pidfile`: the pid watch mode writes there."""
+def default_set(hold_pidfile: int | None = None, force_dns: bool = False) -> list[Reconciler]:
+    """Every reconciler, as a run uses them. `hold_pidfile`: the pid watch mode writes there;
+    `force_dns`: rewrite a resolv.conf edited by hand."""
     from dockyard.reconcilers.bridge import Bridge
     from dockyard.reconcilers.directories import Directories
+    from dockyard.reconcilers.dns import Dns
     from dockyard.reconcilers.ip_forward import IpForward
     from dockyard.reconcilers.iptables import Iptables
     from dockyard.reconcilers.pidfile import PidFile
@@ -21,6 +23,7 @@ def default_set(hold_pidfile: int | None = None) -> list[Reconciler]:
         Bridge(),
         Iptables(),
         IpForward(),
+        Dns(force=force_dns),
     ]
 
 

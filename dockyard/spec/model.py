@@ -93,6 +93,7 @@ class Network(Section):
     icc: bool = True
     ip_masq: bool = True
     ip_forward: bool = True
+    ipv6: bool = Field(False, description="IPv6 on the bridge: containers may use IPv6 DNS")
     default_bind_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
     published_ports: list[PublishedPort] = Field(default_factory=list)
 
@@ -107,6 +108,13 @@ class Dns(Section):
         default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
     )
     host_resolv_conf: AbsPath = PurePosixPath("/etc/resolv.conf")
+    resolved_conf: AbsPath = Field(
+        PurePosixPath("/run/systemd/resolve/resolv.conf"),
+        description="read instead when the host's only nameserver is systemd-resolved's stub",
+    )
+    force: bool = Field(
+        False, description="rewrite <root>/resolv.conf even when it was edited by hand"
+    )
 
 
 class Storage(Section):

@@ -88,7 +88,15 @@ def test_order_rejects_a_cycle() -> None:
 
 def test_default_order_puts_preflight_first() -> None:
     names = [r.name for r in engine.order(default_set())]
-    assert names == ["preflight", "directories", "pidfile", "bridge", "ip_forward", "iptables"]
+    assert names == [
+        "preflight",
+        "directories",
+        "pidfile",
+        "bridge",
+        "ip_forward",
+        "iptables",
+        "dns",
+    ]
 
 
 @pytest.fixture
