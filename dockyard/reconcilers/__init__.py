@@ -9,12 +9,19 @@ def default_set(hold_pidfile: int | None = None, force_dns: bool = False) -> lis
     """Every reconciler, as a run uses them. `hold_pidfile`: the pid watch mode writes there;
     `force_dns`: rewrite a resolv.conf edited by hand."""
     from dockyard.reconcilers.bridge import Bridge
+    from dockyard.reconcilers.containers import Containers
     from dockyard.reconcilers.directories import Directories
     from dockyard.reconcilers.dns import Dns
+    from dockyard.reconcilers.exec_init import ExecInit
+    from dockyard.reconcilers.graphdb import GraphDb
     from dockyard.reconcilers.ip_forward import IpForward
     from dockyard.reconcilers.iptables import Iptables
+    from dockyard.reconcilers.migration import Migration
     from dockyard.reconcilers.pidfile import PidFile
     from dockyard.reconcilers.preflight import Preflight
+    from dockyard.reconcilers.storage import Storage
+    from dockyard.reconcilers.sysinfo import Sysinfo
+    from dockyard.reconcilers.tagstore import TagStore
 
     return [
         Preflight(),
@@ -24,6 +31,13 @@ def default_set(hold_pidfile: int | None = None, force_dns: bool = False) -> lis
         Iptables(),
         IpForward(),
         Dns(force=force_dns),
+        Sysinfo(),
+        Storage(),
+        Migration(),
+        TagStore(),
+        Containers(),
+        GraphDb(),
+        ExecInit(),
     ]
 
 

@@ -17,6 +17,7 @@ class Host:
     root: Path
     state_dir: Path
     proc: Path = Path("/proc")
+    sys: Path = Path("/sys")
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     _ledger: Ledger | None = None
 

@@ -86,17 +86,15 @@ def test_order_rejects_a_cycle() -> None:
         engine.order([_named("a", ("b",)), _named("b", ("a",))])
 
 
-def test_default_order_puts_preflight_first() -> None:
-    names = [r.name for r in engine.order(default_set())]
-    assert names == [
-        "preflight",
-        "directories",
-        "pidfile",
-        "bridge",
-        "ip_forward",
-        "iptables",
-        "dns",
-    ]
+def test_default_order_puts_every_dependency_first() -> None:
+    ordered = engine.order(default_set())
+    names = [r.name for r in ordered]
+    assert names[0] == "preflight"
+    assert len(names) == len(set(names))
+    for position, r in enumerate(ordered):
+        assert all(names.index(dep) < position for dep in r.after), r.name
+    assert names.index("bridge") < names.index("iptables")
+    assert names.index("storage") < names.index("migration") < names.index("tagstore")
 
 
 @pytest.fixture

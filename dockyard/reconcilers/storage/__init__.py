@@ -1,0 +1,178 @@
+"""storage: the graph driver Docker would pick, and its directories under the root.
+
+Docker's order: DOCKER_DRIVER in the environment; else `storage.driver`; else a driver whose
+directory already holds data (a host never silently switches driver and "loses" its images);
+else the first of `storage.priority` whose probe succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dockyard.change import Change, Note
+from dockyard.reconcilers.base import Seen
+from dockyard.reconcilers.storage.probes import NEXT, Probe, probe
+from dockyard.spec import Spec
+from dockyard.state.host import Host
+
+DRIVERS = ("aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs")
+LAYOUT: dict[str, tuple[str, ...]] = {
+    "aufs": ("diff", "layers", "mnt"),
+    "btrfs": ("subvolumes",),
+    "devicemapper": ("metadata", "mnt"),
+    "overlay2": ("l",),
+    "overlay": (),
+    "vfs": ("dir",),
+}
+VOLUMES_DRIVER = "vfs"  # Docker 1.x kept volumes in a vfs graph, whatever the images used
+MODE = "0700"
+
+
+@dataclass(frozen=True)
+class StorageObserved:
+    root: str
+    env_driver: str | None = None
+    with_data: tuple[str, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    present: tuple[str, ...] = ()  # layout directories that exist, relative to the root
+
+
+@dataclass(frozen=True)
+class Choice:
+    driver: str | None
+    why: str
+    error: str | None = None
+
+
+def select(
+    spec: Spec, env_driver: str | None, with_data: tuple[str, ...], run: Callable[[str], Probe]
+) -> Choice:
+    """Pure but for `run`, which answers a driver's probe; only the probes needed are asked."""
+
+    def required(driver: str, why: str, field: str) -> Choice:
+        if driver not in DRIVERS:
+            return Choice(None, why, f"{field}={driver}: no such storage driver")
+        found = run(driver)
+        if found.verdict != "ok":
+            return Choice(None, why, f"{field}={driver}: {found.verdict} ({found.reason})")
+        return Choice(driver, why)
+
+    if env_driver:
+        return required(env_driver, "DOCKER_DRIVER in the environment", "DOCKER_DRIVER")
+    if spec.storage.driver != "auto":
+        return required(spec.storage.driver, "storage.driver in the spec", "storage.driver")
+    if len(with_data) > 1:
+        dirs = " and ".join(with_data)
+        return Choice(
+            None,
+            "data of several drivers",
+            f"{dirs} all hold data under {spec.root}; choose one with storage.driver "
+            "(dockyard will not pick one and hide the other's images)",
+        )
+    if with_data:
+        return required(with_data[0], f"{with_data[0]} already holds data", "driver with data")
+    tried = []
+    for driver in spec.storage.priority:
+        found = run(driver)
+        if found.verdict == "ok":
+            return Choice(driver, "first of storage.priority whose probe succeeds")
+        if found.verdict not in NEXT:
+            return Choice(None, "storage.priority", f"{driver}: {found.reason}")
+        tried.append(f"{driver}: {found.verdict}")
+    return Choice(
+        None, "storage.priority", "no driver of storage.priority works: " + "; ".join(tried)
+    )
+
+
+def chosen(spec: Spec, obs: StorageObserved) -> Choice:
+    probes = {p.driver: p for p in obs.probes}
+    choice = select(spec, obs.env_driver, obs.with_data, probes.__getitem__)
+    if choice.driver == "btrfs" and spec.selinux:
+        return Choice(None, choice.why, "btrfs does not support SELinux; set selinux: false")
+    return choice
+
+
+def wanted_dirs(driver: str) -> list[str]:
+    dirs = [driver, *(f"{driver}/{sub}" for sub in LAYOUT[driver])]
+    if driver != VOLUMES_DRIVER:
+        dirs += [VOLUMES_DRIVER, *(f"{VOLUMES_DRIVER}/{sub}" for sub in LAYOUT[VOLUMES_DRIVER])]
+    return dirs
+
+
+def _holds_data(path: Path) -> bool:
+    try:
+        return path.is_dir() and any(path.iterdir())
+    except OSError:
+        return False
+
+
+class Storage:
+    name: ClassVar[str] = "storage"
+    after: ClassVar[tuple[str, ...]] = ("directories",)
+    observation: ClassVar[type] = StorageObserved
+
+    def observe(self, spec: Spec, host: Host) -> StorageObserved:
+        root = host.root
+        env_driver = host.environ.get("DOCKER_DRIVER") or None
+        # vfs is never "prior data": Docker keeps volumes in it whatever the images use.
+        with_data = tuple(d for d in DRIVERS if d != VOLUMES_DRIVER and _holds_data(root / d))
+        probes: dict[str, Probe] = {}
+
+        def run(driver: str) -> Probe:
+            if driver not in probes:
+                probes[driver] = probe(driver, root, host.proc)
+            return probes[driver]
+
+        choice = select(spec, env_driver, with_data, run)
+        present: tuple[str, ...] = ()
+        if choice.driver:
+            present = tuple(d for d in wanted_dirs(choice.driver) if (root / d).is_dir())
+        return StorageObserved(str(root), env_driver, with_data, tuple(probes.values()), present)
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        obs = seen[StorageObserved]
+        choice = chosen(spec, obs)
+        if choice.driver is None:
+            return []
+        return [
+            Change(
+                self.name,
+                "directory",
+                f"{obs.root}/{d}",
+                "create",
+                None,
+                {"mode": MODE},
+                f"layout of {d.split('/')[0]}",
+                claim=True,
+            )
+            for d in wanted_dirs(choice.driver)
+            if d not in obs.present
+        ]
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        choice = chosen(spec, seen[StorageObserved])
+        if choice.error:
+            return [Note(self.name, "error", choice.error)]
+        return []
+
+    def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
+        obs = seen[StorageObserved]
+        choice = chosen(spec, obs)
+        return {
+            "driver": choice.driver,
+            "because": choice.error or choice.why,
+            "probes": [
+                {"driver": p.driver, "verdict": p.verdict, "reason": p.reason} for p in obs.probes
+            ],
+        }
+
+    def apply(self, change: Change, host: Host) -> None:
+        path = Path(change.name)
+        if change.action == "delete":
+            path.rmdir()  # only the undo of a create: never a directory with content
+            return
+        path.mkdir(mode=0o700)
+        path.chmod(0o700)

@@ -1,0 +1,275 @@
+"""Storage: driver selection, graph migration (aufs and vfs layouts), crash safety, tag store,
+link graph, containers. Files in temporary directories; only aufs's presence is faked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import DockyardError
+from dockyard.reconcilers.containers import ContainerEntry, find
+from dockyard.reconcilers.storage import select
+from dockyard.reconcilers.storage.probes import Probe
+from dockyard.spec import load_text
+from tests.storage_world import (
+    IMAGES,
+    converge,
+    digest,
+    fake_proc,
+    make_legacy_root,
+    spec_text,
+)
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+class Box:
+    def __init__(self, base: Path, driver: str, extra: str = "") -> None:
+        self.base, self.root = base, base / "docker"
+        self.spec = base / "spec.yaml"
+        self.spec.write_text(spec_text(base, driver, extra))
+        self.proc = fake_proc(base, with_aufs=True)
+
+    def converge(self, dry_run: bool = False):  # type: ignore[no-untyped-def]
+        return converge(self.spec, self.proc, dry_run)
+
+
+def layer_files(root: Path) -> dict[str, dict[str, tuple[str, str]]]:
+    """Each legacy layer's (and container rw's) content, keyed by layer id."""
+    out = {i: digest(root / "graph" / i / "layer") for i in IMAGES}
+    for cid in ("c0ffee000001", "c0ffee000002"):
+        out[cid] = digest(root / "containers" / cid / "rw")
+    return out
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> Path:
+    make_legacy_root(tmp_path / "docker")
+    return tmp_path
+
+
+def test_migration_into_aufs_keeps_every_file(legacy: Path) -> None:
+    box = Box(legacy, "aufs")
+    before = layer_files(box.root)
+    tags = (box.root / "repositories").read_text()
+    outcome = box.converge()
+    assert outcome.ok, outcome.error
+    for layer, files in before.items():
+        assert digest(box.root / "aufs" / "diff" / layer) == files
+        assert (box.root / "aufs" / "mnt" / layer).is_dir()
+    assert (box.root / "aufs/layers/top00000").read_text() == "mid00000\nbase0000\n"
+    assert (box.root / "aufs/layers/base0000").read_text() == ""
+    assert (box.root / "aufs/layers/c0ffee000001").read_text() == (
+        "c0ffee000001-init\ntop00000\nmid00000\nbase0000\n"
+    )
+    assert (box.root / "aufs/layers/c0ffee000001-init").read_text() == (
+        "top00000\nmid00000\nbase0000\n"
+    )
+    assert os.readlink(box.root / "aufs/diff/c0ffee000001-init/etc/mtab") == "/proc/mounts"
+    assert (box.root / "repositories-aufs").read_text() == tags
+    assert json.loads((box.root / "graph/top00000/json").read_text())["parent"] == "mid00000"
+    assert not list(box.root.glob(".dockyard-migration*"))
+    assert box.converge(dry_run=True).plan.changes == []
+
+
+def test_migration_into_vfs(legacy: Path) -> None:
+    box = Box(legacy, "vfs")
+    before = layer_files(box.root)
+    assert box.converge().ok
+    for layer, files in before.items():
+        assert digest(box.root / "vfs" / "dir" / layer) == files
+    assert (box.root / "vfs/dir/c0ffee000002-init/.dockerinit").is_file()
+    assert (box.root / "repositories-vfs").exists()
+    assert box.converge(dry_run=True).plan.changes == []
+
+
+def test_dry_run_moves_nothing_and_lists_each_move(legacy: Path) -> None:
+    box = Box(legacy, "aufs")
+    before = digest(legacy)
+    the_plan = box.converge(dry_run=True).plan
+    moves = [c for c in the_plan.changes if c.kind == "move"]
+    assert ("graph/base0000/layer", {"step": 2, "path": "aufs/diff/base0000"}) in [
+        (c.name, c.after) for c in moves
+    ]
+    assert len(moves) == 1 + len(IMAGES) + 2  # repositories, layers, container rw dirs
+    assert digest(legacy) == before
+
+
+def test_a_layer_whose_parent_is_missing_stays_where_it_is(legacy: Path) -> None:
+    box = Box(legacy, "vfs")
+    shutil.rmtree(box.root / "graph" / "mid00000")
+    outcome = box.converge()
+    assert outcome.ok, outcome.error
+    assert (box.root / "graph/top00000/layer").is_dir()
+    assert (box.root / "vfs/dir/fork0000").is_dir()
+    assert (box.root / "containers/c0ffee000001/rw").is_dir()
+    warnings = [n.message for n in outcome.plan.notes if n.severity == "warning"]
+    assert "graph/top00000: its parent mid00000 is missing; left in place" in warnings
+    assert (
+        "containers/c0ffee000001/rw: its image top00000 cannot be migrated; left in place"
+        in warnings
+    )
+
+
+def test_a_truncated_repositories_file_stops_everything(legacy: Path) -> None:
+    box = Box(legacy, "vfs")
+    text = (box.root / "repositories").read_text()
+    (box.root / "repositories").write_text(text[: len(text) // 2])
+    before = digest(legacy)
+    outcome = box.converge()
+    assert outcome.error is not None
+    assert f"{box.root}/repositories: not valid JSON" in outcome.error
+    assert "nothing is moved until it is repaired" in outcome.error
+    assert {k: v for k, v in digest(legacy).items() if not k.startswith("state")} == {
+        k: v for k, v in before.items() if not k.startswith("state")
+    }
+
+
+def run(spec: Path, proc: Path, crash_after: int | None) -> int:
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
+    if crash_after is not None:
+        env["DOCKYARD_CRASH_AFTER_STEPS"] = str(crash_after)
+    return subprocess.run(
+        [sys.executable, str(TESTS / "storage_world.py"), str(spec), str(proc)],
+        env=env,
+        capture_output=True,
+        check=False,
+    ).returncode
+
+
+def test_a_migration_killed_at_any_point_is_finished_by_the_next_run(tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    make_legacy_root(reference / "docker")
+    ref = Box(reference, "aufs")
+    planned = ref.converge(dry_run=True).plan.changes
+    total_steps = len([c for c in planned if c.reconciler == "migration"])
+    assert total_steps == 25  # repositories, 4 layers x 3, 2 containers x (init 3 + rw 3)
+    assert run(ref.spec, ref.proc, None) == 0
+    want = digest(ref.root)
+    for k in range(1, 2 * total_steps, 3):
+        base = tmp_path / f"k{k}"
+        make_legacy_root(base / "docker")
+        box = Box(base, "aufs")
+        assert run(box.spec, box.proc, k) == -9, f"not killed after {k} events"
+        assert run(box.spec, box.proc, None) == 0, f"not finished after a kill at {k}"
+        assert digest(box.root) == want, f"differs after a kill at {k}"
+
+
+def test_tag_store_is_created_valid_and_never_overwritten(tmp_path: Path) -> None:
+    box = Box(tmp_path, "vfs")
+    assert box.converge().ok
+    assert json.loads((box.root / "repositories-vfs").read_text()) == {"Repositories": {}}
+    (box.root / "repositories-vfs").write_text('{"Repositories": {"x": {}}')
+    outcome = box.converge()
+    assert outcome.error is not None and f"{box.root}/repositories-vfs: not valid JSON" in (
+        outcome.error
+    )
+    assert (box.root / "repositories-vfs").read_text() == '{"Repositories": {"x": {}}'
+
+
+def test_link_graph_is_created_with_every_container_name(legacy: Path) -> None:
+    box = Box(legacy, "vfs")
+    assert box.converge().ok
+    with sqlite3.connect(box.root / "linkgraph.db") as db:
+        edges = sorted(db.execute("SELECT name, entity_id, parent_id FROM edge").fetchall())
+    assert edges == [("/", "0", None), ("db", "c0ffee000002", "0"), ("web", "c0ffee000001", "0")]
+    assert box.converge(dry_run=True).plan.changes == []
+
+
+def test_a_corrupt_link_graph_is_moved_aside_and_made_anew(tmp_path: Path) -> None:
+    box = Box(tmp_path, "vfs")
+    assert box.converge().ok
+    (box.root / "linkgraph.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    outcome = box.converge()
+    assert outcome.ok, outcome.error
+    assert (box.root / "linkgraph.db.corrupt-1").read_bytes().startswith(b"SQLite format 3")
+    loud = [n.message for n in outcome.plan.notes if "IS DAMAGED" in n.message]
+    assert loud and f"moved aside to {box.root}/linkgraph.db.corrupt-1" in loud[0]
+    with sqlite3.connect(box.root / "linkgraph.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_name_of_a_vanished_container_is_reported_not_removed(legacy: Path) -> None:
+    box = Box(legacy, "vfs")
+    assert box.converge().ok
+    shutil.rmtree(box.root / "containers" / "c0ffee000002")
+    outcome = box.converge()
+    assert "/db points to c0ffee000002, a container that no longer exists; left as it is" in [
+        n.message for n in outcome.plan.notes
+    ]
+    with sqlite3.connect(box.root / "linkgraph.db") as db:
+        assert db.execute("SELECT count(*) FROM edge WHERE name = 'db'").fetchone()[0] == 1
+
+
+def test_broken_containers_are_listed_and_left_alone(legacy: Path) -> None:
+    box = Box(legacy, "vfs")
+    assert box.converge().ok
+    (box.root / "containers/c0ffee000001/config.json").write_text("{")
+    (box.root / "containers/feed00000003").mkdir()
+    (box.root / "containers/feed00000003/config.json").write_text('{"ID": "feed00000003"}')
+    warnings = [n.message for n in box.converge(dry_run=True).plan.notes]
+    assert any(m.startswith("container c0ffee000001 is left alone: config.json:") for m in warnings)
+    assert "container feed00000003 is left alone: its layer is missing from the vfs driver" in (
+        warnings
+    )
+
+
+def test_containers_are_found_by_a_unique_prefix() -> None:
+    entries = (ContainerEntry("abc123"), ContainerEntry("abd456"), ContainerEntry("ffe789"))
+    assert find("abc", entries).id == "abc123"
+    with pytest.raises(DockyardError, match="'ab' is ambiguous: it starts 2 container ids"):
+        find("ab", entries)
+    with pytest.raises(DockyardError, match="no container with an id starting 'zz'"):
+        find("zz", entries)
+
+
+def probes(**verdicts: str):  # type: ignore[no-untyped-def]
+    asked: list[str] = []
+
+    def run(driver: str) -> Probe:
+        asked.append(driver)
+        verdict = verdicts.get(driver, "not supported")
+        return Probe(driver, verdict, f"{driver} says {verdict}")
+
+    return run, asked
+
+
+def test_selection_follows_docker_order() -> None:
+    spec = load_text("version: 1\n")
+    run, asked = probes(overlay2="ok", vfs="ok", devicemapper="prerequisites missing")
+    choice = select(spec, None, (), run)
+    assert (choice.driver, asked) == ("overlay2", ["aufs", "btrfs", "devicemapper", "overlay2"])
+    run, _ = probes(vfs="ok")
+    assert select(spec, "vfs", (), run).why == "DOCKER_DRIVER in the environment"
+    run, _ = probes(aufs="ok", vfs="ok")
+    assert select(spec, None, ("aufs",), run).driver == "aufs"
+
+
+def test_selection_errors_name_the_reason() -> None:
+    spec = load_text("version: 1\nstorage: {driver: btrfs}\n")
+    run, asked = probes(vfs="ok")
+    assert select(spec, None, (), run).error == (
+        "storage.driver=btrfs: not supported (btrfs says not supported)"
+    )
+    assert asked == ["btrfs"]
+    auto = load_text("version: 1\n")
+    run, _ = probes()
+    assert select(auto, None, ("aufs", "overlay2"), run).error == (
+        "aufs and overlay2 all hold data under /var/lib/docker; choose one with storage.driver "
+        "(dockyard will not pick one and hide the other's images)"
+    )
+    run, _ = probes(aufs="error")
+    assert select(auto, None, (), run).error == "aufs: aufs says error"
+    selinux = load_text("version: 1\nselinux: true\nstorage: {priority: [btrfs, vfs]}\n")
+    run, _ = probes(btrfs="ok")
+    from dockyard.reconcilers.storage import StorageObserved, chosen
+
+    observed = StorageObserved("/var/lib/docker", probes=(Probe("btrfs", "ok", "on btrfs"),))
+    assert chosen(selinux, observed).error == ("btrfs does not support SELinux; set selinux: false")
