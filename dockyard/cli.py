@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="the host as dockyard observes it")
     show.add_argument("spec", metavar="SPEC", nargs="?")
+    show.add_argument(
+        "--container",
+        metavar="PREFIX",
+        help="only the container whose id starts with PREFIX (unique, as Docker's truncindex)",
+    )
     output(show)
 
     sub.add_parser("schema", help="the spec's JSON Schema")
@@ -204,6 +209,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     spec = _load(args.spec) if args.spec else Spec(version=1)
     reconcilers = engine.order(default_set())
+    if args.container is not None:
+        return _show_container(args, spec, Host.for_spec(spec))
     obs = engine.observe(reconcilers, spec, Host.for_spec(spec))
     observed = {name: render.observation_data(o) for name, o in obs.seen.items()}
     for r in reconcilers:
@@ -229,6 +236,22 @@ def cmd_show(args: argparse.Namespace) -> int:
         for note in obs.notes:
             if note.reconciler == r.name:
                 print(render.note_line(note, style))
+    return EXIT_OK
+
+
+def _show_container(args: argparse.Namespace, spec: Spec, host: Any) -> int:
+    import dataclasses
+
+    from dockyard import render
+    from dockyard.reconcilers.containers import Containers, find
+
+    found = find(args.container, Containers().observe(spec, host).entries)
+    data = render.without_nulls(dataclasses.asdict(found))
+    if args.output == "json":
+        doc = {"format_version": render.FORMAT_VERSION, "command": "show", "container": data}
+        print(render.dumps(doc), end="")
+    else:
+        print("\n".join(f"{k}: {render.value_text(v)}" for k, v in data.items()))
     return EXIT_OK
 
 

@@ -27,11 +27,11 @@ class Style:
         return f"\033[1m{text}\033[0m" if self.colour else text
 
 
-def _value(v: Any) -> str:
+def value_text(v: Any) -> str:
     if v is None:
         return "(none)"
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+        return "[" + ", ".join(value_text(x) for x in v) + "]"
     return str(v)
 
 
@@ -44,11 +44,11 @@ def _attributes(change: Change) -> list[str]:
         if _multiline(old) or _multiline(new):
             out.extend(_text_block(label, old, new))
         elif change.action == "create":
-            out.append(f"{label} {_value(new)}")
+            out.append(f"{label} {value_text(new)}")
         elif change.action == "delete":
-            out.append(f"{label} {_value(old)}")
+            out.append(f"{label} {value_text(old)}")
         else:
-            out.append(f"{label} {_value(old)} -> {_value(new)}")
+            out.append(f"{label} {value_text(old)} -> {value_text(new)}")
     return out
 
 

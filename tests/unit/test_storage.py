@@ -273,3 +273,18 @@ def test_selection_errors_name_the_reason() -> None:
 
     observed = StorageObserved("/var/lib/docker", probes=(Probe("btrfs", "ok", "on btrfs"),))
     assert chosen(selinux, observed).error == ("btrfs does not support SELinux; set selinux: false")
+
+
+def test_show_finds_a_container_by_prefix(legacy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dockyard.cli import main
+
+    spec = legacy / "spec.yaml"
+    spec.write_text(spec_text(legacy, "vfs"))
+    assert main(["show", str(spec), "--container", "c0ffee000001", "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["container"]["id"] == "c0ffee000001" and doc["container"]["name"] == "web"
+    assert main(["show", str(spec), "--container", "c0ffee"]) == 1
+    assert capsys.readouterr().err == (
+        "error: 'c0ffee' is ambiguous: it starts 2 container ids (c0ffee000001, c0ffee000002); "
+        "give more characters\n"
+    )
