@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from dockyard.spec import Spec
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-COMMANDS = ("apply", "plan", "validate", "show", "schema", "defaults")
+COMMANDS = ("apply", "plan", "watch", "down", "validate", "show", "schema", "defaults")
 
 DESCRIPTION = """\
 Prepare a container host the way Docker 1.x's daemon did at start-up, declaratively:
@@ -26,6 +26,9 @@ this run's changes if anything fails.
 commands:
   reconcile SPEC            converge the host (same as `reconcile apply SPEC`)
   reconcile plan SPEC       show what would change; change nothing (also: SPEC --dry-run)
+  reconcile watch SPEC      converge, then keep the host converged (also: SPEC --watch)
+  reconcile down SPEC       remove the runtime state dockyard owns (rules, chains, its bridge,
+                            the pid file); never data
   reconcile validate SPEC   check the spec only
   reconcile show [SPEC]     what dockyard observes on this host, per reconciler
   reconcile schema          the spec's JSON Schema (for editors)
@@ -49,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="reconcile",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="reconcile [apply|plan|validate|show|schema|defaults] [SPEC] [options]",
+        usage="reconcile [apply|plan|watch|down|validate|show|schema|defaults] [SPEC] [options]",
     )
     top.add_argument("--version", action="store_true", help="print the version and exit")
     sub = top.add_subparsers(dest="command", parser_class=_Parser)
@@ -57,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("-o", "--output", choices=("text", "json"), default="text")
         p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
+
+    def watching(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--interval",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
+            help="a full pass every SECONDS, +-10%% (default 30)",
+        )
+        p.add_argument("--metrics-addr", metavar="HOST:PORT", help="serve Prometheus metrics")
+        p.add_argument("--metrics-file", metavar="PATH", help="write them for node-exporter")
 
     def changes(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -80,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     output(apply)
     changes(apply)
+    apply.add_argument("--watch", action="store_true", help="keep converging (reconcile watch)")
+    watching(apply)
+
+    watch = sub.add_parser("watch", help="converge, then keep the host converged")
+    watch.add_argument("spec", metavar="SPEC")
+    watch.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    changes(watch)
+    watching(watch)
+
+    down = sub.add_parser("down", help="remove the runtime state dockyard owns; never data")
+    down.add_argument("spec", metavar="SPEC")
+    down.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    down.add_argument("--detailed-exitcode", action="store_true")
+    down.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    output(down)
 
     plan = sub.add_parser("plan", help="print what would change; change nothing")
     plan.add_argument("spec", metavar="SPEC")
@@ -274,7 +303,56 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_CHANGES if pending else EXIT_OK
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    from dockyard import watch
+
+    options = watch.Options(
+        spec_path=args.spec,
+        interval=args.interval,
+        output=args.output,
+        metrics_addr=args.metrics_addr,
+        metrics_file=args.metrics_file,
+        force_dns=args.force_dns,
+    )
+    return watch.main(options)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dockyard import engine, lock, render
+    from dockyard.reconcilers import default_set
+    from dockyard.state.host import Host
+
+    spec = _load(args.spec)
+    reconcilers = engine.order(default_set())
+    host = Host.for_spec(spec)
+    style = _style(args)
+    if args.dry_run:
+        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True)
+        if args.output == "json":
+            print(render.dumps(render.plan_json(the_plan, "down", pending=bool(the_plan.changes))))
+        else:
+            print(
+                render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
+            )
+        return EXIT_CHANGES if the_plan.changes else EXIT_OK
+    if not host.state_dir.is_dir():
+        print("No changes. dockyard has nothing on this host.")
+        return EXIT_OK
+    with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
+        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True)
+        if args.output == "text":
+            print(
+                render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
+            )
+        outcome = engine.apply(the_plan, reconcilers, spec, host, _progress, teardown=True)
+    return _report(args, the_plan, outcome, style, "down")
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
+    if args.watch:
+        return cmd_watch(args)
     if args.dry_run:
         return cmd_plan(args)
     from pathlib import Path
@@ -304,13 +382,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     return _report(args, the_plan, outcome, style)
 
 
-def _report(args: argparse.Namespace, the_plan: Any, outcome: Any, style: Any) -> int:
+def _report(
+    args: argparse.Namespace, the_plan: Any, outcome: Any, style: Any, command: str = "apply"
+) -> int:
     from dockyard import render
 
     if args.output == "json":
         doc = render.plan_json(
             the_plan,
-            "apply",
+            command,
             applied=[c.to_json() for c in outcome.applied],
             rolled_back=[c.to_json() for c in outcome.rolled_back],
             undo_failures=outcome.undo_failures,
@@ -321,7 +401,7 @@ def _report(args: argparse.Namespace, the_plan: Any, outcome: Any, style: Any) -
     elif outcome.ok and outcome.applied:
         n = the_plan.summary()
         print(
-            f"Apply complete: {n['create']} created, {n['update']} updated, "
+            f"{command.capitalize()} complete: {n['create']} created, {n['update']} updated, "
             f"{n['delete']} deleted; verified."
         )
     elif not outcome.ok:
@@ -338,6 +418,8 @@ def _report(args: argparse.Namespace, the_plan: Any, outcome: Any, style: Any) -
 _COMMANDS = {
     "apply": cmd_apply,
     "plan": cmd_plan,
+    "watch": cmd_watch,
+    "down": cmd_down,
     "validate": cmd_validate,
     "show": cmd_show,
     "schema": cmd_schema,

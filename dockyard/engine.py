@@ -68,10 +68,22 @@ def observe(reconcilers: Iterable[Reconciler], spec: Spec, host: Host) -> Observ
     return obs
 
 
-def plan(reconcilers: Iterable[Reconciler], spec: Spec, obs: Observation) -> Plan:
+def plan(
+    reconcilers: Iterable[Reconciler], spec: Spec, obs: Observation, teardown: bool = False
+) -> Plan:
+    """The changes toward the spec; with `teardown`, those that remove the runtime state
+    dockyard owns (`reconcile down`), last reconciler first. Data is never part of it."""
     result = Plan(notes=list(obs.notes))
-    for r in reconcilers:
+    ordered = list(reconcilers)
+    for r in reversed(ordered) if teardown else ordered:
         if r.name in obs.failed:
+            continue
+        if teardown:
+            tear = getattr(r, "teardown", None)
+            if tear is not None:
+                changes, notes = tear(spec, obs.seen)
+                result.changes.extend(changes)
+                result.add_notes(notes)
             continue
         result.changes.extend(r.diff(spec, obs.seen))
         result.add_notes(r.check(spec, obs.seen))
@@ -117,6 +129,7 @@ def apply(
     spec: Spec,
     host: Host,
     progress: Progress = lambda _: None,
+    teardown: bool = False,
 ) -> Outcome:
     """Carry out `the_plan`, verify by observing again, and undo this run's changes on failure."""
     ordered = order(reconcilers)
@@ -131,7 +144,7 @@ def apply(
         for name, group in groupby(the_plan.changes, key=lambda c: c.reconciler):
             _carry_out_all(by_name[name], list(group), host, outcome, progress)
         if outcome.applied:
-            again = plan(ordered, spec, observe(ordered, spec, host))
+            again = plan(ordered, spec, observe(ordered, spec, host), teardown)
             problems = [f"{n.reconciler}: {n.message}" for n in again.errors]
             problems += describe_leftover(again.changes)
             if problems:

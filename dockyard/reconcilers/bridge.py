@@ -58,6 +58,7 @@ class BridgeObserved:
     default_dev: str | None = None
     default_mtu: int | None = None
     recorded_address: str | None = None  # what the ledger says dockyard chose before
+    created: bool = False  # the ledger says dockyard created this bridge
 
 
 def derived_mac(name: str) -> str:
@@ -191,6 +192,7 @@ class Bridge:
             default_dev=default_dev,
             default_mtu=default_mtu,
             recorded_address=recorded.get("address") if isinstance(recorded, dict) else None,
+            created=isinstance(recorded, dict) and bool(recorded.get("created")),
         )
 
     def _wanted(self, spec: Spec, obs: BridgeObserved) -> dict[str, Any] | None:
@@ -295,6 +297,34 @@ class Bridge:
                     Note(self.name, "warning", f"network.bridge.address {choice.address} {reason}")
                 )
         return notes
+
+    def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
+        """`down`: the bridge goes only if dockyard created it (the ledger says so)."""
+        obs = seen[BridgeObserved]
+        link = obs.link
+        if link is None or spec.network.bridge.disabled:
+            return [], []
+        if not obs.created or link.kind != "bridge":
+            why = "dockyard did not create it" if not obs.created else "it is not a bridge"
+            return [], [Note(self.name, "info", f"{link.name} stays: {why}")]
+        before = {
+            "address": link.addresses[0] if link.addresses else None,
+            "mtu": link.mtu,
+            "mac": link.mac,
+            "state": "up" if link.up else "down",
+        }
+        return [
+            Change(
+                self.name,
+                "bridge",
+                link.name,
+                "delete",
+                before,
+                None,
+                "dockyard created it",
+                claim=True,
+            )
+        ], []
 
     def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
         """For `show`: which address and MTU the spec leads to, and why."""

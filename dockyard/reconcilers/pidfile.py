@@ -134,6 +134,18 @@ class PidFile:
             ]
         return [Note(self.name, "info", f"{got.path} is held by live {who}; left alone")]
 
+    def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
+        """`down`: a stale pid file goes; one a live process holds stays."""
+        got = seen[PidFileObserved]
+        if not got.exists:
+            return [], []
+        if got.alive and got.pid is not None:
+            return [], [Note(self.name, "info", f"{got.path} stays: live pid {got.pid} holds it")]
+        held = {"pid": got.pid} if got.pid is not None else {"content": (got.content or "").strip()}
+        return [
+            Change(self.name, "pidfile", got.path, "delete", held, None, self._stale_reason(got))
+        ], []
+
     def apply(self, change: Change, host: Host) -> None:
         path = Path(change.name)
         if change.action in ("delete", "replace"):

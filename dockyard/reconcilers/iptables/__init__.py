@@ -75,8 +75,6 @@ class Iptables:
         self._memo: tuple[Spec, ipaddress.IPv4Network, dict[Any, list[rules.Rule]]] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
-        if spec.network.bridge.disabled:
-            return IptablesObserved()
         wanted: str = spec.network.iptables_backend
         candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
         texts = {b: backends.save(b) for b in candidates if backends.available(b)}
@@ -133,6 +131,16 @@ class Iptables:
                 )
             )
         return notes
+
+    def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
+        """`down`: every rule and chain of dockyard's goes; foreign ones stay."""
+        got = seen[IptablesObserved]
+        if got.backend is None:
+            return [], []
+        changes = [
+            c for table in rules.TABLES for c in diff.remove(table, got.tables.get(table, {}))
+        ]
+        return changes, []
 
     def explain(self, spec: Spec, seen: Seen) -> dict[str, object]:
         got = seen[IptablesObserved]

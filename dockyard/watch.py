@@ -1,0 +1,321 @@
+"""`reconcile watch`: converge, then keep converging.
+
+A full observe/diff pass every `--interval` (with ±10% jitter, so a fleet does not tick
+together), and at once when netlink reports a change to links or addresses. Legacy xtables
+and sysctls have no change events: the interval catches them. Repairs of drift are logged as
+corrective changes, changes that follow a new spec (at start, after SIGHUP) as intentional.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from dockyard import engine, lock
+from dockyard import spec as specs
+from dockyard.change import Change, Plan
+from dockyard.errors import DockyardError, LockTimeout, SpecError
+from dockyard.reconcilers import default_set
+from dockyard.reconcilers.base import Reconciler
+from dockyard.reconcilers.pidfile import PidFile, PidFileObserved
+from dockyard.state.host import Host
+
+DEBOUNCE = 0.15  # seconds: one burst of netlink events, one pass
+BACKOFF_CAP = 300.0
+
+
+@dataclass
+class Options:
+    spec_path: str
+    interval: float = 30.0
+    output: str = "text"
+    metrics_addr: str | None = None
+    metrics_file: str | None = None
+    force_dns: bool = False
+
+
+@dataclass
+class State:
+    wake: threading.Event = field(default_factory=threading.Event)
+    stopping: bool = False
+    reload: bool = False
+    interrupts: int = 0
+
+
+class Log:
+    """One line per event: text for people, or one JSON object per line."""
+
+    def __init__(self, output: str) -> None:
+        self.json = output == "json"
+
+    def event(self, name: str, text: str, **data: Any) -> None:
+        stamp = time.time()
+        if self.json:
+            doc = {"time": round(stamp, 3), "event": name, **data}
+            print(json.dumps(doc, default=str), flush=True)
+        else:
+            clock = time.strftime("%H:%M:%S", time.localtime(stamp))
+            print(f"{clock} {text}", flush=True)
+
+    def change(self, kind: str, change: Change) -> None:
+        details = "; ".join(_detail(change, a, o, n) for a, o, n in change.differences()[:4])
+        text = f"{kind}: {change.symbol} {change.resource} ({change.reason})"
+        self.event(
+            "change", f"{text}  {details}" if details else text, kind=kind, **change.to_json()
+        )
+
+
+def _detail(change: Change, attr: str, old: Any, new: Any) -> str:
+    if any(isinstance(v, str) and "\n" in v for v in (old, new)):
+        return f"{attr} rewritten"
+    if change.action == "create":
+        return f"{attr}={new}"
+    if change.action == "delete":
+        return f"{attr}={old}"
+    return f"{attr}: {old} -> {new}"
+
+
+class Metrics:
+    """Prometheus text format, served on an address and/or written for node-exporter."""
+
+    def __init__(self, addr: str | None, path: str | None) -> None:
+        self.path = path
+        self.enabled = bool(addr or path)
+        if not self.enabled:
+            return
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.passes = Counter("dockyard_passes", "Observe/diff passes", ["result"], registry=r)
+        self.changes = Counter(
+            "dockyard_changes", "Changes applied", ["reconciler", "kind"], registry=r
+        )
+        self.drift = Gauge("dockyard_drift", "Changes the last pass found pending", registry=r)
+        self.errors = Counter("dockyard_errors", "Passes that failed", registry=r)
+        self.duration = Histogram("dockyard_pass_duration_seconds", "Pass duration", registry=r)
+        self.converged = Gauge(
+            "dockyard_last_converged_timestamp_seconds",
+            "When a pass last ended converged",
+            registry=r,
+        )
+        self.server: Any = None
+        if addr:
+            from prometheus_client import start_http_server
+
+            host, _, port = addr.rpartition(":")
+            self.server, _ = start_http_server(int(port), addr=host or "127.0.0.1", registry=r)
+
+    def record(
+        self, the_plan: Plan, outcome: engine.Outcome | None, kind: str, took: float
+    ) -> None:
+        if not self.enabled:
+            return
+        ok = outcome is None or outcome.ok
+        self.passes.labels(result="ok" if ok else "error").inc()
+        self.duration.observe(took)
+        self.drift.set(len(the_plan.changes) if not ok or outcome is None else 0)
+        if outcome is not None:
+            for c in outcome.applied:
+                self.changes.labels(reconciler=c.reconciler, kind=kind).inc()
+        if ok:
+            self.converged.set_to_current_time()
+        else:
+            self.errors.inc()
+        self.flush()
+
+    def failed(self) -> None:
+        if self.enabled:
+            self.passes.labels(result="error").inc()
+            self.errors.inc()
+            self.flush()
+
+    def flush(self) -> None:
+        if self.enabled and self.path:
+            from prometheus_client import write_to_textfile
+
+            write_to_textfile(self.path, self.registry)
+
+    def close(self) -> None:
+        if self.enabled and self.server is not None:
+            self.server.shutdown()
+
+
+def sd_notify(message: str) -> None:
+    """systemd's readiness protocol: one datagram to $NOTIFY_SOCKET, when there is one."""
+    where = os.environ.get("NOTIFY_SOCKET")
+    if not where:
+        return
+    address = "\0" + where[1:] if where.startswith("@") else where
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(message.encode(), address)
+
+
+def _listen(state: State, log: Log) -> None:
+    """Wake the loop when links or addresses change (netlink multicast)."""
+    try:
+        from pyroute2 import IPRoute
+
+        ipr = IPRoute()
+        ipr.bind(groups=0x1 | 0x10)  # RTMGRP_LINK | RTMGRP_IPV4_IFADDR
+    except Exception as e:  # no events: the interval still catches everything
+        log.event("warning", f"netlink events unavailable ({e}); polling only")
+        return
+    while not state.stopping:
+        try:
+            if ipr.get():
+                state.wake.set()
+        except Exception as e:
+            if getattr(e, "code", getattr(e, "errno", None)) == errno.ENOBUFS:
+                state.wake.set()  # events were lost: a full pass resynchronises
+                continue
+            if state.stopping:
+                return
+            time.sleep(1)
+
+
+class Watch:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.log = Log(options.output)
+        self.state = State()
+        self.metrics = Metrics(options.metrics_addr, options.metrics_file)
+
+    def _signals(self) -> None:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self.state.interrupts += 1 if signum == signal.SIGINT else 0
+            if self.state.interrupts >= 2:
+                os._exit(130)  # a second ^C: at once
+            self.state.stopping = True
+            self.state.wake.set()
+
+        def reload(signum: int, frame: FrameType | None) -> None:
+            self.state.reload = True
+            self.state.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def run(self) -> int:
+        spec = specs.load(self.options.spec_path)
+        host = Host.for_spec(spec)
+        reconcilers = engine.order(
+            default_set(hold_pidfile=os.getpid(), force_dns=self.options.force_dns)
+        )
+        engine.prepare_state_dir(host)
+        with lock.exclusive(Path(host.state_dir) / "lock", 0):
+            self._refuse_a_live_pidfile(spec, host, reconcilers)
+            self._signals()
+            threading.Thread(target=_listen, args=(self.state, self.log), daemon=True).start()
+            try:
+                self._loop(spec, reconcilers)
+            finally:
+                self._shutdown(spec)
+        return 0
+
+    def _refuse_a_live_pidfile(self, spec: Any, host: Host, reconcilers: list[Reconciler]) -> None:
+        holder = next(r for r in reconcilers if isinstance(r, PidFile))
+        seen = engine.observe([holder], spec, host).seen
+        for note in holder.check(spec, seen):
+            if note.severity == "error":
+                got = seen[PidFileObserved]
+                raise DockyardError(f"{note.message}; another watch may run as pid {got.pid}")
+
+    def _loop(self, spec: Any, reconcilers: list[Reconciler]) -> None:
+        kind, backoff, ready = "intentional", 0.0, False
+        while not self.state.stopping:
+            self.state.wake.clear()
+            try:
+                ok = self._pass(spec, reconcilers, kind)
+                backoff = 0.0
+                if ok and not ready:
+                    ready = True
+                    sd_notify("READY=1")
+                    self.log.event("ready", "converged; watching for drift")
+            except (OSError, DockyardError) as e:
+                backoff = min(BACKOFF_CAP, max(1.0, backoff * 2))
+                self.metrics.failed()
+                self.log.event(
+                    "error",
+                    f"pass failed: {e}; next pass in {backoff:g}s",
+                    error=str(e),
+                    backoff=backoff,
+                )
+            kind = "corrective"
+            self._wait(backoff)
+            if self.state.reload and not self.state.stopping:
+                self.state.reload = False
+                new = self._reload()
+                if new is not None:
+                    spec, kind = new, "intentional"
+
+    def _wait(self, backoff: float) -> None:
+        interval = backoff or self.options.interval * random.uniform(0.9, 1.1)  # noqa: S311
+        if self.state.wake.wait(interval) and not (self.state.stopping or self.state.reload):
+            time.sleep(DEBOUNCE)  # let a burst of events settle into one pass
+
+    def _reload(self) -> Any:
+        try:
+            new = specs.load(self.options.spec_path)
+        except SpecError as e:
+            for problem in e.problems:
+                self.log.event(
+                    "reload-error", f"SIGHUP: spec not reloaded: {problem}", error=problem
+                )
+            self.log.event("reload-error", "the spec in force stays", error="kept")
+            return None
+        self.log.event("reload", f"SIGHUP: {self.options.spec_path} reloaded")
+        return new
+
+    def _pass(self, spec: Any, reconcilers: list[Reconciler], kind: str) -> bool:
+        started = time.perf_counter()
+        host = Host.for_spec(spec)
+        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
+        if the_plan.errors:
+            raise DockyardError("; ".join(f"{n.reconciler}: {n.message}" for n in the_plan.errors))
+        if not the_plan.changes:
+            self.metrics.record(the_plan, None, kind, time.perf_counter() - started)
+            return True
+        for change in the_plan.changes:
+            self.log.change(kind, change)
+        outcome = engine.apply(the_plan, reconcilers, spec, host)
+        took = time.perf_counter() - started
+        self.metrics.record(the_plan, outcome, kind, took)
+        if not outcome.ok:
+            raise DockyardError(str(outcome.error))
+        self.log.event(
+            "pass",
+            f"{kind}: {len(outcome.applied)} change(s) applied in {took:.2f}s",
+            kind=kind,
+            changes=len(outcome.applied),
+            seconds=round(took, 3),
+        )
+        return True
+
+    def _shutdown(self, spec: Any) -> None:
+        sd_notify("STOPPING=1")
+        self.log.event("stopping", "stopping: removing the pid file, releasing the lock")
+        pidfile = Path(spec.pidfile)
+        with contextlib.suppress(OSError):
+            if pidfile.read_text().strip() == str(os.getpid()):
+                pidfile.unlink()
+        self.metrics.close()
+
+
+def main(options: Options) -> int:
+    try:
+        return Watch(options).run()
+    except LockTimeout as e:
+        raise DockyardError(f"another reconcile runs: {e}") from None

@@ -1,0 +1,308 @@
+"""`reconcile watch` and `reconcile down` against the real kernel. Every wait is bounded and
+polls for an outcome; no assertion is about how long something took."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools.sandbox import Sandbox
+
+pytestmark = pytest.mark.root
+PATIENCE = 30.0  # seconds: an upper bound on waiting, never an expectation
+
+
+class Watcher:
+    def __init__(self, box: Sandbox, *extra: str) -> None:
+        self.box = box
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            box.ns,
+            sys.executable,
+            "-m",
+            "dockyard",
+            "watch",
+            str(box.spec_path),
+            "-o",
+            "json",
+            "--interval",
+            "1",
+            *extra,
+        ]
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **box.env},
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.events.put(json.loads(line))
+
+    def wait_for(self, match: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + PATIENCE
+        for event in self.seen:
+            if match(event):
+                return event
+        while time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.seen.append(event)
+            if match(event):
+                return event
+        raise AssertionError(f"no {what}; events: {self.seen[-10:]}; stderr: {self.stderr()}")
+
+    def ready(self) -> None:
+        self.wait_for(lambda e: e["event"] == "ready", "ready event")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=PATIENCE)
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(running)"
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
+
+
+@pytest.fixture
+def watcher(box: Sandbox) -> Iterator[Callable[..., Watcher]]:
+    started: list[Watcher] = []
+
+    def start(*extra: str) -> Watcher:
+        w = Watcher(box, *extra)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+
+
+def corrective(resource: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: (
+        e["event"] == "change" and e["kind"] == "corrective" and e["resource"] == resource
+    )
+
+
+def root_of(box: Sandbox) -> Path:
+    return Path(box.spec["root"])
+
+
+DRIFT: dict[str, tuple[Callable[[Sandbox], None], Callable[[Sandbox], str]]] = {
+    "bridge deleted": (
+        lambda b: b.run(["ip", "link", "del", "docker0"], check=True),
+        lambda b: "bridge docker0",
+    ),
+    "address removed": (
+        lambda b: b.run(["ip", "addr", "flush", "dev", "docker0"], check=True),
+        lambda b: "bridge docker0",
+    ),
+    "owned rule deleted": (
+        lambda b: b.run(["iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "1"], check=True),
+        lambda b: next(
+            line.replace("-A POSTROUTING ", "rule nat POSTROUTING ")
+            for line in b.run(["iptables-save", "-t", "nat"]).stdout.splitlines()
+            if line.startswith("-A POSTROUTING")
+        ),
+    ),
+    "ip_forward set to 0": (
+        lambda b: b.set_sysctl("net.ipv4.ip_forward", "0"),
+        lambda b: "sysctl net.ipv4.ip_forward",
+    ),
+    "directory mode changed": (
+        lambda b: (root_of(b) / "graph").chmod(0o755),
+        lambda b: f"directory {root_of(b)}/graph",
+    ),
+}
+
+
+@pytest.mark.parametrize("drift", list(DRIFT), ids=list(DRIFT))
+def test_a_running_watch_repairs_drift_as_corrective(
+    box: Sandbox, watcher: Callable[..., Watcher], drift: str
+) -> None:
+    w = watcher()
+    w.ready()
+    make, resource = DRIFT[drift]
+    name = resource(box)
+    make(box)
+    w.wait_for(corrective(name), f"corrective change of {name}")
+    w.wait_for(lambda e: e["event"] == "pass" and e["kind"] == "corrective", "corrective pass")
+    assert box.reconcile("plan", "SPEC").returncode == 0  # converged again
+    assert w.stop() == 0
+
+
+def test_sigterm_removes_the_pid_file_and_releases_the_lock(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    w = watcher()
+    w.ready()
+    pidfile = Path(box.spec["pidfile"])
+    assert pidfile.read_text().strip().isdigit()
+    assert w.stop() == 0
+    w.wait_for(lambda e: e["event"] == "stopping", "stopping event")
+    assert not pidfile.exists()
+    result = box.reconcile("SPEC", "--lock-timeout", "0")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_second_watch_refuses_and_names_the_first(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    first = watcher()
+    first.ready()
+    holder = Path(box.spec["pidfile"]).read_text().strip()
+    second = box.reconcile("watch", "SPEC")
+    assert second.returncode == 1
+    assert f"held by pid {holder}" in second.stderr
+
+
+def test_sighup_applies_a_new_spec(box: Sandbox, watcher: Callable[..., Watcher]) -> None:
+    w = watcher()
+    w.ready()
+    box.write_spec({"version": 1, "network": {"icc": False}})
+    w.proc.send_signal(signal.SIGHUP)
+    w.wait_for(lambda e: e["event"] == "reload", "reload event")
+    change = w.wait_for(
+        lambda e: e["event"] == "change" and e["resource"].endswith("-j DROP"), "DROP rule"
+    )
+    assert change["kind"] == "intentional"
+    assert "-j DROP" in box.run(["iptables-save", "-t", "filter"]).stdout
+
+
+def test_sighup_with_a_broken_spec_keeps_the_old_one(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    w = watcher()
+    w.ready()
+    box.spec_path.write_text(box.spec_path.read_text() + "bogus_key: 1\n")
+    w.proc.send_signal(signal.SIGHUP)
+    error = w.wait_for(lambda e: e["event"] == "reload-error", "reload error")
+    assert error["error"].startswith(f"{box.spec_path}:")
+    assert "bogus_key: unknown field" in error["error"]
+    box.run(["ip", "link", "del", "docker0"], check=True)
+    w.wait_for(corrective("bridge docker0"), "repair under the old spec")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_metrics_answer_on_loopback(box: Sandbox, watcher: Callable[..., Watcher]) -> None:
+    port = free_port()
+    metrics_file = box.base / "dockyard.prom"
+    w = watcher("--metrics-addr", f"127.0.0.1:{port}", "--metrics-file", str(metrics_file))
+    w.ready()
+    box.run(["ip", "link", "del", "docker0"], check=True)
+    w.wait_for(lambda e: e["event"] == "pass" and e["kind"] == "corrective", "corrective pass")
+    url = f"http://127.0.0.1:{port}/metrics"
+    code = (
+        f"import urllib.request\nprint(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+    )
+    text = box.run([sys.executable, "-c", code], check=True).stdout
+    assert 'dockyard_changes_total{kind="corrective",reconciler="bridge"} 1.0' in text
+    assert 'dockyard_changes_total{kind="intentional",reconciler="bridge"} 1.0' in text
+    assert 'dockyard_passes_total{result="ok"}' in text
+    for name in (
+        "dockyard_drift",
+        "dockyard_errors_total",
+        "dockyard_pass_duration_seconds_count",
+        "dockyard_last_converged_timestamp_seconds",
+    ):
+        assert name in text
+    assert "dockyard_passes_total" in metrics_file.read_text()
+
+
+def test_systemd_hears_ready_and_stopping(box: Sandbox, tmp_path: Path) -> None:
+    sock_path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(sock_path))
+        sock.settimeout(PATIENCE)
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            box.ns,
+            sys.executable,
+            "-m",
+            "dockyard",
+            "watch",
+            str(box.spec_path),
+            "--interval",
+            "5",
+        ]
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **box.env, "NOTIFY_SOCKET": str(sock_path)},
+        )
+        try:
+            assert sock.recv(64) == b"READY=1"
+            proc.send_signal(signal.SIGTERM)
+            assert sock.recv(64) == b"STOPPING=1"
+            assert proc.wait(timeout=PATIENCE) == 0
+        finally:
+            proc.kill()
+
+
+def test_down_removes_what_dockyard_owns_and_nothing_else(box: Sandbox) -> None:
+    assert box.reconcile("SPEC").returncode == 0
+    box.run(["iptables", "-w", "-A", "FORWARD", "-s", "10.0.0.1/32", "-j", "ACCEPT"], check=True)
+    box.run(["ip", "link", "add", "mine0", "type", "bridge"], check=True)
+    root = root_of(box)
+    (root / "containers" / "keep").mkdir()
+    data_before = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+    dry = box.reconcile("down", "SPEC", "--dry-run")
+    assert dry.returncode == 2 and "- bridge docker0  (dockyard created it)" in dry.stdout
+
+    result = box.reconcile("down", "SPEC")
+    assert result.returncode == 0, result.stderr
+    assert box.run(["ip", "link", "show", "docker0"]).returncode != 0
+    assert box.run(["ip", "link", "show", "mine0"]).returncode == 0
+    saved = box.run(["iptables-save"]).stdout
+    assert "dockyard" not in saved and ":DOCKER" not in saved
+    assert "-A FORWARD -s 10.0.0.1/32 -j ACCEPT" in saved
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == data_before
+    again = box.reconcile("down", "SPEC", "--detailed-exitcode")
+    assert (again.returncode, again.stdout) == (0, "No changes. The host matches the spec.\n")
+
+
+def test_down_keeps_a_bridge_dockyard_did_not_create(box: Sandbox) -> None:
+    box.run(["ip", "link", "add", "docker0", "type", "bridge"], check=True)
+    assert box.reconcile("SPEC").returncode == 0
+    result = box.reconcile("down", "SPEC")
+    assert result.returncode == 0
+    assert "docker0 stays: dockyard did not create it" in result.stdout
+    assert box.run(["ip", "link", "show", "docker0"]).returncode == 0
