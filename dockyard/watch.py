@@ -31,7 +31,7 @@ from dockyard.reconcilers.base import Reconciler
 from dockyard.reconcilers.pidfile import PidFile, PidFileObserved
 from dockyard.state.host import Host
 
-DEBOUNCE = 0.15  # seconds: one burst of netlink events, one pass
+DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
 BACKOFF_CAP = 300.0
 
 
