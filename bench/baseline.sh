@@ -3,10 +3,11 @@
 # done with plain tools and no checks beyond what the tools themselves make. `make bench`
 # times this beside `reconcile` in the same namespace set-up and prints the ratio.
 #
-# usage: baseline.sh ROOT PIDFILE
+# usage: baseline.sh ROOT PIDFILE RESOLV_CONF
 set -eu
 root=$1
 pidfile=$2
+resolv=$3
 
 # preflight: OS, root, kernel, architecture
 [ "$(uname -s)" = Linux ]
@@ -55,3 +56,25 @@ ensure filter FORWARD -i docker0 ! -o docker0 -j ACCEPT
 ensure filter FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 ensure filter FORWARD -o docker0 -j DOCKER
 ensure filter FORWARD -j DOCKER-USER
+
+# storage: Docker's priority, probed (aufs, btrfs, devicemapper are absent here), then overlay2
+# with a test mount; its layout, the volumes' vfs layout, the tag store
+probe=$(mktemp -d "$root/.probe-XXXXXX")
+mkdir "$probe/l" "$probe/u" "$probe/w" "$probe/m"
+grep -q aufs /proc/filesystems || true
+[ "$(stat -f -c %T "$root")" = btrfs ] || true
+mount -t overlay overlay -o "lowerdir=$probe/l,upperdir=$probe/u,workdir=$probe/w" "$probe/m"
+umount "$probe/m"
+rm -rf "$probe"
+for d in overlay2 overlay2/l vfs vfs/dir; do mkdir -p "$root/$d"; chmod 0700 "$root/$d"; done
+[ -e "$root/repositories-overlay2" ] || echo '{"Repositories": {}}' > "$root/repositories-overlay2"
+
+# container DNS: the host's resolv.conf without loopback resolvers
+grep -v '^nameserver 127\.' "$resolv" > "$root/resolv.conf"
+
+# link graph
+sqlite3 "$root/linkgraph.db" <<'SQL'
+CREATE TABLE IF NOT EXISTS entity (id text NOT NULL PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS edge (entity_id text NOT NULL, parent_id text NULL, name text NOT NULL);
+INSERT OR IGNORE INTO entity (id) VALUES ('0');
+SQL

@@ -45,7 +45,18 @@ def ours(box: Sandbox) -> list[str]:
 
 def baseline(box: Sandbox) -> list[str]:
     spec = box.spec
-    return ["ip", "netns", "exec", box.ns, "sh", str(BASELINE), spec["root"], spec["pidfile"]]
+    resolv = spec["dns"]["host_resolv_conf"]
+    return [
+        "ip",
+        "netns",
+        "exec",
+        box.ns,
+        "sh",
+        str(BASELINE),
+        spec["root"],
+        spec["pidfile"],
+        resolv,
+    ]
 
 
 def fresh(command: Callable[[Sandbox], list[str]]) -> float:

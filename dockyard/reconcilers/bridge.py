@@ -382,7 +382,6 @@ def _index(found: Sequence[int], name: str) -> int:
 def _set(
     call: Callable[..., Any], ipr: Any, index: int, before: dict[str, Any] | Any, after: Any
 ) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
 
     if after.get("mtu") and after.get("mtu") != before.get("mtu"):
         call(ipr.link, "set", index=index, mtu=after["mtu"])
@@ -393,25 +392,24 @@ def _set(
         # The old address goes first: removing a primary address also removes the secondaries
         # of its subnet, and the new one would be such a secondary if the subnets overlap.
         if old:
-            ip = ipaddress.IPv4Interface(old)
-            try:
-                call(
-                    ipr.addr, "del", index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen
-                )
-            except NetlinkError as e:
-                if e.code != errno.EADDRNOTAVAIL:
-                    raise
+            _address(call, ipr, "del", index, old, done_already=errno.EADDRNOTAVAIL)
         if new:
-            ip = ipaddress.IPv4Interface(new)
-            try:
-                call(
-                    ipr.addr, "add", index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen
-                )
-            except NetlinkError as e:
-                if e.code != errno.EEXIST:
-                    raise
+            _address(call, ipr, "add", index, new, done_already=errno.EEXIST)
     if after.get("state") and after.get("state") != before.get("state"):
         call(ipr.link, "set", index=index, state=after["state"])
+
+
+def _address(
+    call: Callable[..., Any], ipr: Any, op: str, index: int, cidr: str, done_already: int
+) -> None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    ip = ipaddress.IPv4Interface(cidr)
+    try:
+        call(ipr.addr, op, index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen)
+    except NetlinkError as e:
+        if e.code != done_already:
+            raise
 
 
 def _retry(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
