@@ -1,7 +1,8 @@
 """`make demo`: dockyard on a throwaway network namespace and temporary root.
 
 Shows the plan for examples/docker-default.yaml, applies it, shows that a second run changes
-nothing, makes the host drift by hand and lets dockyard repair it, then removes everything.
+nothing, makes the host drift by hand and lets dockyard repair it, takes down what dockyard
+owns, then removes everything.
 """
 
 from __future__ import annotations
@@ -56,15 +57,23 @@ def main() -> int:
         say("Run it again: a converged host needs nothing.")
         step(box, "SPEC", "--detailed-exitcode")
 
-        say("Drift by hand: chmod 0755 <root>/graph, ip_forward back to 0, a stale pid file.")
+        say(
+            "Drift by hand: chmod 0755 <root>/graph, ip_forward back to 0, a stale pid file, "
+            "docker0 down, the MASQUERADE rule deleted."
+        )
         box.path(box.spec["root"].removeprefix(str(box.base)) + "/graph").chmod(0o755)
         box.set_sysctl("net.ipv4.ip_forward", "0")
+        box.run(["ip", "link", "set", "docker0", "down"], check=True)
+        box.run(["iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "1"], check=True)
         box.path(box.spec["pidfile"].removeprefix(str(box.base))).write_text("999999\n")
         step(box, "plan", "SPEC")
 
         say("Repair it.")
         step(box, "SPEC")
         step(box, "plan", "SPEC")
+
+        say("Take down what dockyard owns at run time (rules, chains, its bridge); data stays.")
+        step(box, "down", "SPEC")
 
         say(f"Cleaning up: deleting {box.ns} and {box.base}")
     print("Done.")
