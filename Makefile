@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml devtools/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m compileall -q dockyard
 	touch $@
 
 deps: $(STAMP)
@@ -32,6 +33,7 @@ demo: $(STAMP)
 	$(PY) -m devtools.demo
 
 bench: $(STAMP)
+	$(PY) -m compileall -q dockyard devtools bench
 	$(PY) -m bench.run
 
 clean:

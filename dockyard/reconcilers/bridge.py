@@ -11,8 +11,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import ipaddress
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -343,72 +342,47 @@ class Bridge:
         }
 
     def apply(self, change: Change, host: Host) -> None:
-        from pyroute2.netlink.exceptions import NetlinkError
+        name, after = change.name, change.after or {}
+        if change.action == "create":
+            try:
+                _retry(netlink.create_bridge, name)
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+                # Someone made it between observing and now: adopt it as it is.
+        index = _index(name)
+        if change.action == "delete":
+            _retry(netlink.delete_link, index)
+            return
+        before = change.before or {}
+        if after.get("mtu") and after["mtu"] != before.get("mtu"):
+            _retry(netlink.set_link, index, mtu=after["mtu"])
+        if after.get("mac") and after["mac"] != before.get("mac"):
+            _retry(netlink.set_link, index, mac=after["mac"])
+        old, new = before.get("address"), after.get("address")
+        if old != new:
+            # The old address goes first: removing a primary address also removes the
+            # secondaries of its subnet, and the new one would be such a secondary.
+            if old:
+                _address(False, index, old, done_already=errno.EADDRNOTAVAIL)
+            if new:
+                _address(True, index, new, done_already=errno.EEXIST)
+        if after.get("state") and after["state"] != before.get("state"):
+            _retry(netlink.set_link, index, up=after["state"] == "up")
 
-        try:
-            self._apply(change)
-        except NetlinkError as e:
-            raise OSError(e.code, f"netlink: {os.strerror(e.code).lower()}") from None
 
-    def _apply(self, change: Change) -> None:
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        with IPRoute() as ipr:
-
-            def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-                return _retry(fn, *args, **kwargs)
-
-            if change.action == "create":
-                try:
-                    call(ipr.link, "add", ifname=change.name, kind="bridge")
-                except NetlinkError as e:
-                    if e.code != errno.EEXIST:
-                        raise
-                    # Someone made it between observing and now: adopt it as it is.
-            index = _index(call(ipr.link_lookup, ifname=change.name), change.name)
-            if change.action == "delete":
-                call(ipr.link, "del", index=index)
-                return
-            _set(call, ipr, index, change.before or {}, change.after or {})
-
-
-def _index(found: Sequence[int], name: str) -> int:
+def _index(name: str) -> int:
+    found = [link.index for link in _retry(netlink.links) if link.name == name]
     if not found:
         raise OSError(errno.ENODEV, f"bridge {name} disappeared", name)
-    return found[0]
+    return int(found[0])
 
 
-def _set(
-    call: Callable[..., Any], ipr: Any, index: int, before: dict[str, Any] | Any, after: Any
-) -> None:
-
-    if after.get("mtu") and after.get("mtu") != before.get("mtu"):
-        call(ipr.link, "set", index=index, mtu=after["mtu"])
-    if after.get("mac") and after.get("mac") != before.get("mac"):
-        call(ipr.link, "set", index=index, address=after["mac"])
-    old, new = before.get("address"), after.get("address")
-    if old != new:
-        # The old address goes first: removing a primary address also removes the secondaries
-        # of its subnet, and the new one would be such a secondary if the subnets overlap.
-        if old:
-            _address(call, ipr, "del", index, old, done_already=errno.EADDRNOTAVAIL)
-        if new:
-            _address(call, ipr, "add", index, new, done_already=errno.EEXIST)
-    if after.get("state") and after.get("state") != before.get("state"):
-        call(ipr.link, "set", index=index, state=after["state"])
-
-
-def _address(
-    call: Callable[..., Any], ipr: Any, op: str, index: int, cidr: str, done_already: int
-) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    ip = ipaddress.IPv4Interface(cidr)
+def _address(add: bool, index: int, cidr: str, done_already: int) -> None:
     try:
-        call(ipr.addr, op, index=index, address=str(ip.ip), prefixlen=ip.network.prefixlen)
-    except NetlinkError as e:
-        if e.code != done_already:
+        _retry(netlink.change_address, add, index, ipaddress.IPv4Interface(cidr))
+    except OSError as e:
+        if e.errno != done_already:
             raise
 
 

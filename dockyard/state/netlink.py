@@ -1,9 +1,9 @@
-"""Read-only rtnetlink dumps: links, IPv4 addresses and IPv4 routes.
+"""rtnetlink, spoken directly: dumps of links, IPv4 addresses and routes, and the few writes
+the bridge needs (create, set MTU/MAC/up, delete, add or remove an address).
 
-Every run observes the network, and most runs change nothing. pyroute2 costs 150-200 ms to
-import here (its package imports NDB, IPDB, conntrack and asyncio), three times the whole shell
-baseline, so the read path speaks netlink directly: one socket, three dumps, a few struct
-formats. Writes, which are rare, go through pyroute2's IPRoute.
+pyroute2 costs 160-250 ms to import here (its package imports NDB, IPDB, conntrack and
+asyncio), more than the whole shell baseline of a converge; these messages are a few struct
+formats. pyroute2 stays where its import is paid once: the watch's event listener.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 NETLINK_ROUTE = 0
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE = 18, 22, 26
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_GETROUTE = 20, 21, 22, 26
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_INFO_KIND = 1, 3, 4, 18, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
@@ -168,3 +170,68 @@ def routes() -> list[Route]:
 
 
 TRANSIENT = frozenset({errno.EBUSY, errno.EAGAIN, errno.ENOBUFS, errno.EINTR})
+
+
+def _attr(kind: int, data: bytes) -> bytes:
+    raw = _RTATTR.pack(4 + len(data), kind) + data
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def _request(kind: int, flags: int, body: bytes) -> None:
+    """Send one request and wait for its acknowledgement; a refusal is an OSError."""
+    with socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+    ) as s:
+        s.bind((0, 0))
+        header = _NLMSGHDR.pack(
+            _NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, 1, 0
+        )
+        s.send(header + body)
+        while True:
+            data = s.recv(1 << 16)
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, msg_type, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
+                if msg_type == NLMSG_ERROR:
+                    (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+                    if code:
+                        raise NetlinkError(-code, os.strerror(-code))
+                    return
+                offset += (length + 3) & ~3
+
+
+def _link(index: int, flags: int = 0, change: int = 0) -> bytes:
+    return _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, flags, change)
+
+
+def create_bridge(name: str) -> None:
+    """A new bridge called `name`; EEXIST (as an OSError) when a link has that name."""
+    info = _attr(IFLA_INFO_KIND, b"bridge\0")
+    body = _link(0) + _attr(IFLA_IFNAME, name.encode() + b"\0") + _attr(IFLA_LINKINFO, info)
+    _request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
+
+
+def set_link(
+    index: int, mtu: int | None = None, mac: str | None = None, up: bool | None = None
+) -> None:
+    attrs = b""
+    if mtu is not None:
+        attrs += _attr(IFLA_MTU, struct.pack("=I", mtu))
+    if mac is not None:
+        attrs += _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+    flags, change = (0, 0) if up is None else (IFF_UP if up else 0, IFF_UP)
+    _request(RTM_NEWLINK, 0, _link(index, flags, change) + attrs)
+
+
+def delete_link(index: int) -> None:
+    _request(RTM_DELLINK, 0, _link(index))
+
+
+def change_address(add: bool, index: int, interface: ipaddress.IPv4Interface) -> None:
+    body = _IFADDRMSG.pack(socket.AF_INET, interface.network.prefixlen, 0, 0, index)
+    packed = interface.ip.packed
+    body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+    if add:
+        _request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
+    else:
+        _request(RTM_DELADDR, 0, body)
