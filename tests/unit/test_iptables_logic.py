@@ -36,7 +36,7 @@ def test_parse_keeps_chains_and_rule_lines_in_order() -> None:
 
 def test_ownership_is_read_from_the_comment_only() -> None:
     made = rule("nat", "PREROUTING", "-m addrtype --dst-type LOCAL", "-j DOCKER")
-    assert owned_tag(made.text) == made.tag == "dockyard:b5a63bc41eea5440"
+    assert owned_tag(made.text) == made.tag == "dockyard:e414bad5c9931078"
     assert owned_tag("-s 10.9.0.0/16 -j MASQUERADE") is None
     assert owned_tag('-m comment --comment "mine" -j ACCEPT') is None
 

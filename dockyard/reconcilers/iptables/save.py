@@ -22,20 +22,27 @@ class Table:
 def parse(text: str) -> dict[str, Table]:
     tables: dict[str, Table] = {}
     table = None
+    # Rules of one chain come together: keep the chain's list at hand instead of a lookup each.
+    chain: str = ""
+    lines: list[str] | None = None
     for line in text.splitlines():
-        if line.startswith("-A "):
-            chain, _, rule = line[3:].partition(" ")
-            if table is not None:
-                table.rules.setdefault(chain, []).append(rule)
-        elif line.startswith(":"):
+        if line[:3] == "-A ":
+            name, _, rule = line[3:].partition(" ")
+            if name != chain or lines is None:
+                if table is None:
+                    continue
+                chain, lines = name, table.rules.setdefault(name, [])
+            lines.append(rule)
+        elif line[:1] == ":":
             if table is not None:
                 name = line[1:].split(" ", 1)[0]
                 table.chains.append(name)
                 table.rules.setdefault(name, [])
-        elif line.startswith("*"):
+        elif line[:1] == "*":
             table = tables.setdefault(line[1:].strip(), Table())
+            chain, lines = "", None
         elif line == "COMMIT":
-            table = None
+            table, chain, lines = None, "", None
     return tables
 
 
