@@ -240,7 +240,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     reconcilers = engine.order(default_set())
     if args.container is not None:
         return _show_container(args, spec, Host.for_spec(spec))
-    obs = engine.observe(reconcilers, spec, Host.for_spec(spec))
+    host = Host.for_spec(spec)
+    host.thorough = True
+    obs = engine.observe(reconcilers, spec, host)
     observed = {name: render.observation_data(o) for name, o in obs.seen.items()}
     for r in reconcilers:
         explain = getattr(r, "explain", None)

@@ -19,8 +19,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from types import FrameType, SimpleNamespace
+from typing import Any, cast
 
 from dockyard import engine, lock
 from dockyard import spec as specs
@@ -234,18 +234,24 @@ class Watch:
                 raise DockyardError(f"{note.message}; another watch may run as pid {got.pid}")
 
     def _loop(self, spec: Any, reconcilers: list[Reconciler]) -> None:
-        kind, backoff, ready = "intentional", 0.0, False
+        import tenacity
+
+        # Failing passes wait 1, 2, 4, ... seconds, up to BACKOFF_CAP, as tenacity computes it.
+        wait = tenacity.wait_exponential(multiplier=1, min=1, max=BACKOFF_CAP)
+        kind, backoff, failures, ready = "intentional", 0.0, 0, False
         while not self.state.stopping:
             self.state.wake.clear()
             try:
                 ok = self._pass(spec, reconcilers, kind)
-                backoff = 0.0
+                backoff, failures = 0.0, 0
                 if ok and not ready:
                     ready = True
                     sd_notify("READY=1")
                     self.log.event("ready", "converged; watching for drift")
             except (OSError, DockyardError) as e:
-                backoff = min(BACKOFF_CAP, max(1.0, backoff * 2))
+                failures += 1
+                attempt = cast("tenacity.RetryCallState", SimpleNamespace(attempt_number=failures))
+                backoff = float(wait(attempt))
                 self.metrics.failed()
                 self.log.event(
                     "error",

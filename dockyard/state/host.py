@@ -19,6 +19,8 @@ class Host:
     proc: Path = Path("/proc")
     sys: Path = Path("/sys")
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # `reconcile show`: observe everything there is to tell, not only what a plan needs.
+    thorough: bool = False
     _ledger: Ledger | None = None
 
     @classmethod

@@ -306,3 +306,20 @@ def test_down_keeps_a_bridge_dockyard_did_not_create(box: Sandbox) -> None:
     assert result.returncode == 0
     assert "docker0 stays: dockyard did not create it" in result.stdout
     assert box.run(["ip", "link", "show", "docker0"]).returncode == 0
+
+
+def test_a_failing_pass_backs_off_and_the_loop_goes_on(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    w = watcher()
+    w.ready()
+    resolv = Path(box.spec["dns"]["host_resolv_conf"])
+    saved = resolv.read_text()
+    resolv.unlink()
+    first = w.wait_for(lambda e: e["event"] == "error", "failed pass")
+    assert "cannot read" in first["error"] and first["backoff"] == 1
+    second = w.wait_for(lambda e: e["event"] == "error" and e["backoff"] == 2, "longer backoff")
+    assert "cannot read" in second["error"]
+    resolv.write_text(saved)
+    box.run(["ip", "link", "del", "docker0"], check=True)
+    w.wait_for(corrective("bridge docker0"), "recovery after the errors")

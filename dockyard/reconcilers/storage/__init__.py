@@ -127,6 +127,9 @@ class Storage:
             return probes[driver]
 
         choice = select(spec, env_driver, with_data, run)
+        if host.thorough:
+            for driver in DRIVERS:
+                run(driver)
         present: tuple[str, ...] = ()
         if choice.driver:
             present = tuple(d for d in wanted_dirs(choice.driver) if (root / d).is_dir())
