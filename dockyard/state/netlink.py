@@ -80,31 +80,34 @@ def _attributes(data: bytes, offset: int) -> dict[int, bytes]:
     return attrs
 
 
-def _dump(kind: int, header: bytes) -> Iterator[tuple[int, bytes]]:
-    """(message type, payload) for every message of one dump request."""
+def _exchange(kind: int, flags: int, body: bytes) -> Iterator[tuple[int, bytes]]:
+    """Send one request; (message type, payload) of every reply, until done or acknowledged.
+    An error reply is raised as an OSError with the kernel's errno."""
     with socket.socket(
         socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
     ) as s:
         s.bind((0, 0))
-        request = _NLMSGHDR.pack(
-            _NLMSGHDR.size + len(header), kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
-        )
-        s.send(request + header)
+        s.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | flags, 1, 0) + body)
         while True:
             data = s.recv(1 << 16)
             offset = 0
             while offset + _NLMSGHDR.size <= len(data):
                 length, msg_type, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
                 payload = data[offset + _NLMSGHDR.size : offset + length]
+                offset += (length + 3) & ~3
                 if msg_type == NLMSG_DONE:
                     return
                 if msg_type == NLMSG_ERROR:
                     (code,) = struct.unpack_from("=i", payload)
                     if code:
                         raise NetlinkError(-code, os.strerror(-code))
-                else:
-                    yield msg_type, payload
-                offset += (length + 3) & ~3
+                    return  # the acknowledgement of a request
+                yield msg_type, payload
+
+
+def _dump(kind: int, header: bytes) -> Iterator[tuple[int, bytes]]:
+    """(message type, payload) for every message of one dump request."""
+    return _exchange(kind, NLM_F_DUMP, header)
 
 
 def _text(raw: bytes) -> str:
@@ -179,25 +182,8 @@ def _attr(kind: int, data: bytes) -> bytes:
 
 def _request(kind: int, flags: int, body: bytes) -> None:
     """Send one request and wait for its acknowledgement; a refusal is an OSError."""
-    with socket.socket(
-        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
-    ) as s:
-        s.bind((0, 0))
-        header = _NLMSGHDR.pack(
-            _NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, 1, 0
-        )
-        s.send(header + body)
-        while True:
-            data = s.recv(1 << 16)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, msg_type, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
-                if msg_type == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
-                    if code:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return
-                offset += (length + 3) & ~3
+    for _ in _exchange(kind, NLM_F_ACK | flags, body):
+        pass
 
 
 def _link(index: int, flags: int = 0, change: int = 0) -> bytes:
