@@ -226,7 +226,7 @@ def test_lock_held_longer_than_the_timeout_names_the_holder(box: Sandbox) -> Non
 
 
 def test_lock_held_briefly_is_waited_for(box: Sandbox) -> None:
-    holder = hold_lock(box, 1.0)
+    holder = hold_lock(box, 3.0)  # longer than reconcile takes to start, so it must wait
     try:
         started = time.monotonic()
         result = box.reconcile("SPEC", "--lock-timeout", "30")
