@@ -31,7 +31,10 @@ def value_text(v: Any) -> str:
     if v is None:
         return "(none)"
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(value_text(x) for x in v) + "]"
+        shown = [value_text(x) for x in v[:LIST_SHOWN]]
+        if len(v) > LIST_SHOWN:
+            shown.append(f"... {len(v) - LIST_SHOWN:,} more")
+        return "[" + ", ".join(shown) + "]"
     return str(v)
 
 
@@ -41,7 +44,13 @@ def _attributes(change: Change) -> list[str]:
     width = max((len(a) for a, _, _ in diffs), default=0)
     for attr, old, new in diffs:
         label = f"{attr}:".ljust(width + 1)
-        if _multiline(old) or _multiline(new):
+        if attr == "lines" and isinstance(new or old, list):
+            lines = new or old
+            out.append(label.rstrip())
+            out.extend(f"  | {line}" for line in lines[:LINES_SHOWN])
+            if len(lines) > LINES_SHOWN:
+                out.append(f"  | ... {len(lines) - LINES_SHOWN:,} more")
+        elif _multiline(old) or _multiline(new):
             out.extend(_text_block(label, old, new))
         elif change.action == "create":
             out.append(f"{label} {value_text(new)}")
@@ -70,6 +79,8 @@ def change_lines(change: Change, style: Style) -> list[str]:
     return [head, *(f"      {line}" for line in _attributes(change))]
 
 
+LIST_SHOWN = 8  # items of a long list value shown in text; JSON has them all
+LINES_SHOWN = 3  # of a bulk change's `lines`
 # A plan for 100,000 published ports is not read line by line: past this, a summary.
 LONG_PLAN = 60
 SHOWN_OF_LONG_PLAN = 20

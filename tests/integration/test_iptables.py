@@ -373,3 +373,19 @@ def test_a_concurrent_writer_between_read_and_commit(fw: Firewall) -> None:
     assert fw.rules("filter", ours=False) == ["-A FORWARD -s 10.7.7.7/32 -j ACCEPT"]
     assert fw.rules("filter", ours=True) == DOCKER_RULES["filter"]
     assert fw.plan()[0] == 0
+
+
+def test_a_bulk_append_of_many_ports_converges(fw: Firewall) -> None:
+    ports = [
+        {"host_port": 2000 + i, "container_ip": "172.17.0.2", "container_port": 2000 + i}
+        for i in range(80)
+    ]
+    fw.spec({"published_ports": ports})
+    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    bulk = [
+        c for c in doc["changes"] if c["resource"] in ("rules nat DOCKER", "rules filter DOCKER")
+    ]
+    assert [c["after"]["count"] for c in bulk] == [80, 80]
+    fw.converge()
+    assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKER")]) == 80
+    assert fw.plan()[0] == 0

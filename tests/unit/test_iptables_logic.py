@@ -112,3 +112,16 @@ def test_backend_named_in_the_spec_must_be_installed() -> None:
     spec = load_text("version: 1\nnetwork: {iptables_backend: nft}\n")
     assert choose_backend(spec, {}, None) == (None, "iptables-nft-save is not installed")
     assert choose_backend(spec, {"nft": ""}, None) == ("nft", "set in the spec")
+
+
+def test_many_missing_rules_in_our_chain_are_one_change_listing_them_all() -> None:
+    ports = [
+        f"{{host_port: {1000 + i}, container_ip: 172.17.0.2, container_port: {1000 + i}}}"
+        for i in range(diff.BULK + 1)
+    ]
+    spec = load_text(spec_with_ports(*ports))
+    rules = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16"))[("nat", "DOCKER")]
+    (change,) = diff.unordered("nat", "DOCKER", [], rules)
+    assert (change.kind, change.name, change.reason) == ("rules", "nat DOCKER", "51 missing")
+    assert change.after == {"count": 51, "lines": [r.text for r in rules]}
+    assert change.undo() is not None and change.undo().action == "delete"  # type: ignore[union-attr]

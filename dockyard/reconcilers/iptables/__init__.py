@@ -161,14 +161,23 @@ class Iptables:
         if self.backend is None:
             raise DockyardError("no iptables backend was observed")
         writer = backends.Restore(self.backend, backends.lock_path(host.environ), self.lock_timeout)
-        done: list[Change] = []
-        for table, group in groupby(changes, key=lambda c: c.name.split(" ", 1)[0]):
-            batch = list(group)
-            try:
-                _commit(writer, table, [_command(c) for c in batch])
-            except DockyardError as e:
-                raise PartiallyApplied(str(e), done) from None
-            done.extend(batch)
+        batches = {
+            table: list(group)
+            for table, group in groupby(changes, key=lambda c: c.name.split(" ", 1)[0])
+        }
+        committed, failed = writer.commit_all([(t, _commands(b)) for t, b in batches.items()])
+        for error in failed:
+            if not error.transient:
+                continue
+            try:  # another writer raced this commit: that table again, alone, with backoff
+                _commit(writer, error.table, _commands(batches[error.table]))
+                committed.append(error.table)
+            except DockyardError:
+                pass
+        if set(committed) != set(batches):
+            done = [c for table in committed for c in batches[table]]
+            why = "; ".join(str(e) for e in failed if e.table not in committed)
+            raise PartiallyApplied(why, done)
 
 
 def _commit(writer: backends.Restore, table: str, commands: list[str]) -> None:
@@ -184,6 +193,19 @@ def _commit(writer: backends.Restore, table: str, commands: list[str]) -> None:
     ):
         with attempt:
             writer.commit(table, commands)
+
+
+def _commands(changes: Sequence[Change]) -> list[str]:
+    out: list[str] = []
+    for change in changes:
+        if change.kind == "rules":  # a bulk append to one of dockyard's chains (or its undo)
+            chain = change.name.split(" ", 1)[1]
+            lines = (change.after or change.before or {})["lines"]
+            verb = "-A" if change.action == "create" else "-D"
+            out.extend(f"{verb} {chain} {line}" for line in lines)
+        else:
+            out.append(_command(change))
+    return out
 
 
 def _command(change: Change) -> str:

@@ -100,34 +100,71 @@ class Restore:
     timeout: float
 
     def commit(self, table: str, commands: list[str]) -> None:
-        script = f"*{table}\n" + "\n".join(commands) + "\nCOMMIT\n"
-        with (
-            xtables_lock(self.lock, self.timeout),
-            tempfile.TemporaryDirectory() as private,
-            tempfile.TemporaryFile() as feed,
-        ):
-            # A file, not a pipe: Python pumps a pipe in 512-byte writes, and a script for
-            # 100,000 rules is 20 MB.
-            feed.write(script.encode())
-            feed.seek(0)
+        _, failed = self.commit_all([(table, commands)])
+        if failed:
+            raise failed[0]
+
+    def commit_all(
+        self, scripts: list[tuple[str, list[str]]]
+    ) -> tuple[list[str], list[CommitFailed]]:
+        """Commit each table's script, all under one hold of the xtables lock: the tables
+        committed, and the failures. Legacy tables are independent in the kernel, so theirs
+        run side by side; nf_tables transactions go one after the other, and stop at the first
+        failure."""
+        committed: list[str] = []
+        failed: list[CommitFailed] = []
+        parallel = self.backend == "legacy"
+        with xtables_lock(self.lock, self.timeout), tempfile.TemporaryDirectory() as private:
             # dockyard holds the real lock; the tool takes a private one it will always get.
             env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
-            result = subprocess.run(
+            running = []
+            for table, commands in scripts:
+                running.append((table, self._start(table, commands, env)))
+                if not parallel:
+                    error = _finish(self.backend, *running.pop())
+                    if error:
+                        failed.append(error)
+                        break
+                    committed.append(table)
+            for table, proc in running:
+                error = _finish(self.backend, table, proc)
+                if error:
+                    failed.append(error)
+                else:
+                    committed.append(table)
+        return committed, failed
+
+    def _start(
+        self, table: str, commands: list[str], env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        # A file, not a pipe: Python pumps a pipe in 512-byte writes, and a script for
+        # 100,000 rules is 20 MB.
+        with tempfile.TemporaryFile() as feed:
+            feed.write(f"*{table}\n".encode())
+            feed.write("\n".join(commands).encode())
+            feed.write(b"\nCOMMIT\n")
+            feed.seek(0)
+            return subprocess.Popen(
                 [f"iptables-{self.backend}-restore", "--noflush"],
                 stdin=feed,
-                capture_output=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 env=env,
-                check=False,
             )
-        if result.returncode != 0:
-            detail = result.stderr.decode(errors="replace").strip()
-            raise CommitFailed(self.backend, table, detail, transient=_transient(detail))
+
+
+def _finish(backend: str, table: str, proc: subprocess.Popen[bytes]) -> CommitFailed | None:
+    _, err = proc.communicate()
+    if proc.returncode == 0:
+        return None
+    detail = err.decode(errors="replace").strip()
+    return CommitFailed(backend, table, detail, transient=_transient(detail))
 
 
 class CommitFailed(DockyardError):
     def __init__(self, backend: str, table: str, detail: str, transient: bool) -> None:
         super().__init__(f"iptables-{backend}-restore could not commit table {table}: {detail}")
-        self.transient = transient
+        self.table, self.transient = table, transient
 
 
 def _transient(stderr: str) -> bool:

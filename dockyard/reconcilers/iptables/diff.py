@@ -17,6 +17,7 @@ from dockyard.reconcilers.iptables.rules import OUR_CHAINS, USER_CHAIN, Rule
 from dockyard.reconcilers.iptables.save import owned_tag, split_owned, untouched
 
 NAME = "iptables"
+BULK = 50  # more missing rules than this in one of dockyard's chains: one change for them all
 
 
 def rule_change(
@@ -107,6 +108,8 @@ def unordered(
     found: set[str] = set()
     for index in range(len(current) - 1, -1, -1):
         line = current[index]
+        if "dockyard:" not in line:
+            continue  # foreign: a substring test, the cheapest way past it
         owned = split_owned(line)
         if owned is None:
             continue
@@ -116,9 +119,16 @@ def unordered(
             continue
         why = "duplicate" if short in found else _why_not(table, chain, line, tag, set(), False)
         yield rule_change("delete", table, chain, line, index + 1, why)
-    for short, r in wanted.items():
-        if short not in found:
-            yield rule_change("create", table, chain, r.text, None, "missing")
+    missing = [r.text for short, r in wanted.items() if short not in found]
+    if len(missing) > BULK:
+        # 100,000 published ports are one change, not 100,000: the plan stays readable and
+        # the JSON still lists every rule it appends.
+        after = {"count": len(missing), "lines": missing}
+        reason = f"{len(missing):,} missing"
+        yield Change(NAME, "rules", f"{table} {chain}", "create", None, after, reason)
+        return
+    for text in missing:
+        yield rule_change("create", table, chain, text, None, "missing")
 
 
 def install(
