@@ -57,11 +57,16 @@ def owned_tag(rule: str) -> str | None:
 
 
 def split_owned(rule: str) -> tuple[str, str] | None:
-    """(the rule without its comment, its tag) for a rule of dockyard's, else None."""
-    tag = owned_tag(rule)
-    if tag is None:
+    """(the rule without its comment, its tag) for a rule of dockyard's, else None.
+    Slices, not a search and replace: a no-op run does this for every rule of ours."""
+    at = rule.find(_MARK)
+    if at < 0:
         return None
-    return rule.replace(f'-m comment --comment "{tag}" ', "", 1), tag
+    start = at + len(_MARK) - len(TAG)
+    end = rule.find('" ', start)
+    if end < 0:
+        return None
+    return rule[:at] + rule[end + 2 :], rule[start:end]
 
 
 def untouched(table: str, chain: str, rule: str, tag: str) -> bool:
