@@ -75,6 +75,16 @@ class Iptables:
         self._memo: tuple[Spec, ipaddress.IPv4Network, dict[Any, list[rules.Rule]]] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
+        try:
+            return self._observe(spec)
+        except DockyardError:
+            if spec.network.bridge.disabled:
+                # Networking is off: the rules are read only so that `down` can find old ones,
+                # and a host where they cannot be read has nothing to say here.
+                return IptablesObserved(None, "networking is disabled")
+            raise
+
+    def _observe(self, spec: Spec) -> IptablesObserved:
         wanted: str = spec.network.iptables_backend
         candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
         texts = {b: backends.save(b) for b in candidates if backends.available(b)}
