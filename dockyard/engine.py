@@ -186,16 +186,21 @@ def _carry_out_all(
     try:
         apply_batch(changes, host)
     except PartiallyApplied as e:
+        _record_all(e.applied, host)
         outcome.applied.extend(e.applied)
         raise
-    for change in changes:
-        _record(change, host)
+    _record_all(changes, host)
     outcome.applied.extend(changes)
 
 
 def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
     reconciler.apply(change, host)
     _record(change, host)
+
+
+def _record_all(changes: Iterable[Change], host: Host) -> None:
+    for change in changes:
+        _record(change, host)
 
 
 def _record(change: Change, host: Host) -> None:
@@ -220,8 +225,10 @@ def _roll_back(
             c.reversible for c in changes
         ):
             progress(f"undo {name}: {len(changes)} change(s) ...")
+            undos = [u for u in (c.undo() for c in changes) if u is not None]
             try:
-                reconciler.apply_batch([c.undo() for c in changes], host)  # type: ignore[attr-defined]
+                reconciler.apply_batch(undos, host)  # type: ignore[attr-defined]
+                _record_all(undos, host)
                 outcome.rolled_back.extend(changes)
             except (OSError, DockyardError) as e:
                 outcome.undo_failures.append(
