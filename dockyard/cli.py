@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         usage="reconcile [apply|plan|watch|down|validate|show|schema|defaults] [SPEC] [options]",
     )
     top.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = top.add_subparsers(dest="command", parser_class=_Parser)
+    sub = top.add_subparsers(dest="command", parser_class=_Parser, prog="reconcile")
 
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("-o", "--output", choices=("text", "json"), default="text")
@@ -64,12 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     def watching(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--interval",
-            type=float,
+            type=_positive,
             default=30.0,
             metavar="SECONDS",
             help="a full pass every SECONDS, +-10%% (default 30)",
         )
-        p.add_argument("--metrics-addr", metavar="HOST:PORT", help="serve Prometheus metrics")
+        p.add_argument(
+            "--metrics-addr", type=_address, metavar="HOST:PORT", help="serve Prometheus metrics"
+        )
         p.add_argument("--metrics-file", metavar="PATH", help="write them for node-exporter")
 
     def changes(p: argparse.ArgumentParser) -> None:
@@ -130,6 +132,23 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="the spec's JSON Schema")
     sub.add_parser("defaults", help="Docker 1.x's defaults as a spec")
     return top
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _address(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"HOST:PORT such as 127.0.0.1:9323, not {text!r}")
+    return text
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -339,9 +358,7 @@ def cmd_down(args: argparse.Namespace) -> int:
                 render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
             )
         return EXIT_CHANGES if the_plan.changes else EXIT_OK
-    if not host.state_dir.is_dir():
-        print("No changes. dockyard has nothing on this host.")
-        return EXIT_OK
+    engine.prepare_state_dir(host)
     with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
         the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True)
         if args.output == "text":

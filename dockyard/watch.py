@@ -114,8 +114,8 @@ class Metrics:
         if addr:
             from prometheus_client import start_http_server
 
-            host, _, port = addr.rpartition(":")
-            self.server, _ = start_http_server(int(port), addr=host or "127.0.0.1", registry=r)
+            host, _, port = addr.rpartition(":")  # checked by the command line
+            self.server, _ = start_http_server(int(port), addr=host, registry=r)
 
     def record(
         self, the_plan: Plan, outcome: engine.Outcome | None, kind: str, took: float

@@ -161,3 +161,25 @@ def test_a_long_plan_is_summarised_in_text_but_complete_in_json() -> None:
     assert "  ... and 980 more changes of iptables (-o json lists every one)\n" in text
     assert text.endswith("Plan: 1000 to create, 0 to update, 0 to delete.\n")
     assert len(plan_json(the_plan, "plan")["changes"]) == 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interval", "0"], "argument --interval: a number of seconds above 0, not '0'"),
+        (["--interval", "soon"], "argument --interval: a number of seconds above 0, not 'soon'"),
+        (
+            ["--metrics-addr", "9323"],
+            "argument --metrics-addr: HOST:PORT such as 127.0.0.1:9323, not '9323'",
+        ),
+    ],
+)
+def test_bad_watch_options_are_one_line_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["watch", "spec.yaml", *args])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.endswith(f"reconcile watch: error: {message}\n")
+    assert "Traceback" not in err
