@@ -37,12 +37,6 @@ class Seen:
         assert isinstance(found, kind)
         return found
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._by_name
-
-    def by_name(self, name: str) -> object:
-        return self._by_name[name]
-
     def items(self) -> Iterator[tuple[str, object]]:
         return iter(self._by_name.items())
 

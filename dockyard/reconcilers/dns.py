@@ -8,6 +8,7 @@ records what dockyard wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ def _with_content(d: Derived) -> Derived:
     if d.options:
         lines.append("options " + " ".join(d.options))
     lines.extend(d.other)
-    return Derived(**{**d.__dict__, "content": "\n".join(lines) + "\n"})
+    return dataclasses.replace(d, content="\n".join(lines) + "\n")
 
 
 def _summary(text: str) -> dict[str, Any]:

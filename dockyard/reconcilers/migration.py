@@ -46,16 +46,14 @@ CRASH_AFTER = "DOCKYARD_CRASH_AFTER_STEPS"
 @dataclass(frozen=True)
 class Image:
     id: str
-    parent: str | None
-    has_layer: bool
+    parent: str | None  # an image with a layer/ directory; others are not migrated
     error: str | None = None
 
 
 @dataclass(frozen=True)
 class Container:
     id: str
-    image: str | None
-    has_rw: bool
+    image: str | None  # a container with an rw/ directory; others are not migrated
     error: str | None = None
 
 
@@ -97,7 +95,7 @@ def _images(graph: Path) -> list[Image]:
             continue
         meta, error = _load_json(entry / "json")
         parent = meta.get("parent") if isinstance(meta, dict) else None
-        out.append(Image(entry.name, parent or None, True, error and f"json: {error}"))
+        out.append(Image(entry.name, parent or None, error and f"json: {error}"))
     return out
 
 
@@ -108,7 +106,7 @@ def _containers(where: Path) -> list[Container]:
             continue
         meta, error = _load_json(entry / "config.json")
         image = meta.get("Image") if isinstance(meta, dict) else None
-        out.append(Container(entry.name, image, True, error and f"config.json: {error}"))
+        out.append(Container(entry.name, image, error and f"config.json: {error}"))
     return out
 
 

@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -228,14 +227,12 @@ def test_lock_held_longer_than_the_timeout_names_the_holder(box: Sandbox) -> Non
 def test_lock_held_briefly_is_waited_for(box: Sandbox) -> None:
     holder = hold_lock(box, 3.0)  # longer than reconcile takes to start, so it must wait
     try:
-        started = time.monotonic()
         result = box.reconcile("SPEC", "--lock-timeout", "30")
         assert result.returncode == 0, result.stderr
         assert f"waiting for {box.spec['state_dir']}/lock, held by pid {holder.pid}" in (
             result.stderr
         )
         assert holder.wait(timeout=30) == 0
-        assert time.monotonic() > started
     finally:
         holder.kill()
 

@@ -268,7 +268,6 @@ def test_selection_errors_name_the_reason() -> None:
     run, _ = probes(aufs="error")
     assert select(auto, None, (), run).error == "aufs: aufs says error"
     selinux = load_text("version: 1\nselinux: true\nstorage: {priority: [btrfs, vfs]}\n")
-    run, _ = probes(btrfs="ok")
     from dockyard.reconcilers.storage import StorageObserved, chosen
 
     observed = StorageObserved("/var/lib/docker", probes=(Probe("btrfs", "ok", "on btrfs"),))

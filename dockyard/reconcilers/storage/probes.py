@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import shutil
 import subprocess
@@ -63,7 +62,7 @@ class _Dirent(ctypes.Structure):
 
 def supports_d_type(directory: Path) -> bool:
     """Whether readdir() on this filesystem says what each entry is (overlay needs it)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the C library this process already runs on
     libc.opendir.restype = ctypes.c_void_p
     libc.readdir.argtypes = [ctypes.c_void_p]
     libc.readdir.restype = ctypes.POINTER(_Dirent)
@@ -97,8 +96,9 @@ def probe_overlay(root: Path, proc: Path) -> Probe:
     if "overlay" not in filesystems(proc):
         return Probe("overlay2", "not supported", "no overlay in /proc/filesystems")
     where = existing_ancestor(root)
-    if fs_type(where) in ("btrfs", "overlayfs", "aufs", "zfs", "nfs"):
-        return Probe("overlay2", "incompatible backing filesystem", f"{where} is {fs_type(where)}")
+    kind = fs_type(where)
+    if kind in ("btrfs", "overlayfs", "aufs", "zfs", "nfs"):
+        return Probe("overlay2", "incompatible backing filesystem", f"{where} is {kind}")
     with scratch(root) as tmp:
         if not supports_d_type(tmp):
             return Probe(
@@ -122,7 +122,7 @@ def probe_overlay(root: Path, proc: Path) -> Probe:
             why = mounted.stderr.strip() or "mount failed"
             return Probe("overlay2", "not supported", f"a test mount of overlay failed: {why}")
         subprocess.run(["umount", str(dirs["merged"])], capture_output=True, check=False)
-    return Probe("overlay2", "ok", f"overlay mounts on {where} ({fs_type(where)}), with d_type")
+    return Probe("overlay2", "ok", f"overlay mounts on {where} ({kind}), with d_type")
 
 
 def probe(driver: str, root: Path, proc: Path) -> Probe:
