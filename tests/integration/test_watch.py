@@ -59,9 +59,12 @@ class Watcher:
         for line in self.proc.stdout:
             self.events.put(json.loads(line))
 
-    def wait_for(self, match: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
+    def wait_for(
+        self, match: Callable[[dict[str, Any]], bool], what: str, since: int = 0
+    ) -> dict[str, Any]:
+        """The first event from the `since`-th on that matches, waiting for it if need be."""
         deadline = time.monotonic() + PATIENCE
-        for event in self.seen:
+        for event in self.seen[since:]:
             if match(event):
                 return event
         while time.monotonic() < deadline:
@@ -195,6 +198,9 @@ def test_sighup_applies_a_new_spec(box: Sandbox, watcher: Callable[..., Watcher]
         lambda e: e["event"] == "change" and e["resource"].endswith("-j DROP"), "DROP rule"
     )
     assert change["kind"] == "intentional"
+    # Changes are logged as they start; the pass event follows once they are applied.
+    after = w.seen.index(change)
+    w.wait_for(lambda e: e["event"] == "pass", "the pass that applied it", since=after)
     assert "-j DROP" in box.run(["iptables-save", "-t", "filter"]).stdout
 
 
