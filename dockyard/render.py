@@ -45,11 +45,8 @@ def _attributes(change: Change) -> list[str]:
     for attr, old, new in diffs:
         label = f"{attr}:".ljust(width + 1)
         if attr == "lines" and isinstance(new or old, list):
-            lines = new or old
             out.append(label.rstrip())
-            out.extend(f"  | {line}" for line in lines[:LINES_SHOWN])
-            if len(lines) > LINES_SHOWN:
-                out.append(f"  | ... {len(lines) - LINES_SHOWN:,} more")
+            out.extend(_lines_block(old or [], new or []))
         elif _multiline(old) or _multiline(new):
             out.extend(_text_block(label, old, new))
         elif change.action == "create":
@@ -58,6 +55,23 @@ def _attributes(change: Change) -> list[str]:
             out.append(f"{label} {value_text(old)}")
         else:
             out.append(f"{label} {value_text(old)} -> {value_text(new)}")
+    return out
+
+
+def _lines_block(old: list[str], new: list[str]) -> list[str]:
+    """A bulk change's lines: all of them when new or gone, else what it adds and removes."""
+    if not old or not new:
+        return _first("|", new or old)
+    was, will = set(old), set(new)
+    return _first("+", [x for x in new if x not in was]) + _first(
+        "-", [x for x in old if x not in will]
+    )
+
+
+def _first(mark: str, lines: list[str]) -> list[str]:
+    out = [f"  {mark} {line}" for line in lines[:LINES_SHOWN]]
+    if len(lines) > LINES_SHOWN:
+        out.append(f"  {mark} ... {len(lines) - LINES_SHOWN:,} more")
     return out
 
 

@@ -63,14 +63,15 @@ class Firewall:
         return [line.rsplit(" [", 1)[0] if line.startswith(":") else line for line in lines]
 
     def rules(self, table: str, ours: bool | None = None) -> list[str]:
-        """Rule lines; ours=True: dockyard's with their comment cut out; False: foreign only."""
+        """Rule lines; ours=True: dockyard's with their comment cut out; False: foreign only.
+        Every rule in a DOCKER chain is dockyard's; elsewhere, those with its comment."""
         out = []
         for line in self.save(table):
             if not line.startswith("-A"):
                 continue
-            mine = "dockyard:" in line
+            mine = "dockyard:" in line or line.startswith("-A DOCKER ")
             if ours is None or ours == mine:
-                if mine:
+                if "dockyard:" in line:
                     head, _, rest = line.partition(' -m comment --comment "dockyard:')
                     line = head + rest.split('"', 1)[1]
                 out.append(line)
@@ -207,6 +208,16 @@ def test_foreign_rules_survive_every_run_unchanged(fw: Firewall) -> None:
     fw.converge()
     assert foreign_view(fw) == before
     assert fw.rules("filter", ours=True) == DOCKER_RULES["filter"]
+
+
+def test_a_rule_put_by_hand_into_our_chain_is_shown_and_removed(fw: Firewall) -> None:
+    fw.converge()
+    fw.iptables("-t", "nat", "-A", "DOCKER", "-p", "tcp", "--dport", "9", "-j", "RETURN")
+    code, text = fw.plan()
+    assert code == 2
+    assert "- rule nat DOCKER -p tcp -m tcp --dport 9 -j RETURN  (not in the spec)" in text
+    fw.converge()
+    assert fw.rules("nat", ours=True) == DOCKER_RULES["nat"]
 
 
 def test_iptables_false_removes_ours_and_keeps_foreign(fw: Firewall) -> None:
@@ -389,3 +400,29 @@ def test_a_bulk_append_of_many_ports_converges(fw: Firewall) -> None:
     fw.converge()
     assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKER")]) == 80
     assert fw.plan()[0] == 0
+
+
+def test_many_changed_ports_rewrite_our_chains_in_one_pass(fw: Firewall) -> None:
+    ports = [
+        {"host_port": 2000 + i, "container_ip": "172.17.0.2", "container_port": 2000 + i}
+        for i in range(80)
+    ]
+    fw.spec({"published_ports": ports})
+    fw.converge()
+    before = {t: fw.save(t) for t in ("nat", "filter")}
+    fw.spec({"published_ports": [{**p, "container_port": 9000 + i} for i, p in enumerate(ports)]})
+    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    assert [(c["resource"], c["action"], c["reason"]) for c in doc["changes"]] == [
+        ("rules nat DOCKER", "update", "80 missing, 80 not in the spec"),
+        ("rules filter DOCKER", "update", "80 missing, 80 not in the spec"),
+    ]
+    fw.converge()
+    assert fw.plan()[0] == 0
+    assert len([r for r in fw.rules("nat", ours=True) if "--to-destination" in r]) == 80
+    fw.spec({"published_ports": ports})
+    fw.converge()
+    assert {t: fw.save(t) for t in ("nat", "filter")} == before
+    fw.spec({"iptables": False})
+    fw.converge()
+    assert fw.rules("nat") == [] and fw.rules("filter") == []
+    assert "DOCKER" not in fw.chains("nat")

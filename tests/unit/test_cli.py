@@ -163,6 +163,32 @@ def test_a_long_plan_is_summarised_in_text_but_complete_in_json() -> None:
     assert len(plan_json(the_plan, "plan")["changes"]) == 1000
 
 
+def test_a_bulk_rewrite_shows_what_it_adds_and_removes() -> None:
+    old = [f"--dport {p} -j ACCEPT" for p in range(100)]
+    new = old[2:] + [f"--dport {p} -j ACCEPT" for p in range(500, 505)]
+    change = Change(
+        "iptables",
+        "rules",
+        "filter DOCKER",
+        "update",
+        {"count": len(old), "lines": old},
+        {"count": len(new), "lines": new},
+        "5 missing, 2 not in the spec",
+    )
+    text = plan_text(Plan(changes=[change]), ["iptables"], Style(colour=False))
+    assert text.splitlines()[1:10] == [
+        "  ~ rules filter DOCKER  (5 missing, 2 not in the spec)",
+        "      count: 100 -> 103",
+        "      lines:",
+        "        + --dport 500 -j ACCEPT",
+        "        + --dport 501 -j ACCEPT",
+        "        + --dport 502 -j ACCEPT",
+        "        + ... 2 more",
+        "        - --dport 0 -j ACCEPT",
+        "        - --dport 1 -j ACCEPT",
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

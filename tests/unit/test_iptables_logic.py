@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from dockyard.reconcilers.iptables import choose_backend, diff
+from dockyard.reconcilers.iptables import _commands, choose_backend, diff
 from dockyard.reconcilers.iptables.rules import rule, wanted
 from dockyard.reconcilers.iptables.save import owned_tag, parse, untouched
 from dockyard.spec import load_text
@@ -61,9 +61,9 @@ def test_two_host_ports_to_one_container_port_share_one_accept() -> None:
             "{host_port: 8080, container_ip: 172.17.0.2, container_port: 80}",
         )
     )
-    rules = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16"))
-    assert len(rules[("nat", "DOCKER")]) == 2
-    assert len(rules[("filter", "DOCKER")]) == 1
+    own = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
+    assert len(own[("nat", "DOCKER")]) == 2
+    assert len(own[("filter", "DOCKER")]) == 1
 
 
 def test_own_chain_order_does_not_matter() -> None:
@@ -73,9 +73,18 @@ def test_own_chain_order_does_not_matter() -> None:
             "{host_port: 81, container_ip: 172.17.0.2, container_port: 81}",
         )
     )
-    rules = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16"))[("nat", "DOCKER")]
-    current = [rules[1].text, "-p tcp -j ACCEPT", rules[0].text]
-    assert list(diff.unordered("nat", "DOCKER", current, rules)) == []
+    lines = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own[("nat", "DOCKER")]
+    assert list(diff.unordered("nat", "DOCKER", lines[::-1], lines)) == []
+
+
+def test_every_rule_in_our_own_chain_is_ours() -> None:
+    want = ["-p tcp -m tcp --dport 80 -j ACCEPT", "-p tcp -m tcp --dport 81 -j ACCEPT"]
+    current = [want[1], "-p tcp -j ACCEPT", want[1], want[0]]
+    changes = list(diff.unordered("filter", "DOCKER", current, want))
+    assert [(c.action, c.name, c.before, c.reason) for c in changes] == [
+        ("delete", f"filter DOCKER {want[1]}", {"position": 3}, "duplicate"),
+        ("delete", "filter DOCKER -p tcp -j ACCEPT", {"position": 2}, "not in the spec"),
+    ]
 
 
 def saved_with(rule: str) -> str:
@@ -114,14 +123,53 @@ def test_backend_named_in_the_spec_must_be_installed() -> None:
     assert choose_backend(spec, {"nft": ""}, None) == ("nft", "set in the spec")
 
 
-def test_many_missing_rules_in_our_chain_are_one_change_listing_them_all() -> None:
-    ports = [
-        f"{{host_port: {1000 + i}, container_ip: 172.17.0.2, container_port: {1000 + i}}}"
-        for i in range(diff.BULK + 1)
+def ports(first: int, n: int) -> str:
+    return spec_with_ports(
+        *(
+            f"{{host_port: {p}, container_ip: 172.17.0.2, container_port: {p}}}"
+            for p in range(first, first + n)
+        )
+    )
+
+
+def own_rules(spec_text: str) -> list[str]:
+    return wanted(load_text(spec_text), ipaddress.IPv4Network("172.17.0.0/16")).own[
+        ("nat", "DOCKER")
     ]
-    spec = load_text(spec_with_ports(*ports))
-    rules = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16"))[("nat", "DOCKER")]
-    (change,) = diff.unordered("nat", "DOCKER", [], rules)
-    assert (change.kind, change.name, change.reason) == ("rules", "nat DOCKER", "51 missing")
-    assert change.after == {"count": 51, "lines": [r.text for r in rules]}
-    assert change.undo() is not None and change.undo().action == "delete"  # type: ignore[union-attr]
+
+
+def test_many_missing_rules_in_our_chain_are_one_change_listing_them_all() -> None:
+    lines = own_rules(ports(1000, diff.BULK + 1))
+    (change,) = diff.unordered("nat", "DOCKER", [], lines)
+    assert (change.kind, change.name, change.action) == ("rules", "nat DOCKER", "create")
+    assert change.reason == "51 missing"
+    assert change.before is None and change.after == {"count": 51, "lines": lines}
+    assert _commands([change]) == [f"-A DOCKER {line}" for line in lines]
+    undo = change.undo()
+    assert undo is not None and undo.action == "delete"
+    assert _commands([undo]) == ["-F DOCKER"]
+
+
+def test_many_rules_to_append_to_a_long_chain_keep_the_rules_in_place() -> None:
+    old, new = own_rules(ports(1000, 10)), own_rules(ports(2000, diff.BULK + 1))
+    (change,) = diff.unordered("nat", "DOCKER", old, old + new)
+    assert (change.action, change.reason) == ("update", "51 missing")
+    assert change.before == {"count": 10, "lines": old}
+    assert change.after == {"count": 61, "lines": old + new}
+    assert _commands([change]) == [f"-A DOCKER {line}" for line in new]
+    # Its undo cannot search the chain for each rule: it writes the chain as it was.
+    assert _commands([change.undo()]) == ["-F DOCKER", *(f"-A DOCKER {x}" for x in old)]  # type: ignore[list-item]
+
+
+def test_many_rules_to_remove_rewrite_the_chain_in_one_pass() -> None:
+    old, new = own_rules(ports(1000, diff.BULK + 1)), own_rules(ports(2000, 2))
+    current = [*old[:1], new[0], *old[1:], new[0]]
+    (change,) = diff.unordered("nat", "DOCKER", current, new)
+    assert (change.action, change.reason) == (
+        "update",
+        "1 missing, 51 not in the spec, 1 duplicate",
+    )
+    assert change.after == {"count": 2, "lines": new}
+    assert _commands([change]) == ["-F DOCKER", *(f"-A DOCKER {x}" for x in new)]
+    (gone,) = diff.unordered("nat", "DOCKER", current, [])
+    assert (gone.action, gone.after, _commands([gone])) == ("delete", None, ["-F DOCKER"])

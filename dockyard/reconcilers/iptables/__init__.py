@@ -1,7 +1,8 @@
 """iptables: Docker 1.x's NAT and FORWARD rules and the DOCKER chains, owned and drift-proof.
 
-Rules dockyard writes carry a `dockyard:<hash>` comment; chains it creates are its own.
-Everything else, in any chain, is foreign and is never deleted, rewritten or reordered.
+Rules dockyard writes into built-in chains carry a `dockyard:<hash>` comment; the DOCKER chains
+are its own, every rule in them. Every other rule, in any other chain (DOCKER-USER included),
+is foreign and is never deleted, rewritten or reordered.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError, PartiallyApplied
@@ -72,7 +73,7 @@ class Iptables:
         # The backend the last observation chose; apply writes where that plan was made.
         self.backend: str | None = None
         self.lock_timeout = 10.0
-        self._memo: tuple[Spec, ipaddress.IPv4Network, dict[Any, list[rules.Rule]]] | None = None
+        self._memo: tuple[Spec, ipaddress.IPv4Network, rules.Wanted] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
         try:
@@ -115,9 +116,7 @@ class Iptables:
             changes.extend(diff.install(table, got.tables.get(table, {}), want))
         return changes
 
-    def _wanted(
-        self, spec: Spec, subnet: ipaddress.IPv4Network
-    ) -> dict[tuple[str, str], list[rules.Rule]]:
+    def _wanted(self, spec: Spec, subnet: ipaddress.IPv4Network) -> rules.Wanted:
         """Docker's rules for this spec. The verification pass after apply asks again with the
         same spec: 200,000 rules are built once per run, not twice."""
         if self._memo is None or self._memo[0] is not spec or self._memo[1] != subnet:
@@ -155,11 +154,9 @@ class Iptables:
     def explain(self, spec: Spec, seen: Seen) -> dict[str, object]:
         got = seen[IptablesObserved]
         owned = sum(
-            1
-            for chains in got.tables.values()
-            for lines in chains.values()
-            for line in lines
-            if save.owned_tag(line) is not None
+            len(lines) if chain in rules.OWN_CHAINS[table] else _tagged(lines)
+            for table, chains in got.tables.items()
+            for chain, lines in chains.items()
         )
         return {"backend": got.backend, "because": got.backend_reason, "dockyard_rules": owned}
 
@@ -190,6 +187,10 @@ class Iptables:
             raise PartiallyApplied(why, done)
 
 
+def _tagged(lines: list[str]) -> int:
+    return sum(1 for line in lines if save.owned_tag(line) is not None)
+
+
 def _commit(writer: backends.Restore, table: str, commands: list[str]) -> None:
     import tenacity
 
@@ -208,14 +209,23 @@ def _commit(writer: backends.Restore, table: str, commands: list[str]) -> None:
 def _commands(changes: Sequence[Change]) -> list[str]:
     out: list[str] = []
     for change in changes:
-        if change.kind == "rules":  # a bulk append to one of dockyard's chains (or its undo)
-            chain = change.name.split(" ", 1)[1]
-            lines = (change.after or change.before or {})["lines"]
-            verb = "-A" if change.action == "create" else "-D"
-            out.extend(f"{verb} {chain} {line}" for line in lines)
+        if change.kind == "rules":
+            out.extend(_rewrite_commands(change))
         else:
             out.append(_command(change))
     return out
+
+
+def _rewrite_commands(change: Change) -> list[str]:
+    """A bulk change to one of dockyard's chains, from its content before to its content after:
+    only appends when the rules before all stay, else a flush and the whole chain again (one
+    pass; a delete by rule text searches the chain from the top, once per rule)."""
+    chain = change.name.split(" ", 1)[1]
+    before: list[str] = (change.before or {}).get("lines", [])
+    after: list[str] = (change.after or {}).get("lines", [])
+    if after[: len(before)] == before:
+        return [f"-A {chain} {line}" for line in after[len(before) :]]
+    return [f"-F {chain}", *(f"-A {chain} {line}" for line in after)]
 
 
 def _command(change: Change) -> str:

@@ -1,9 +1,9 @@
 """Pure: the changes that bring one table's chains to dockyard's rules, touching no other rule.
 
 In a built-in chain dockyard's rules stand at the top, in a fixed order; foreign rules keep
-their order among themselves. In dockyard's own chains (DOCKER) order carries no meaning (the
-rules match disjoint traffic), so a chain of 100,000 rules needs one delete and one append to
-follow one changed mapping.
+their order among themselves. In dockyard's own chains (DOCKER) every rule is dockyard's and
+order carries no meaning (the rules match disjoint traffic), so a chain of 100,000 rules needs
+one delete and one append to follow one changed mapping.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from collections.abc import Iterator, Sequence
 from itertools import pairwise
 
 from dockyard.change import Action, Change
-from dockyard.reconcilers.iptables.rules import OUR_CHAINS, USER_CHAIN, Rule
-from dockyard.reconcilers.iptables.save import owned_tag, split_owned, untouched
+from dockyard.reconcilers.iptables.rules import CREATED, OWN_CHAINS, USER_CHAIN, Rule, Wanted
+from dockyard.reconcilers.iptables.save import owned_tag, untouched
 
 NAME = "iptables"
-BULK = 50  # more missing rules than this in one of dockyard's chains: one change for them all
+BULK = 50  # more rules than this to add or remove in one of dockyard's chains: one change
 
 
 def rule_change(
@@ -100,70 +100,99 @@ def _kept(block: Sequence[str], texts: Sequence[str]) -> set[int]:
 
 
 def unordered(
-    table: str, chain: str, current: Sequence[str], want: Sequence[Rule]
+    table: str, chain: str, current: Sequence[str], want: Sequence[str]
 ) -> Iterator[Change]:
-    """A chain of dockyard's own: each of our rules present once, anywhere. Rules are matched
-    by their text without the comment, so no hash is computed for a rule found in place."""
-    wanted = {r.short: r for r in want}
-    found: set[str] = set()
-    for index in range(len(current) - 1, -1, -1):
-        line = current[index]
-        if "dockyard:" not in line:
-            continue  # foreign: a substring test, the cheapest way past it
-        owned = split_owned(line)
-        if owned is None:
-            continue
-        short, tag = owned
-        if short in wanted and short not in found:
-            found.add(short)
-            continue
-        why = "duplicate" if short in found else _why_not(table, chain, line, tag, set(), False)
-        yield rule_change("delete", table, chain, line, index + 1, why)
-    missing = [r.text for short, r in wanted.items() if short not in found]
-    if len(missing) > BULK:
-        # 100,000 published ports are one change, not 100,000: the plan stays readable and
-        # the JSON still lists every rule it appends.
-        after = {"count": len(missing), "lines": missing}
-        reason = f"{len(missing):,} missing"
-        yield Change(NAME, "rules", f"{table} {chain}", "create", None, after, reason)
+    """One of dockyard's own chains: each wanted rule present once, anywhere, and nothing else.
+
+    Past BULK rules to add or remove, one change carries the chain's whole content before and
+    after: 100,000 published ports are one line of the plan, not 100,000, and apply rewrites the
+    chain in one pass instead of searching it once per rule removed."""
+    wanted = set(want)
+    if len(current) == len(wanted) and wanted.issuperset(current):
+        return  # the no-op run at scale: two set operations in C
+    kept: set[str] = set()
+    doomed: list[tuple[int, str, str]] = []
+    for index, line in enumerate(current):
+        if line in wanted and line not in kept:
+            kept.add(line)
+        else:
+            doomed.append((index, line, "duplicate" if line in kept else "not in the spec"))
+    missing = [line for line in want if line not in kept]
+    if len(doomed) > BULK or len(missing) > BULK:
+        yield _rewrite(table, chain, current, missing, doomed)
         return
-    for text in missing:
-        yield rule_change("create", table, chain, text, None, "missing")
+    for index, line, why in reversed(doomed):
+        yield rule_change("delete", table, chain, line, index + 1, why)
+    for line in missing:
+        yield rule_change("create", table, chain, line, None, "missing")
 
 
-def install(
-    table: str, chains: dict[str, list[str]], want: dict[tuple[str, str], list[Rule]]
-) -> list[Change]:
+def _rewrite(
+    table: str,
+    chain: str,
+    current: Sequence[str],
+    missing: list[str],
+    doomed: list[tuple[int, str, str]],
+) -> Change:
+    gone = {index for index, _, _ in doomed}
+    final = [line for index, line in enumerate(current) if index not in gone] + missing
+    counts = Counter(why for _, _, why in doomed)
+    reason = ", ".join(
+        f"{n:,} {what}"
+        for n, what in (
+            (len(missing), "missing"),
+            (counts["not in the spec"], "not in the spec"),
+            (counts["duplicate"], "duplicate"),
+        )
+        if n
+    )
+    before = {"count": len(current), "lines": list(current)} if current else None
+    after = {"count": len(final), "lines": final} if final else None
+    action: Action = "update" if before and after else "create" if after else "delete"
+    return Change(NAME, "rules", f"{table} {chain}", action, before, after, reason)
+
+
+def install(table: str, chains: dict[str, list[str]], want: Wanted) -> list[Change]:
     """Changes that install dockyard's rules in `table`, chains first."""
     changes = [
         chain_change("create", table, chain, "missing")
-        for chain in OUR_CHAINS[table]
+        for chain in CREATED[table]
         if chain not in chains
     ]
-    for (t, chain), rules in want.items():
-        if t != table:
-            continue
-        current = chains.get(chain, [])
-        diff = unordered if chain in OUR_CHAINS[table] else ordered
-        changes.extend(diff(table, chain, current, rules))
+    for (t, chain), rules in want.builtin.items():
+        if t == table:
+            changes.extend(ordered(table, chain, chains.get(chain, []), rules))
+    for (t, chain), lines in want.own.items():
+        if t == table:
+            changes.extend(unordered(table, chain, chains.get(chain, []), lines))
     for chain, current in chains.items():
-        if (table, chain) not in want and chain != USER_CHAIN:
+        wanted_here = (table, chain) in want.builtin or (table, chain) in want.own
+        if not wanted_here and chain != USER_CHAIN:
             changes.extend(ordered(table, chain, current, []))
     return changes
 
 
 def remove(table: str, chains: dict[str, list[str]]) -> list[Change]:
     """Changes that take every rule and chain of dockyard's out of `table`; foreign rules stay,
-    and a chain that still holds or is reached by a foreign rule stays too."""
+    and a chain that a foreign rule jumps to stays too (emptied, when it is dockyard's own)."""
     changes: list[Change] = []
     for chain, current in chains.items():
-        changes.extend(ordered(table, chain, current, []))
-    foreign_lines = [line for lines in chains.values() for line in lines if owned_tag(line) is None]
-    for chain in OUR_CHAINS[table]:
+        if chain in OWN_CHAINS[table]:
+            changes.extend(unordered(table, chain, current, []))
+        else:
+            changes.extend(ordered(table, chain, current, []))
+    foreign_lines = [
+        line
+        for chain, lines in chains.items()
+        if chain not in OWN_CHAINS[table]
+        for line in lines
+        if owned_tag(line) is None
+    ]
+    for chain in CREATED[table]:
         if chain not in chains:
             continue
-        if any(owned_tag(line) is None for line in chains[chain]):
-            continue
+        if chain == USER_CHAIN and chains[chain]:
+            continue  # the user's rules are in it
         if any(_jumps_to(line, chain) for line in foreign_lines):
             continue
         changes.append(chain_change("delete", table, chain, "dockyard's chain, no longer wanted"))

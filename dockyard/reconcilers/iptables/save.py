@@ -56,19 +56,6 @@ def owned_tag(rule: str) -> str | None:
     return rule[start:end] if end > 0 else None
 
 
-def split_owned(rule: str) -> tuple[str, str] | None:
-    """(the rule without its comment, its tag) for a rule of dockyard's, else None.
-    Slices, not a search and replace: a no-op run does this for every rule of ours."""
-    at = rule.find(_MARK)
-    if at < 0:
-        return None
-    start = at + len(_MARK) - len(TAG)
-    end = rule.find('" ', start)
-    if end < 0:
-        return None
-    return rule[:at] + rule[end + 2 :], rule[start:end]
-
-
 def untouched(table: str, chain: str, rule: str, tag: str) -> bool:
     """Whether a rule of ours still matches the hash it was written with (not edited by hand)."""
     comment = f'-m comment --comment "{tag}"'
