@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import is_typeddict
 
 from dockyard.errors import SpecError
 from dockyard.spec import rules
@@ -142,20 +143,25 @@ def _describe(doc: Document, err: Mapping[str, Any]) -> str:
 
 
 def _unknown_field(loc: Location) -> str:
-    model: type[BaseModel] | None = Spec
+    fields = _fields(Spec)
     for part in loc[:-1]:
-        if model is None or isinstance(part, int):
+        if fields is None or isinstance(part, int):
             continue
-        info = model.model_fields.get(str(part))
-        annotation = info.annotation if info else None
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        model = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
-        )
-    if model is None:
+        annotation = fields.get(str(part))
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        fields = next((f for f in map(_fields, candidates) if f is not None), None)
+    if fields is None:
         return "unknown field"
-    known = list(model.model_fields)
+    known = list(fields)
     guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
     hint = f"did you mean {guess[0]!r}? " if guess else ""
     return f"unknown field; {hint}expected one of: {', '.join(known)}"
+
+
+def _fields(annotation: Any) -> dict[str, Any] | None:
+    """The fields of a model or of a TypedDict, by name; None for anything else."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {name: info.annotation for name, info in annotation.model_fields.items()}
+    if is_typeddict(annotation):
+        return dict(annotation.__annotations__)
+    return None

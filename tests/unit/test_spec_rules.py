@@ -257,7 +257,7 @@ def test_protocol_is_normalised_to_lowercase() -> None:
         "version: 1\nnetwork:\n  published_ports: [{proto: UDP, host_port: 53, "
         "container_ip: 172.17.0.2, container_port: 53}]\n"
     )
-    assert spec.network.published_ports[0].proto == "udp"
+    assert spec.network.published_ports[0]["proto"] == "udp"
 
 
 def test_paths_are_normalised() -> None:

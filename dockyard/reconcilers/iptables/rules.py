@@ -16,6 +16,7 @@ import zlib
 from typing import NamedTuple
 
 from dockyard.spec import Spec
+from dockyard.spec.model import ANY_ADDRESS, DEFAULT_PROTO
 
 TAG = "dockyard:"
 OWN_CHAINS = {"nat": ("DOCKER",), "filter": ("DOCKER",)}  # dockyard's, every rule in them
@@ -101,14 +102,13 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
     dnat: list[str] = []
     accept: dict[str, None] = {}  # two host ports may lead to one container port: one ACCEPT
     for port in net.published_ports:
-        proto = f"-p {port.proto} -m {port.proto}"
-        dst = "" if port.host_ip == "0.0.0.0" else f"-d {port.host_ip}/32 "
+        p = port.get("proto", DEFAULT_PROTO)
+        host_ip = port.get("host_ip", ANY_ADDRESS)
+        to_ip, to_port = port["container_ip"], port["container_port"]
+        dst = "" if host_ip == ANY_ADDRESS else f"-d {host_ip}/32 "
         dnat.append(
-            f"{dst}! -i {b} {proto} --dport {port.host_port} "
-            f"-j DNAT --to-destination {port.container_ip}:{port.container_port}"
+            f"{dst}! -i {b} -p {p} -m {p} --dport {port['host_port']} "
+            f"-j DNAT --to-destination {to_ip}:{to_port}"
         )
-        accept[
-            f"-d {port.container_ip}/32 ! -i {b} -o {b} {proto} "
-            f"--dport {port.container_port} -j ACCEPT"
-        ] = None
+        accept[f"-d {to_ip}/32 ! -i {b} -o {b} -p {p} -m {p} --dport {to_port} -j ACCEPT"] = None
     return Wanted(rules, {("nat", "DOCKER"): dnat, ("filter", "DOCKER"): list(accept)})

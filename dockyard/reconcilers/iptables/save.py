@@ -20,30 +20,75 @@ class Table:
 
 
 def parse(text: str) -> dict[str, Table]:
+    """Tables, their chains in order, and each chain's rule lines without `-A CHAIN `."""
     tables: dict[str, Table] = {}
-    table = None
+    at = 0
+    while (star := _line_start(text, "*", at)) >= 0:
+        name_end = text.find("\n", star)
+        if name_end < 0:
+            break
+        end = text.find("\nCOMMIT\n", name_end)
+        end = len(text) if end < 0 else end
+        body = text[name_end + 1 : end + 1]
+        tables[text[star + 1 : name_end].strip()] = _blocks(body) or _lines(body)
+        at = end + 1
+    return tables
+
+
+def _line_start(text: str, mark: str, at: int) -> int:
+    if text.startswith(mark, at):
+        return at
+    found = text.find("\n" + mark, at)
+    return found + 1 if found >= 0 else -1
+
+
+def _blocks(body: str) -> Table | None:
+    """The fast way, for iptables-save's own layout: each chain's rules in one block, in the
+    order of the chain headers. Each block is found and checked with string searches in C and
+    split at once. None when the layout is any other: the caller reads line by line."""
+    first = _line_start(body, "-A ", 0)
+    head, rules = (body, "") if first < 0 else (body[:first], body[first:])
+    table = Table()
+    for line in head.splitlines():
+        if line[:1] == ":":
+            name = line[1:].split(" ", 1)[0]
+            table.chains.append(name)
+            table.rules[name] = []
+        elif line.strip() and line[:1] != "#":
+            return None
+    at = 0
+    for name in table.chains:
+        prefix = f"-A {name} "
+        if not rules.startswith(prefix, at):
+            continue
+        last = rules.rfind("\n" + prefix)
+        last = at if last < at else last + 1
+        end = rules.find("\n", last)
+        end = len(rules) if end < 0 else end
+        found = rules[at + len(prefix) : end].split("\n" + prefix)
+        if rules.count("\n", at, end) != len(found) - 1:
+            return None  # another chain's rule among this chain's
+        table.rules[name] = found
+        at = end + 1
+    return table if not rules[at:].strip() else None
+
+
+def _lines(body: str) -> Table:
+    table = Table()
     # Rules of one chain come together: keep the chain's list at hand instead of a lookup each.
     chain: str = ""
     lines: list[str] | None = None
-    for line in text.splitlines():
+    for line in body.splitlines():
         if line[:3] == "-A ":
             name, _, rule = line[3:].partition(" ")
             if name != chain or lines is None:
-                if table is None:
-                    continue
                 chain, lines = name, table.rules.setdefault(name, [])
             lines.append(rule)
         elif line[:1] == ":":
-            if table is not None:
-                name = line[1:].split(" ", 1)[0]
-                table.chains.append(name)
-                table.rules.setdefault(name, [])
-        elif line[:1] == "*":
-            table = tables.setdefault(line[1:].strip(), Table())
-            chain, lines = "", None
-        elif line == "COMMIT":
-            table, chain, lines = None, "", None
-    return tables
+            name = line[1:].split(" ", 1)[0]
+            table.chains.append(name)
+            table.rules.setdefault(name, [])
+    return table
 
 
 def owned_tag(rule: str) -> str | None:
