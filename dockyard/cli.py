@@ -308,11 +308,13 @@ def _show_container(args: argparse.Namespace, spec: Spec, host: Any) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from dockyard import engine, render
     from dockyard.reconcilers import default_set
+    from dockyard.reconcilers.iptables.backends import reading_ahead
     from dockyard.state.host import Host
 
-    spec = _load(args.spec)
-    reconcilers = engine.order(default_set(force_dns=args.force_dns))
-    observed = engine.observe(reconcilers, spec, Host.for_spec(spec))
+    with reading_ahead():
+        spec = _load(args.spec)
+        reconcilers = engine.order(default_set(force_dns=args.force_dns))
+        observed = engine.observe(reconcilers, spec, Host.for_spec(spec))
     the_plan = engine.plan(reconcilers, spec, observed)
     pending = bool(the_plan.changes)
     if args.output == "json":
@@ -378,26 +380,28 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from dockyard import engine, lock, render
     from dockyard.reconcilers import default_set
+    from dockyard.reconcilers.iptables.backends import reading_ahead
     from dockyard.state.host import Host
 
-    spec = _load(args.spec)
-    reconcilers = engine.order(default_set(force_dns=args.force_dns))
-    host = Host.for_spec(spec)
-    style = _style(args)
+    with reading_ahead():
+        spec = _load(args.spec)
+        reconcilers = engine.order(default_set(force_dns=args.force_dns))
+        host = Host.for_spec(spec)
+        style = _style(args)
 
-    # The checks that need nothing of the host come first: a failed check changes nothing,
-    # not even dockyard's own state directory.
-    early = [r for r in reconcilers if not r.after]
-    early_plan = engine.plan(early, spec, engine.observe(early, spec, host))
-    if early_plan.errors:
-        return _report(args, early_plan, engine.apply(early_plan, early, spec, host), style)
+        # The checks that need nothing of the host come first: a failed check changes nothing,
+        # not even dockyard's own state directory.
+        early = [r for r in reconcilers if not r.after]
+        early_plan = engine.plan(early, spec, engine.observe(early, spec, host))
+        if early_plan.errors:
+            return _report(args, early_plan, engine.apply(early_plan, early, spec, host), style)
 
-    engine.prepare_state_dir(host)
-    with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
-        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
-        if args.output == "text":
-            print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
-        outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
+        engine.prepare_state_dir(host)
+        with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
+            the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
+            if args.output == "text":
+                print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
+            outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
     return _report(args, the_plan, outcome, style)
 
 

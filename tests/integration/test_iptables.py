@@ -98,6 +98,8 @@ def test_from_nothing_exactly_dockers_rules_in_order(fw: Firewall) -> None:
     assert "DOCKER" in fw.chains("nat")
     assert {"DOCKER", "DOCKER-USER"} <= set(fw.chains("filter"))
     assert fw.plan() == (0, "No changes. The host matches the spec.\n")
+    # Stamped before the commit: a run that read the tables ahead knows its read is stale.
+    assert fw.box.path("/var/lib/dockyard/iptables.written").is_file()
 
 
 def test_the_other_backend_is_left_empty(fw: Firewall) -> None:
@@ -426,3 +428,40 @@ def test_many_changed_ports_rewrite_our_chains_in_one_pass(fw: Firewall) -> None
     fw.converge()
     assert fw.rules("nat") == [] and fw.rules("filter") == []
     assert "DOCKER" not in fw.chains("nat")
+
+
+READ_AHEAD = """
+import os, subprocess, sys, time
+from pathlib import Path
+from dockyard.reconcilers.iptables import backends
+
+backend, stamp, case = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+if case == "committed long before":
+    stamp.touch()
+    os.utime(stamp, (time.time() - 60, time.time() - 60))
+with backends.reading_ahead():
+    backends._ahead[backend].proc.wait()
+    rule = ["FORWARD", "-s", "10.5.5.5/32", "-j", "ACCEPT"]
+    subprocess.run([f"iptables-{backend}", "-w", "-A", *rule], check=True)
+    if case == "committed since":
+        backends.touch(stamp)
+    print("fresh" if "10.5.5.5" in backends.save(backend, stamp) else "read ahead")
+"""
+
+
+@pytest.mark.parametrize(
+    ("case", "used"),
+    [
+        ("never committed", "read ahead"),
+        ("committed long before", "read ahead"),
+        ("committed since", "fresh"),
+    ],
+)
+def test_a_read_started_ahead_is_used_only_if_dockyard_committed_nothing_since(
+    fw: Firewall, case: str, used: str
+) -> None:
+    stamp = fw.box.path("/var/lib/dockyard/iptables.written")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    result = fw.box.run([sys.executable, "-c", READ_AHEAD, fw.backend, str(stamp), case])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == used

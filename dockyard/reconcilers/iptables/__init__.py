@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
+from pathlib import Path
 from typing import ClassVar
 
 from dockyard.change import Change, Note
@@ -20,6 +21,8 @@ from dockyard.reconcilers.bridge import BridgeObserved, bridge_subnet
 from dockyard.reconcilers.iptables import backends, diff, rules, save
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+
+WRITTEN = "iptables.written"  # in state_dir: touched before every commit of dockyard's
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class Iptables:
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
         try:
-            return self._observe(spec)
+            return self._observe(spec, host.state_dir / WRITTEN)
         except DockyardError:
             if spec.network.bridge.disabled:
                 # Networking is off: the rules are read only so that `down` can find old ones,
@@ -85,10 +88,10 @@ class Iptables:
                 return IptablesObserved(None, "networking is disabled")
             raise
 
-    def _observe(self, spec: Spec) -> IptablesObserved:
+    def _observe(self, spec: Spec, written: Path) -> IptablesObserved:
         wanted: str = spec.network.iptables_backend
         candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
-        texts = {b: backends.save(b) for b in candidates if backends.available(b)}
+        texts = {b: backends.save(b, written) for b in candidates if backends.available(b)}
         # Which backend `iptables` itself uses decides only between two empty ones.
         linked = None
         if wanted == "auto" and not any(_has_rules(text) for text in texts.values()):
@@ -167,7 +170,12 @@ class Iptables:
         """One atomic commit per table; a table that fails leaves the earlier ones committed."""
         if self.backend is None:
             raise DockyardError("no iptables backend was observed")
-        writer = backends.Restore(self.backend, backends.lock_path(host.environ), self.lock_timeout)
+        writer = backends.Restore(
+            self.backend,
+            backends.lock_path(host.environ),
+            self.lock_timeout,
+            written=host.state_dir / WRITTEN,
+        )
         batches = {
             table: list(group)
             for table, group in groupby(changes, key=lambda c: c.name.split(" ", 1)[0])

@@ -110,13 +110,20 @@ def unordered(
     wanted = set(want)
     if len(current) == len(wanted) and wanted.issuperset(current):
         return  # the no-op run at scale: two set operations in C
-    kept: set[str] = set()
+    kept = set(current)
     doomed: list[tuple[int, str, str]] = []
-    for index, line in enumerate(current):
-        if line in wanted and line not in kept:
-            kept.add(line)
-        else:
-            doomed.append((index, line, "duplicate" if line in kept else "not in the spec"))
+    if len(kept) == len(current):  # no copies: set algebra in C, a loop only over what goes
+        extra = kept - wanted
+        if extra:
+            doomed = [(i, x, "not in the spec") for i, x in enumerate(current) if x in extra]
+            kept -= extra
+    else:
+        kept = set()
+        for index, line in enumerate(current):
+            if line in wanted and line not in kept:
+                kept.add(line)
+            else:
+                doomed.append((index, line, "duplicate" if line in kept else "not in the spec"))
     missing = [line for line in want if line not in kept]
     if len(doomed) > BULK or len(missing) > BULK:
         yield _rewrite(table, chain, current, missing, doomed)
