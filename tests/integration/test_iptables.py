@@ -154,11 +154,16 @@ def test_published_ports(fw: Firewall) -> None:
     assert fw.plan()[0] == 0
 
 
-def test_one_changed_mapping_touches_only_its_rules(fw: Firewall) -> None:
-    ports = [
-        {"host_port": 8000 + i, "container_ip": "172.17.0.2", "container_port": 1000 + i}
-        for i in range(20)
+def mappings(n: int, host: int, container: int) -> list[dict[str, Any]]:
+    """n published ports to one container, from consecutive host and container ports."""
+    return [
+        {"host_port": host + i, "container_ip": "172.17.0.2", "container_port": container + i}
+        for i in range(n)
     ]
+
+
+def test_one_changed_mapping_touches_only_its_rules(fw: Firewall) -> None:
+    ports = mappings(20, host=8000, container=1000)
     fw.spec({"published_ports": ports})
     fw.converge()
     ports[7] = {**ports[7], "container_port": 9999}
@@ -389,10 +394,7 @@ def test_a_concurrent_writer_between_read_and_commit(fw: Firewall) -> None:
 
 
 def test_a_bulk_append_of_many_ports_converges(fw: Firewall) -> None:
-    ports = [
-        {"host_port": 2000 + i, "container_ip": "172.17.0.2", "container_port": 2000 + i}
-        for i in range(80)
-    ]
+    ports = mappings(80, host=2000, container=2000)
     fw.spec({"published_ports": ports})
     doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
     bulk = [
@@ -405,14 +407,11 @@ def test_a_bulk_append_of_many_ports_converges(fw: Firewall) -> None:
 
 
 def test_many_changed_ports_rewrite_our_chains_in_one_pass(fw: Firewall) -> None:
-    ports = [
-        {"host_port": 2000 + i, "container_ip": "172.17.0.2", "container_port": 2000 + i}
-        for i in range(80)
-    ]
+    ports = mappings(80, host=2000, container=2000)
     fw.spec({"published_ports": ports})
     fw.converge()
     before = {t: fw.save(t) for t in ("nat", "filter")}
-    fw.spec({"published_ports": [{**p, "container_port": 9000 + i} for i, p in enumerate(ports)]})
+    fw.spec({"published_ports": mappings(80, host=2000, container=9000)})
     doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
     assert [(c["resource"], c["action"], c["reason"]) for c in doc["changes"]] == [
         ("rules nat DOCKER", "update", "80 missing, 80 not in the spec"),

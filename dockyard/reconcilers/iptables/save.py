@@ -1,7 +1,7 @@
 """Reading `iptables-save` output: chains and rule lines per table, nothing decoded.
 
-A rule is recognised as dockyard's by its comment alone, so reading 100,000 rules costs a
-string search per line, not a parse of every match.
+Outside dockyard's own chains a rule is recognised as dockyard's by its comment alone: a
+string search, not a parse of every match.
 """
 
 from __future__ import annotations
