@@ -152,6 +152,9 @@ def test_published_ports(fw: Firewall) -> None:
         "-A DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p udp -m udp --dport 53 -j ACCEPT",
     ]
     assert fw.plan()[0] == 0
+    shown = json.loads(fw.box.reconcile("show", "SPEC", "-o", "json").stdout)
+    # 3 in nat's built-in chains, 5 in FORWARD, and 2 in each DOCKER chain
+    assert shown["observed"]["iptables"]["planned"]["dockyard_rules"] == 12
 
 
 def mappings(n: int, host: int, container: int) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from dockyard.reconcilers.iptables import _commands, choose_backend, diff
+from dockyard.reconcilers.iptables.backends import might_load_module
 from dockyard.reconcilers.iptables.rules import rule, wanted
 from dockyard.reconcilers.iptables.save import _blocks, _lines, owned_tag, parse, untouched
 from dockyard.spec import load_text
@@ -194,3 +196,15 @@ def test_many_rules_to_remove_rewrite_the_chain_in_one_pass() -> None:
     assert _commands([change]) == ["-F DOCKER", *(f"-A DOCKER {x}" for x in new)]
     (gone,) = diff.unordered("nat", "DOCKER", current, [])
     assert (gone.action, gone.after, _commands([gone])) == ("delete", None, ["-F DOCKER"])
+
+
+def test_a_read_ahead_never_makes_the_kernel_load_a_module(tmp_path: Path) -> None:
+    proc, sysfs = tmp_path / "proc", tmp_path / "sys"
+    proc.mkdir()
+    assert not might_load_module("nf_tables", proc, sysfs)  # no /proc/modules: all built in
+    (proc / "modules").write_text("ip6_tables 32768 0 - Live 0x0\nx_tables 53248 1 - Live 0x0\n")
+    assert might_load_module("ip_tables", proc, sysfs)
+    (proc / "modules").write_text("ip_tables 32768 0 - Live 0x0\n")
+    assert not might_load_module("ip_tables", proc, sysfs)
+    (sysfs / "module" / "nf_tables").mkdir(parents=True)  # built in, with parameters
+    assert not might_load_module("nf_tables", proc, sysfs)

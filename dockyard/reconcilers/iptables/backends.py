@@ -100,6 +100,20 @@ class _Early:
 
 
 _ahead: dict[str, _Early] = {}
+_MODULE = {"legacy": "ip_tables", "nft": "nf_tables"}
+
+
+def might_load_module(name: str, proc: Path = Path("/proc"), sysfs: Path = Path("/sys")) -> bool:
+    """Whether reading this backend could make the kernel load its module: a read ahead must
+    not, for a spec that names the other backend would never have read it."""
+    try:
+        loaded = (proc / "modules").read_text()
+    except FileNotFoundError:
+        return False  # a kernel without modules: everything is built in
+    except OSError:
+        return True
+    listed = any(line.startswith(f"{name} ") for line in loaded.splitlines())
+    return not listed and not (sysfs / "module" / name).exists()
 
 
 @contextlib.contextmanager
@@ -110,7 +124,7 @@ def reading_ahead() -> Iterator[None]:
     began = time.time()
     with contextlib.ExitStack() as files:
         for backend in BACKENDS:
-            if not available(backend):
+            if not available(backend) or might_load_module(_MODULE[backend]):
                 continue
             out = files.enter_context(tempfile.TemporaryFile())
             try:
