@@ -49,19 +49,7 @@ def main() -> int:
         print("the watch benchmark creates network namespaces and needs root", file=sys.stderr)
         return 1
     with sandbox({"version": 1}, prefix="dky-watch") as box:
-        argv = [
-            "ip",
-            "netns",
-            "exec",
-            box.ns,
-            sys.executable,
-            "-m",
-            "dockyard",
-            "watch",
-            str(box.spec_path),
-            "--interval",
-            str(INTERVAL),
-        ]
+        argv = box.dockyard("watch", "SPEC", "--interval", str(INTERVAL))
         proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,

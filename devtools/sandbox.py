@@ -93,8 +93,16 @@ class Sandbox:
         self, *args: str, env: dict[str, str] | None = None, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
         """`reconcile ARGS` inside the namespace; SPEC stands for this sandbox's spec file."""
+        return self.run(self._reconcile(args), env=env, check=check)
+
+    def dockyard(self, *args: str) -> list[str]:
+        """The argument list that runs `reconcile ARGS` inside the namespace (SPEC as above),
+        for callers that start and watch the process themselves."""
+        return ["ip", "netns", "exec", self.ns, *self._reconcile(args)]
+
+    def _reconcile(self, args: Sequence[str]) -> list[str]:
         argv = [str(self.spec_path) if a == "SPEC" else a for a in args]
-        return self.run([sys.executable, "-m", "dockyard", *argv], env=env, check=check)
+        return [sys.executable, "-m", "dockyard", *argv]
 
     def run(
         self, argv: Sequence[str], env: dict[str, str] | None = None, check: bool = False

@@ -344,16 +344,7 @@ def test_xtables_lock_held_too_long_is_a_clear_error(fw: Firewall) -> None:
 
 
 def start(fw: Firewall) -> subprocess.Popen[str]:
-    argv = [
-        "ip",
-        "netns",
-        "exec",
-        fw.box.ns,
-        sys.executable,
-        "-m",
-        "dockyard",
-        str(fw.box.spec_path),
-    ]
+    argv = fw.box.dockyard("SPEC")
     return subprocess.Popen(
         argv,
         stdout=subprocess.PIPE,

@@ -27,22 +27,7 @@ PATIENCE = 30.0  # seconds: an upper bound on waiting, never an expectation
 class Watcher:
     def __init__(self, box: Sandbox, *extra: str) -> None:
         self.box = box
-        argv = [
-            "ip",
-            "netns",
-            "exec",
-            box.ns,
-            sys.executable,
-            "-m",
-            "dockyard",
-            "watch",
-            str(box.spec_path),
-            "-o",
-            "json",
-            "--interval",
-            "1",
-            *extra,
-        ]
+        argv = box.dockyard("watch", "SPEC", "-o", "json", "--interval", "1", *extra)
         self.proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -254,19 +239,7 @@ def test_systemd_hears_ready_and_stopping(box: Sandbox, tmp_path: Path) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(sock_path))
         sock.settimeout(PATIENCE)
-        argv = [
-            "ip",
-            "netns",
-            "exec",
-            box.ns,
-            sys.executable,
-            "-m",
-            "dockyard",
-            "watch",
-            str(box.spec_path),
-            "--interval",
-            "5",
-        ]
+        argv = box.dockyard("watch", "SPEC", "--interval", "5")
         proc = subprocess.Popen(
             argv,
             stdout=subprocess.DEVNULL,
