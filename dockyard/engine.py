@@ -55,6 +55,9 @@ def _why(e: BaseException) -> str:
 
 def observe(reconcilers: Iterable[Reconciler], spec: Spec, host: Host) -> Observation:
     obs = Observation()
+    notice = host.ledger.notice()
+    if notice:
+        obs.notes.append(Note("ledger", "warning", notice))
     for r in reconcilers:
         blocked = [d for d in r.after if d in obs.failed]
         if blocked:

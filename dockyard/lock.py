@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dockyard.errors import LockTimeout
+from dockyard.state.safepath import Tree
 
 
 def _holder(fd: int) -> str:
@@ -21,8 +22,7 @@ def _holder(fd: int) -> str:
 @contextlib.contextmanager
 def exclusive(path: Path, timeout: float) -> Iterator[None]:
     """Hold `path` locked; wait up to `timeout` seconds for another holder, then name it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
+    with Tree(path.parent).open_private(path.name) as fd:
         deadline = time.monotonic() + timeout
         told = False
         while True:
@@ -45,5 +45,3 @@ def exclusive(path: Path, timeout: float) -> Iterator[None]:
             yield
         finally:
             os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)

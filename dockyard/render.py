@@ -114,7 +114,10 @@ def summary_line(plan: Plan) -> str:
 
 def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
     lines: list[str] = []
-    for name in order:
+    names = list(order)
+    # Notes about dockyard's own state (its ledger) come first, under their own heading.
+    names[:0] = sorted({n.reconciler for n in plan.notes} - set(names))
+    for name in names:
         changes = [c for c in plan.changes if c.reconciler == name]
         notes = [n for n in plan.notes if n.reconciler == name]
         if not changes and not notes:

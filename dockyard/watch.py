@@ -30,6 +30,7 @@ from dockyard.reconcilers import default_set
 from dockyard.reconcilers.base import Reconciler
 from dockyard.reconcilers.pidfile import PidFile, PidFileObserved
 from dockyard.state.host import Host
+from dockyard.state.safepath import Tree
 
 DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
 BACKOFF_CAP = 300.0
@@ -314,9 +315,8 @@ class Watch:
         sd_notify("STOPPING=1")
         self.log.event("stopping", "stopping: removing the pid file, releasing the lock")
         pidfile = Path(spec.pidfile)
-        with contextlib.suppress(OSError):
-            if pidfile.read_text().strip() == str(os.getpid()):
-                pidfile.unlink()
+        with contextlib.suppress(OSError, DockyardError):
+            Tree(pidfile.parent).remove_file(pidfile.name, f"{os.getpid()}\n".encode())
         self.metrics.close()
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
 from dockyard.spec import Spec
-from dockyard.state import netlink, resolv
+from dockyard.state import netlink, resolv, safepath
 from dockyard.state.host import Host
 
 DEFAULT_MTU = 1500
@@ -178,9 +179,12 @@ class Bridge:
         nameservers: tuple[str, ...] = ()
         resolv_error = None
         try:
-            nameservers = resolv.parse(resolv_path.read_text(errors="replace")).nameservers
+            text = safepath.read_file(resolv_path).decode(errors="replace")
+            nameservers = resolv.parse(text).nameservers
         except OSError as e:
             resolv_error = e.strerror or str(e)
+        except DockyardError as e:
+            resolv_error = str(e)
         recorded = host.ledger.facts(self.name, bridge.name)
         return BridgeObserved(
             link=link,

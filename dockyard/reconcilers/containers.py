@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
@@ -16,7 +15,9 @@ from dockyard.reconcilers.migration import MigrationObserved
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+from dockyard.state.safepath import TooLarge, Tree
 
+CONFIG_LIMIT = 16 << 20
 LAYER_HOME = {
     "aufs": "aufs/diff",
     "vfs": "vfs/dir",
@@ -42,22 +43,30 @@ class ContainersObserved:
     entries: tuple[ContainerEntry, ...] = ()
 
 
-def _entry(path: Path, root: Path) -> ContainerEntry:
-    layers = tuple(d for d, home in LAYER_HOME.items() if (root / home / path.name).is_dir())
-    legacy = (path / "rw").is_dir()
+def _is_dir(tree: Tree, rel: str) -> bool:
     try:
-        config = json.loads((path / "config.json").read_text())
+        return tree.expect(rel, "directory").kind == "directory"
+    except DockyardError:
+        return False  # not a usable layer; its own reconciler reports it
+
+
+def _entry(tree: Tree, cid: str) -> ContainerEntry:
+    layers = tuple(d for d, home in LAYER_HOME.items() if _is_dir(tree, f"{home}/{cid}"))
+    legacy = tree.expect(f"containers/{cid}/rw", "directory").kind == "directory"
+    try:
+        raw = tree.read(f"containers/{cid}/config.json", CONFIG_LIMIT)
+        if raw is None:
+            raise ValueError("missing")
+        config = json.loads(raw)
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as e:
-        return ContainerEntry(
-            path.name, problem=f"config.json: {e}", layers=layers, legacy_rw=legacy
-        )
-    name = config.get("Name")
+    except (ValueError, RecursionError, TooLarge) as e:
+        return ContainerEntry(cid, problem=f"config.json: {e}", layers=layers, legacy_rw=legacy)
+    name, image = config.get("Name"), config.get("Image")
     return ContainerEntry(
-        path.name,
-        name=str(name).lstrip("/") if name else None,
-        image=config.get("Image"),
+        cid,
+        name=str(name).lstrip("/") if isinstance(name, str) and name else None,
+        image=image if isinstance(image, str) else None,
         layers=layers,
         legacy_rw=legacy,
     )
@@ -95,12 +104,15 @@ class Containers:
     observation: ClassVar[type] = ContainersObserved
 
     def observe(self, spec: Spec, host: Host) -> ContainersObserved:
-        where = host.root / "containers"
-        if not where.is_dir():
+        tree = host.fs
+        if tree.expect("containers", "directory").kind == "missing":
             return ContainersObserved()
-        return ContainersObserved(
-            tuple(_entry(p, host.root) for p in sorted(where.iterdir()) if p.is_dir())
-        )
+        ids = [
+            n
+            for n in tree.listdir("containers") or ()
+            if tree.stat(f"containers/{n}").kind == "directory"
+        ]
+        return ContainersObserved(tuple(_entry(tree, cid) for cid in ids))
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         return []

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
-from dockyard.fsutil import atomic_write
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.spec import Spec
-from dockyard.state import resolv
+from dockyard.state import resolv, safepath
 from dockyard.state.host import Host
 
+TARGET = "resolv.conf"
+RECORD = "resolv.conf.hash"
 RESOLVED_STUB = "127.0.0.53"
 GLIBC_MAX_NAMESERVERS = 3
 
@@ -37,6 +39,8 @@ class DnsObserved:
     target: str = ""
     current: str | None = None
     recorded_sha256: str | None = None
+    current_mode: str | None = None
+    current_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,13 +154,16 @@ class Dns:
     def observe(self, spec: Spec, host: Host) -> DnsObserved:
         host_file = Path(spec.dns.host_resolv_conf)
         resolved_file = Path(spec.dns.resolved_conf)
-        target = host.root / "resolv.conf"
         host_text, host_error = _read(host_file)
         resolved_text = resolved_error = None
         if host_text is not None and resolv.parse(host_text).nameservers == (RESOLVED_STUB,):
             resolved_text, resolved_error = _read(resolved_file)
-        current, _ = _read(target)
-        recorded, _ = _read(target.with_name("resolv.conf.hash"))
+        tree = host.fs
+        found = tree.expect(TARGET, "file")
+        current = _text(tree.read(TARGET)) if found.kind == "file" else None
+        tree.expect(RECORD, "file")
+        recorded = _text(tree.read(RECORD))
+        target = host.root / TARGET
         return DnsObserved(
             host_file=str(host_file),
             host_text=host_text,
@@ -167,6 +174,8 @@ class Dns:
             target=str(target),
             current=current,
             recorded_sha256=recorded.strip() if recorded else None,
+            current_mode=found.octal if current is not None else None,
+            current_owner=found.owner if current is not None else None,
         )
 
     def _forced(self, spec: Spec) -> bool:
@@ -188,7 +197,13 @@ class Dns:
         after = {**_summary(want.content), "content": want.content, "sha256": sha256(want.content)}
         if obs.current is None:
             return [Change(self.name, "file", obs.target, "create", None, after, "does not exist")]
-        before = {**_summary(obs.current), "content": obs.current, "sha256": obs.recorded_sha256}
+        before = {
+            **_summary(obs.current),
+            "content": obs.current,
+            "sha256": obs.recorded_sha256,
+            "mode": obs.current_mode,
+            "owner": obs.current_owner,
+        }
         if obs.current == want.content:
             if obs.recorded_sha256 == after["sha256"]:
                 return []
@@ -262,28 +277,35 @@ class Dns:
         }
 
     def apply(self, change: Change, host: Host) -> None:
-        target = Path(change.name)
-        record = target.with_name("resolv.conf.hash")
+        tree = host.fs
         if change.action == "delete":
-            target.unlink(missing_ok=True)
-            record.unlink(missing_ok=True)
+            tree.unlink(TARGET)  # the undo of a create in this run
+            tree.unlink(RECORD)
             return
         after = change.after or {}
+        mode = int(after.get("mode") or "0644", 8)  # an undo puts back the mode it found
         # The file first, then the record: a crash between leaves a file equal to what dockyard
         # wants, which the next run recognises and records, never a false "edited by hand".
-        atomic_write(target, str(after["content"]).encode(), 0o644)
+        tree.write(TARGET, str(after["content"]).encode(), mode, after.get("owner"))
         if after.get("sha256"):
-            atomic_write(record, f"{after['sha256']}\n".encode(), 0o644)
+            tree.write(RECORD, f"{after['sha256']}\n".encode(), 0o644)
         else:
-            record.unlink(missing_ok=True)
+            tree.unlink(RECORD)
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode(errors="replace")
 
 
 def _read(path: Path) -> tuple[str | None, str | None]:
+    """A host file: its text, or why it cannot be read."""
     try:
-        return path.read_text(errors="replace"), None
+        return safepath.read_file(path).decode(errors="replace"), None
     except FileNotFoundError:
         return None, "no such file"
     except IsADirectoryError:
         return None, "is a directory"
+    except DockyardError as e:
+        return None, str(e).removeprefix(f"{path} ")
     except OSError as e:
         return None, (e.strerror or str(e)).lower()

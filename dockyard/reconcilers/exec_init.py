@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from dockyard.change import Change, Note
-from dockyard.fsutil import fsync_dir
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.spec import Spec
+from dockyard.state import safepath
 from dockyard.state.host import Host
+
+SOURCE_LIMIT = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,16 @@ class ExecObserved:
     target_mode: str | None = None
 
 
-def _sha256(path: Path) -> str:
+def _digest(fd: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for block in iter(lambda: os.read(fd, 1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def read_source(path: Path) -> bytes:
+    """`exec.init_path`, which must be a regular file: read whole, without blocking."""
+    return safepath.read_file(path, SOURCE_LIMIT)
 
 
 class ExecInit:
@@ -41,18 +47,23 @@ class ExecInit:
     observation: ClassVar[type] = ExecObserved
 
     def observe(self, spec: Spec, host: Host) -> ExecObserved:
-        target = host.root / "init" / f"dockerinit-{spec.exec.version}"
+        rel = f"init/dockerinit-{spec.exec.version}"
+        target = host.root / rel
         source = Path(spec.exec.init_path) if spec.exec.init_path else None
         source_sha = error = None
         if source is not None:
             try:
-                source_sha = _sha256(source)
+                source_sha = hashlib.sha256(read_source(source)).hexdigest()
             except OSError as e:
                 error = (e.strerror or str(e)).lower()
+            except DockyardError as e:
+                error = str(e).removeprefix(f"{source} ")
         target_sha = mode = None
-        if target.is_file():
-            target_sha = _sha256(target)
-            mode = f"{target.stat().st_mode & 0o7777:04o}"
+        found = host.fs.expect(rel, "file")
+        if found.kind == "file":
+            with host.fs.open_regular(rel) as fd:
+                target_sha = _digest(fd)
+            mode = found.octal
         return ExecObserved(
             str(target), str(source) if source else None, source_sha, error, target_sha, mode
         )
@@ -89,26 +100,15 @@ class ExecInit:
         return []
 
     def apply(self, change: Change, host: Host) -> None:
-        target = Path(change.name)
+        rel = str(Path(change.name).relative_to(host.root))
         after = change.after or {}
         if change.action == "delete":
-            target.unlink(missing_ok=True)  # the undo of a create in this run
+            host.fs.unlink(rel)  # the undo of a create in this run
             return
         if change.action == "update":
-            target.chmod(int(after["mode"], 8))
+            host.fs.set_attrs(rel, "file", int(after["mode"], 8))
             return
-        source = Path(after["from"])
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    out.write(block)
-                out.flush()
-                os.fchmod(out.fileno(), 0o700)
-                os.fsync(out.fileno())
-            if _sha256(Path(tmp)) != after["sha256"]:
-                raise OSError(f"{source} changed while it was copied; nothing installed")
-            Path(tmp).replace(target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        fsync_dir(target.parent)
+        data = read_source(Path(after["from"]))
+        if hashlib.sha256(data).hexdigest() != after["sha256"]:
+            raise DockyardError(f"{after['from']} changed since it was observed; nothing installed")
+        host.fs.write(rel, data, 0o700)

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from dockyard.change import Change, Note
-from dockyard.fsutil import fsync_dir
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.containers import ContainersObserved
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+from dockyard.state.safepath import Tree
 
 DB = "linkgraph.db"
+BUILDING = f".{DB}.new"
+LIMIT = 1 << 30  # names and links of containers: megabytes, not gigabytes
 ROOT_ENTITY = "0"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entity (id text NOT NULL PRIMARY KEY)",
@@ -42,9 +45,16 @@ class GraphDbObserved:
     taken_aside: tuple[str, ...] = ()  # linkgraph.db.corrupt-N already there
 
 
-def _inspect(path: Path) -> tuple[str | None, dict[str, str]]:
+def _inspect(tree: Tree) -> tuple[str | None, dict[str, str]]:
+    """Read through the descriptor dockyard opened, never by path: immutable, read-only."""
+    with tree.open_regular(DB) as fd:
+        uri = f"file:/proc/self/fd/{fd}?mode=ro&immutable=1"
+        return _read_graph(uri)
+
+
+def _read_graph(uri: str) -> tuple[str | None, dict[str, str]]:
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
             if verdict != "ok":
                 return f"integrity_check says: {verdict}", {}
@@ -74,11 +84,11 @@ class GraphDb:
     observation: ClassVar[type] = GraphDbObserved
 
     def observe(self, spec: Spec, host: Host) -> GraphDbObserved:
-        path = host.root / DB
-        aside = tuple(sorted(p.name for p in host.root.glob(f"{DB}.corrupt-*")))
-        if not path.exists():
+        tree, path = host.fs, host.root / DB
+        aside = tuple(n for n in tree.listdir("") or () if n.startswith(f"{DB}.corrupt-"))
+        if tree.expect(DB, "file").kind == "missing":
             return GraphDbObserved(str(path), taken_aside=aside)
-        problem, names = _inspect(path)
+        problem, names = _inspect(tree)
         return GraphDbObserved(str(path), True, problem, names, aside)
 
     def _aside(self, obs: GraphDbObserved) -> str:
@@ -153,42 +163,47 @@ class GraphDb:
         return notes
 
     def apply(self, change: Change, host: Host) -> None:
-        path = Path(change.name)
+        tree = host.fs
         after = change.after or {}
         if change.action == "delete":
-            path.unlink(missing_ok=True)  # the undo of a create in this run
+            tree.unlink(DB)  # the undo of a create in this run
             return
         if change.action == "replace":
-            path.rename(after["moved_aside_to"])
-            fsync_dir(path.parent)
-        if change.action in ("create", "replace"):
-            _create(path)
-        _register(path, after.get("names", {}))
+            tree.rename(DB, Path(after["moved_aside_to"]).name)
+        seed = tree.read(DB, LIMIT) if change.action == "update" else None
+        # The connection closes before the copy takes the link graph's name.
+        with _building(tree, seed) as building, contextlib.closing(sqlite3.connect(building)) as db:
+            if seed is None:
+                _create(db)
+            _register(db, after.get("names", {}))
+            db.commit()
 
 
-def _create(path: Path) -> None:
-    """A new graph, built beside its place and renamed into it: never a half-made database."""
-    tmp = path.with_name(f".{path.name}.new")
-    tmp.unlink(missing_ok=True)
-    with contextlib.closing(sqlite3.connect(tmp)) as db:
-        for statement in SCHEMA:
-            db.execute(statement)
-        db.execute("INSERT INTO entity (id) VALUES (?)", (ROOT_ENTITY,))
-        db.execute("INSERT INTO edge (entity_id, name) VALUES (?, '/')", (ROOT_ENTITY,))
-        db.commit()
-    tmp.chmod(0o600)
-    tmp.rename(path)
-    fsync_dir(path.parent)
+@contextlib.contextmanager
+def _building(tree: Tree, seed: bytes | None) -> Iterator[Path]:
+    """A private copy of the link graph (or a new one) to change, renamed over the link graph
+    when the block succeeds: never a half-written database, never a path followed."""
+    tree.unlink(BUILDING)  # the leftover of a crash
+    tree.write(BUILDING, seed or b"", 0o600, replace=False)
+    try:
+        with tree.proc_path("") as top:
+            yield top / BUILDING
+        tree.rename(BUILDING, DB, replace=True)
+    finally:
+        tree.unlink(BUILDING)
 
 
-def _register(path: Path, names: dict[str, str]) -> None:
-    if not names:
-        return
-    with contextlib.closing(sqlite3.connect(path)) as db:
-        for name, entity in names.items():
-            db.execute("INSERT OR IGNORE INTO entity (id) VALUES (?)", (entity,))
-            db.execute(
-                "INSERT OR IGNORE INTO edge (entity_id, parent_id, name) VALUES (?, ?, ?)",
-                (entity, ROOT_ENTITY, name.lstrip("/")),
-            )
-        db.commit()
+def _create(db: sqlite3.Connection) -> None:
+    for statement in SCHEMA:
+        db.execute(statement)
+    db.execute("INSERT INTO entity (id) VALUES (?)", (ROOT_ENTITY,))
+    db.execute("INSERT INTO edge (entity_id, name) VALUES (?, '/')", (ROOT_ENTITY,))
+
+
+def _register(db: sqlite3.Connection, names: dict[str, str]) -> None:
+    for name, entity in names.items():
+        db.execute("INSERT OR IGNORE INTO entity (id) VALUES (?)", (entity,))
+        db.execute(
+            "INSERT OR IGNORE INTO edge (entity_id, parent_id, name) VALUES (?, ?, ?)",
+            (entity, ROOT_ENTITY, name.lstrip("/")),
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,15 +21,16 @@ from typing import Any, ClassVar
 
 from dockyard.change import Action, Change, Note
 from dockyard.errors import DockyardError
-from dockyard.fsutil import atomic_write, fsync_dir
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+from dockyard.state.safepath import Kind, Tree, Unsafe
 
 JOURNAL = ".dockyard-migration.journal"
 PROGRESS = ".dockyard-migration.progress"
 MIGRATES_INTO = ("aufs", "vfs")
+HOME = {"aufs": "aufs/diff", "vfs": "vfs/dir"}
 # What Docker's setupInitLayer puts in a container's init layer (empty placeholders).
 INIT_DIRS = ("dev/pts", "dev/shm", "proc", "sys", "etc")
 INIT_FILES = (
@@ -39,6 +41,10 @@ INIT_FILES = (
     "etc/hostname",
     "dev/console",
 )
+# An image or container id as it may appear in a path: one plain name.
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+JSON_LIMIT = 16 << 20
+STEP_ARITY = {"rename": 2, "mkdir": 1, "write": 2, "init": 1}
 # For tests of crash safety only: die (SIGKILL) after this many step events.
 CRASH_AFTER = "DOCKYARD_CRASH_AFTER_STEPS"
 
@@ -65,6 +71,11 @@ class MigrationObserved:
     repositories: str = "absent"  # "absent", "ok", or what is wrong with it
     journal: tuple[tuple[str, ...], ...] = ()  # the steps of an interrupted migration
     journal_error: str | None = None
+    # Every id under graph/ and containers/ (their metadata stays when the layers move):
+    # the only ids a journal may name.
+    graph_ids: tuple[str, ...] = ()
+    container_ids: tuple[str, ...] = ()
+    journal_aside: str = ""  # where a rejected journal goes: the first free name
 
 
 @dataclass(frozen=True)
@@ -79,85 +90,134 @@ class Step:
         return self.args[0]
 
 
-def _load_json(path: Path) -> tuple[Any, str | None]:
+def is_id(value: object) -> bool:
+    return isinstance(value, str) and ID.fullmatch(value) is not None and ".." not in value
+
+
+def _load_json(tree: Tree, rel: str) -> tuple[Any, str | None]:
+    """A metadata file's document, or what is wrong with it. Not a regular file is `Unsafe`."""
     try:
-        return json.loads(path.read_text()), None
-    except FileNotFoundError:
+        raw = tree.read(rel, JSON_LIMIT)
+    except Unsafe:
+        raise
+    except (OSError, DockyardError) as e:
+        return None, str(e)
+    if raw is None:
         return None, "missing"
-    except (OSError, ValueError) as e:
+    try:
+        return json.loads(raw), None
+    except (ValueError, RecursionError) as e:
         return None, f"not valid JSON ({e.__class__.__name__}: {e})"
 
 
-def _images(graph: Path) -> list[Image]:
+def _subdirs(tree: Tree, rel: str) -> list[str]:
+    """The directories in `rel`; regular files there are not Docker's and are passed over,
+    anything else (a symlink, a FIFO) is `Unsafe`."""
+    tree.expect(rel, "directory")
     out = []
-    for entry in sorted(graph.iterdir()) if graph.is_dir() else []:
-        if not (entry / "layer").is_dir():
-            continue
-        meta, error = _load_json(entry / "json")
-        parent = meta.get("parent") if isinstance(meta, dict) else None
-        out.append(Image(entry.name, parent or None, error and f"json: {error}"))
+    for name in tree.listdir(rel) or ():
+        kind = tree.stat(f"{rel}/{name}").kind
+        if kind == "directory":
+            out.append(name)
+        elif kind != "file":
+            tree.expect(f"{rel}/{name}", "directory")
     return out
 
 
-def _containers(where: Path) -> list[Container]:
+def _reference(meta: Any, key: str, what: str) -> tuple[str | None, str | None]:
+    """(id, error) of `meta[key]`, an id that must be a plain name."""
+    if not isinstance(meta, dict):
+        return None, "not a JSON object"
+    value = meta.get(key)
+    if value in (None, ""):
+        return None, None
+    if not is_id(value):
+        return None, f"its {what} {str(value)[:80]!r} is not an id"
+    return str(value), None
+
+
+def _images(tree: Tree, names: list[str]) -> list[Image]:
     out = []
-    for entry in sorted(where.iterdir()) if where.is_dir() else []:
-        if not (entry / "rw").is_dir():
+    for name in names:
+        if tree.expect(f"graph/{name}/layer", "directory").kind == "missing":
             continue
-        meta, error = _load_json(entry / "config.json")
-        image = meta.get("Image") if isinstance(meta, dict) else None
-        out.append(Container(entry.name, image, error and f"config.json: {error}"))
+        if not is_id(name):
+            out.append(Image(name, None, "not an image id"))
+            continue
+        meta, error = _load_json(tree, f"graph/{name}/json")
+        parent, bad = (None, None) if error else _reference(meta, "parent", "parent")
+        problem = f"json: {error}" if error else bad and f"json: {bad}"
+        out.append(Image(name, parent, problem))
+    return out
+
+
+def _containers(tree: Tree, names: list[str]) -> list[Container]:
+    out = []
+    for name in names:
+        if tree.expect(f"containers/{name}/rw", "directory").kind == "missing":
+            continue
+        if not is_id(name):
+            out.append(Container(name, None, "not a container id"))
+            continue
+        meta, error = _load_json(tree, f"containers/{name}/config.json")
+        image, bad = (None, None) if error else _reference(meta, "Image", "image")
+        problem = f"config.json: {error}" if error else bad and f"config.json: {bad}"
+        out.append(Container(name, image, problem))
     return out
 
 
 def chain(image: str, parents: dict[str, str | None]) -> list[str]:
-    """`image` and its ancestors, nearest first."""
+    """`image` and its ancestors, nearest first; only for an image `unusable` passes."""
     out = [image]
     while parents.get(out[-1]):
         out.append(str(parents[out[-1]]))
     return out
 
 
+def unusable(image: str, parents: dict[str, str | None]) -> str | None:
+    """Why `image` cannot be migrated (a missing ancestor, a loop), or None."""
+    seen: list[str] = []
+    current: str | None = image
+    while current is not None:
+        if current in seen:
+            loop = " -> ".join([*seen[seen.index(current) :], current])
+            return f"its parents form a loop ({loop})"
+        if current not in parents:
+            return f"its parent {current} is missing"
+        seen.append(current)
+        current = parents[current]
+    return None
+
+
 def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[str]]:
     """Pure: the steps of the migration into `driver`, and the layers left in place (why)."""
     parents = {i.id: i.parent for i in obs.images if i.error is None}
+    why_not = {image: unusable(image, parents) for image in parents}
     left: list[str] = []
-    usable: dict[str, bool] = {}
-
-    def ok(image: str) -> bool:
-        if image not in usable:
-            parent = parents.get(image)
-            usable[image] = image in parents and (parent is None or ok(parent))
-        return usable[image]
-
     steps: list[Step] = []
     if obs.repositories == "ok":
         steps.append(Step(("rename", "repositories", f"repositories-{driver}")))
     done: set[str] = set()
-
-    def migrate(image: str) -> None:
-        if image in done:
-            return
-        parent = parents[image]
-        if parent:
-            migrate(parent)
-        done.add(image)
-        steps.extend(_layer(driver, f"graph/{image}/layer", image, chain(image, parents)[1:]))
-
     for image in obs.images:
         if image.error:
             left.append(f"graph/{image.id}: {image.error}; left in place")
-        elif not ok(image.id):
-            missing = next(p for p in chain(image.id, parents) if p not in parents)
-            left.append(f"graph/{image.id}: its parent {missing} is missing; left in place")
-        else:
-            migrate(image.id)
+            continue
+        problem = why_not[image.id]
+        if problem:
+            left.append(f"graph/{image.id}: {problem}; left in place")
+            continue
+        for layer in reversed(chain(image.id, parents)):  # parents first
+            if layer not in done:
+                done.add(layer)
+                ancestors = chain(layer, parents)[1:]
+                steps.extend(_layer(driver, f"graph/{layer}/layer", layer, ancestors))
     for c in obs.containers:
-        if c.error or not c.image or not ok(c.image):
+        blocked = c.image is None or c.image not in parents or why_not[c.image]
+        if c.error or blocked:
             why = c.error or f"its image {c.image} cannot be migrated"
             left.append(f"containers/{c.id}/rw: {why}; left in place")
             continue
-        image_chain = chain(c.image, parents)
+        image_chain = chain(str(c.image), parents)
         init = f"{c.id}-init"
         steps.extend(_layer(driver, None, init, image_chain))
         steps.extend(_layer(driver, f"containers/{c.id}/rw", c.id, [init, *image_chain]))
@@ -165,12 +225,73 @@ def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[st
 
 
 def _layer(driver: str, source: str | None, layer: str, ancestors: list[str]) -> list[Step]:
-    home = f"{driver}/diff/{layer}" if driver == "aufs" else f"{driver}/dir/{layer}"
+    home = f"{HOME[driver]}/{layer}"
     steps = [Step(("rename", source, home)) if source else Step(("init", home))]
     if driver == "aufs":
         steps.append(Step(("mkdir", f"aufs/mnt/{layer}")))
         steps.append(Step(("write", f"aufs/layers/{layer}", "".join(f"{a}\n" for a in ancestors))))
     return steps
+
+
+def journal_problem(obs: MigrationObserved) -> str | None:
+    """Pure: why the journal found may not be carried out. It may hold only the steps
+    dockyard plans, naming only ids that are under graph/ and containers/."""
+    images, containers = set(obs.graph_ids), set(obs.container_ids)
+    layers = images | containers | {f"{c}-init" for c in containers}
+    for n, args in enumerate(obs.journal, 1):
+        problem = _step_problem(args, images, containers, layers)
+        if problem:
+            return f"step {n} {list(args)!r}: {problem}"
+    return None
+
+
+def _in(path: str, prefix: str, allowed: set[str]) -> str | None:
+    """The id in `path` = `prefix` + id, when it is one of `allowed`."""
+    rest = path.removeprefix(prefix)
+    return rest if path.startswith(prefix) and rest in allowed else None
+
+
+def _step_problem(
+    args: tuple[str, ...], images: set[str], containers: set[str], layers: set[str]
+) -> str | None:
+    kind, *rest = args
+    if STEP_ARITY.get(kind) != len(rest):
+        return "not a step kind dockyard knows, or not its arguments"
+    homes = [f"{home}/" for home in HOME.values()]
+    if kind == "rename":
+        src, dst = rest
+        if src == "repositories" and dst in {f"repositories-{d}" for d in MIGRATES_INTO}:
+            return None
+        for home in homes:
+            layer = _in(dst, home, layers)
+            if layer and src in (f"graph/{layer}/layer", f"containers/{layer}/rw"):
+                return None
+        return "not a move dockyard plans (from graph/<id>/layer or containers/<id>/rw)"
+    if kind == "mkdir":
+        return None if _in(rest[0], "aufs/mnt/", layers) else "not a directory dockyard makes"
+    if kind == "write":
+        named = rest[1].split("\n")
+        if _in(rest[0], "aufs/layers/", layers) and named[-1] == "" and set(named[:-1]) <= layers:
+            return None
+        return "not a parent list dockyard writes"
+    inits = {f"{c}-init" for c in containers}
+    if any(_in(rest[0], home, inits) for home in homes):
+        return None
+    return "not an init layer dockyard makes"
+
+
+def _read_journal(tree: Tree) -> tuple[tuple[tuple[str, ...], ...], str | None]:
+    doc, error = _load_json(tree, JOURNAL)
+    if error == "missing":
+        return (), None
+    if error:
+        return (), error
+    steps = doc.get("steps") if isinstance(doc, dict) else None
+    if not isinstance(steps, list) or not all(
+        isinstance(s, list) and s and all(isinstance(a, str) for a in s) for s in steps
+    ):
+        return (), "not a list of steps, each a list of names"
+    return tuple(tuple(s) for s in steps), None
 
 
 def _describe(step: Step) -> tuple[str, str, dict[str, Any]]:
@@ -193,34 +314,46 @@ def _step_of(change: Change) -> tuple[int, Step]:
     return int(after["step"]) - 1, Step((kind, change.name, *extra))
 
 
+def _aside(tree_names: Sequence[str]) -> str:
+    n = 1
+    while f"{JOURNAL}.rejected-{n}" in tree_names:
+        n += 1
+    return f"{JOURNAL}.rejected-{n}"
+
+
 class Migration:
     name: ClassVar[str] = "migration"
     after: ClassVar[tuple[str, ...]] = ("storage",)
     observation: ClassVar[type] = MigrationObserved
 
     def observe(self, spec: Spec, host: Host) -> MigrationObserved:
-        root = host.root
-        journal: tuple[tuple[str, ...], ...] = ()
-        journal_error = None
-        if (root / JOURNAL).exists():
-            try:
-                journal = tuple(tuple(s) for s in json.loads((root / JOURNAL).read_text())["steps"])
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                journal_error = f"{root / JOURNAL}: unreadable journal ({e})"
-        _, repo_error = _load_json(root / "repositories")
+        tree = host.fs
+        journal, journal_error = _read_journal(tree)
+        _, repo_error = _load_json(tree, "repositories")
+        graph = _subdirs(tree, "graph") if tree.stat("graph").kind != "missing" else []
+        where = "containers"
+        containers = _subdirs(tree, where) if tree.stat(where).kind != "missing" else []
         return MigrationObserved(
-            str(root),
-            tuple(_images(root / "graph")),
-            tuple(_containers(root / "containers")),
+            str(host.root),
+            tuple(_images(tree, graph)),
+            tuple(_containers(tree, containers)),
             "ok" if repo_error is None else ("absent" if repo_error == "missing" else repo_error),
             journal,
             journal_error,
+            tuple(graph),
+            tuple(containers),
+            _aside(tree.listdir("") or ()) if journal or journal_error else "",
         )
+
+    def _rejected(self, obs: MigrationObserved) -> str | None:
+        """Why the journal found is not carried out, or None when it is sound (or absent)."""
+        return obs.journal_error or journal_problem(obs)
 
     def _steps(self, spec: Spec, seen: Seen) -> tuple[list[Step], list[str], str | None]:
         obs = seen[MigrationObserved]
-        if obs.journal:
-            return [Step(s) for s in obs.journal], [], None
+        if obs.journal_error or obs.journal:
+            rejected = self._rejected(obs) is not None
+            return ([] if rejected else [Step(s) for s in obs.journal]), [], None
         if not spec.storage.migrate or not (obs.images or obs.containers):
             return [], [], None
         driver = chosen(spec, seen[StorageObserved]).driver
@@ -240,10 +373,20 @@ class Migration:
         return steps, left, None
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        obs = seen[MigrationObserved]
+        if self._rejected(obs):
+            path = f"{obs.root}/{JOURNAL}"
+            aside = f"{obs.root}/{obs.journal_aside}"
+            reason = "not a journal dockyard wrote: moved aside, never carried out"
+            return [
+                Change(
+                    self.name, "journal", path, "update", {"path": path}, {"path": aside}, reason
+                )
+            ]
         steps, _, error = self._steps(spec, seen)
-        if error or seen[MigrationObserved].repositories not in ("ok", "absent"):
+        if error or obs.repositories not in ("ok", "absent"):
             return []
-        resumed = bool(seen[MigrationObserved].journal)
+        resumed = bool(obs.journal)
         reason = "finish the interrupted migration" if resumed else "legacy graph"
         changes = []
         for i, step in enumerate(steps):
@@ -259,8 +402,17 @@ class Migration:
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         obs = seen[MigrationObserved]
         notes = []
-        if obs.journal_error:
-            notes.append(Note(self.name, "error", obs.journal_error))
+        rejected = self._rejected(obs)
+        if rejected:
+            notes.append(
+                Note(
+                    self.name,
+                    "warning",
+                    f"{obs.root}/{JOURNAL} is rejected ({rejected}): it is moved aside to "
+                    f"{obs.root}/{obs.journal_aside} and never carried out; the next run plans "
+                    "the migration from what is on disk",
+                )
+            )
         if obs.repositories not in ("ok", "absent") and spec.storage.migrate and obs.images:
             notes.append(
                 Note(
@@ -274,7 +426,7 @@ class Migration:
         if error:
             notes.append(Note(self.name, "error", error))
         notes.extend(Note(self.name, "warning", why) for why in left)
-        if obs.journal:
+        if obs.journal and not rejected:
             notes.append(
                 Note(
                     self.name,
@@ -288,35 +440,46 @@ class Migration:
         self.apply_batch([change], host)
 
     def apply_batch(self, changes: Sequence[Change], host: Host) -> None:
-        numbered = sorted(_step_of(c) for c in changes)
-        run(host.root, [step for _, step in numbered], host.environ.get(CRASH_AFTER))
+        tree = host.fs
+        for change in changes:
+            if change.kind == "journal":
+                _set_aside(tree, host.root, change)
+        numbered = sorted(_step_of(c) for c in changes if c.kind != "journal")
+        if numbered:
+            run(tree, [step for _, step in numbered], host.environ.get(CRASH_AFTER))
 
 
-def run(root: Path, steps: list[Step], crash_after: str | None = None) -> None:
+def _set_aside(tree: Tree, root: Path, change: Change) -> None:
+    """Move a rejected journal (and its progress record) aside, or back for the undo."""
+    src = str(Path((change.before or {})["path"]).relative_to(root))
+    dst = str(Path((change.after or {})["path"]).relative_to(root))
+    tree.rename(src, dst)
+    progress = (PROGRESS, dst.replace(JOURNAL, PROGRESS))
+    if src != JOURNAL:
+        progress = (progress[1], progress[0])
+    if tree.stat(progress[0]).kind != "missing":
+        tree.rename(*progress)
+
+
+def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
     """Journal the steps, carry them out, record each, and drop the journal when all are done.
     A journal already there is an interrupted run of these same steps: it is finished."""
-    journal, progress = root / JOURNAL, root / PROGRESS
-    if not journal.exists():
-        atomic_write(journal, json.dumps({"steps": [s.args for s in steps]}).encode(), 0o600)
-    done = _done(progress)
+    payload = json.dumps({"steps": [s.args for s in steps]}).encode()
+    tree.write(JOURNAL, payload, 0o600, replace=False)
+    done = _done(tree)
     events = 0
     limit = int(crash_after) if crash_after else None
     bar = Progress(len(steps))
-    with open(progress, "a") as record:
-        for index, step in enumerate(steps):
-            if index not in done:
-                _carry_out(root, step)
-                events = _tick(events, limit)
-                record.write(f"{index}\n")
-                record.flush()
-                os.fsync(record.fileno())
-                events = _tick(events, limit)
-            bar.advance()
+    for index, step in enumerate(steps):
+        if index not in done:
+            _carry_out(tree, step)
+            events = _tick(events, limit)
+            tree.append(PROGRESS, f"{index}\n".encode())
+            events = _tick(events, limit)
+        bar.advance()
     bar.close()
-    fsync_dir(root)
-    journal.unlink()
-    progress.unlink()
-    fsync_dir(root)
+    tree.unlink(JOURNAL)
+    tree.unlink(PROGRESS)
 
 
 def _tick(events: int, limit: int | None) -> int:
@@ -326,41 +489,42 @@ def _tick(events: int, limit: int | None) -> int:
     return events
 
 
-def _done(progress: Path) -> set[int]:
-    try:
-        return {int(line) for line in progress.read_text().split() if line.isdigit()}
-    except FileNotFoundError:
-        return set()
+def _done(tree: Tree) -> set[int]:
+    raw = tree.read(PROGRESS) or b""
+    return {int(line) for line in raw.decode(errors="replace").split() if line.isdigit()}
 
 
-def _carry_out(root: Path, step: Step) -> None:
+def _carry_out(tree: Tree, step: Step) -> None:
     kind, *rest = step.args
     if kind == "rename":
-        src, dst = root / rest[0], root / rest[1]
-        if dst.exists() or dst.is_symlink():
-            if src.exists():
-                raise DockyardError(f"cannot move {src}: {dst} exists already; nothing was lost")
+        src, dst = rest
+        expected: Kind = "file" if src == "repositories" else "directory"
+        src_there = tree.expect(src, expected).kind != "missing"
+        if tree.expect(dst, expected).kind != "missing":
+            if src_there:
+                raise DockyardError(
+                    f"cannot move {tree.path(src)}: {tree.path(dst)} exists already; "
+                    "nothing was lost"
+                )
             return  # done before
-        if not src.exists():
-            raise DockyardError(f"cannot move {src} to {dst}: {src} is gone")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        src.rename(dst)
-        fsync_dir(dst.parent)
-        fsync_dir(src.parent)
+        if not src_there:
+            raise DockyardError(f"cannot move {tree.path(src)} to {tree.path(dst)}: it is gone")
+        tree.makedirs(dst.rpartition("/")[0], 0o755)
+        tree.rename(src, dst)
     elif kind == "mkdir":
-        (root / rest[0]).mkdir(mode=0o755, parents=True, exist_ok=True)
+        tree.makedirs(rest[0], 0o755)
     elif kind == "write":
-        (root / rest[0]).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(root / rest[0], rest[1].encode(), 0o644)
+        tree.makedirs(rest[0].rpartition("/")[0], 0o755)
+        tree.write(rest[0], rest[1].encode(), 0o644)
     elif kind == "init":
-        layer = root / rest[0]
+        layer = rest[0]
         for d in INIT_DIRS:
-            (layer / d).mkdir(mode=0o755, parents=True, exist_ok=True)
+            tree.makedirs(f"{layer}/{d}", 0o755)
         for f in INIT_FILES:
-            (layer / f).touch(mode=0o644, exist_ok=True)
-        mtab = layer / "etc" / "mtab"
-        if not mtab.is_symlink():
-            mtab.symlink_to("/proc/mounts")
+            if tree.expect(f"{layer}/{f}", "file").kind == "missing":
+                tree.write(f"{layer}/{f}", b"", 0o644, replace=False)
+        if tree.stat(f"{layer}/etc/mtab").kind == "missing":
+            tree.symlink(f"{layer}/etc/mtab", "/proc/mounts")
     else:
         raise AssertionError(kind)
 

@@ -1,5 +1,10 @@
-"""pidfile: Docker's pid file. A stale one (dead pid, empty, garbage) blocks the daemon's start
-and is removed; one naming a live process is reported and never touched.
+"""pidfile: Docker's pid file. A stale one (a pid that is not running) blocks the daemon's
+start and is removed; one naming a live process is reported and never touched.
+
+Only a pid file is ever removed: a small regular file whose whole content is one decimal pid
+in ASCII digits. Anything else at that path (another file named by mistake, a symlink, a
+FIFO) is reported and left alone. The undo of a removal puts back the same bytes, mode and
+owner.
 
 In watch mode dockyard is the long-running process: it holds the file with its own pid
 (`PidFile(hold=os.getpid())`) and another live holder is then an error.
@@ -8,30 +13,44 @@ In watch mode dockyard is the long-running process: it holds the file with its o
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
-from dockyard.fsutil import atomic_write
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+from dockyard.state.safepath import Tree
+
+PID_MAX = 1 << 22  # the kernel's PID_MAX_LIMIT
+LIMIT = 64  # a pid file holds at most 7 digits and a newline
+_PID = re.compile(rb"([0-9]{1,7})\n?")
 
 
 @dataclass(frozen=True)
 class PidFileObserved:
     path: str
     exists: bool
-    content: str | None = None
+    content: str | None = None  # the whole content of a pid file
     pid: int | None = None
     alive: bool = False
     command: str | None = None
+    mode: str | None = None
+    owner: str | None = None
+    problem: str | None = None  # why what is there is not a pid file
 
 
-def parse_pid(content: str) -> int | None:
-    text = content.strip()
-    return int(text) if text.isdigit() and 0 < int(text) < 2**22 else None
+def parse_pid(content: bytes) -> int | None:
+    """The pid of a pid file's whole content: ASCII digits, one optional newline."""
+    found = _PID.fullmatch(content)
+    if found is None:
+        return None
+    pid = int(found.group(1))
+    return pid if 0 < pid < PID_MAX else None
 
 
 def is_alive(pid: int) -> bool:
@@ -51,6 +70,31 @@ def _command(proc: Path, pid: int) -> str | None:
         return None
 
 
+def _at(path: Path) -> tuple[Tree, str]:
+    """The pid file's directory is the system's (/var/run is often a link to /run); the file
+    itself is never followed."""
+    return Tree(path.parent), path.name
+
+
+def read_pidfile(path: Path) -> tuple[bytes | None, Any, str | None]:
+    """(content, what lstat found, problem); content None when missing or not a pid file."""
+    tree, name = _at(path)
+    try:
+        found = tree.stat(name)
+        if found.kind == "missing":
+            return None, found, None
+        if found.kind != "file" or found.nlink > 1:
+            return None, found, f"is {found.describe()}, not a pid file"
+        content = tree.read(name, LIMIT)
+    except DockyardError as e:
+        return None, None, str(e).removeprefix(f"{path} ")
+    if content is None:
+        return None, tree.stat(name), None
+    if parse_pid(content) is None:
+        return None, found, f"holds {content[:20]!r}, not one pid in decimal digits"
+    return content, found, None
+
+
 class PidFile:
     name: ClassVar[str] = "pidfile"
     after: ClassVar[tuple[str, ...]] = ("preflight",)
@@ -61,44 +105,48 @@ class PidFile:
 
     def observe(self, spec: Spec, host: Host) -> PidFileObserved:
         path = Path(spec.pidfile)
-        try:
-            content = path.read_bytes().decode(errors="replace")
-        except FileNotFoundError:
+        content, found, problem = read_pidfile(path)
+        if problem:
+            return PidFileObserved(str(path), exists=True, problem=problem)
+        if content is None or found is None:
             return PidFileObserved(str(path), exists=False)
         pid = parse_pid(content)
         alive = pid is not None and is_alive(pid)
         return PidFileObserved(
             str(path),
             exists=True,
-            content=content[:64],
+            content=content.decode("ascii"),
             pid=pid,
             alive=alive,
             command=_command(host.proc, pid) if alive and pid else None,
+            mode=found.octal,
+            owner=found.owner,
         )
 
     def _stale_reason(self, got: PidFileObserved) -> str:
-        if got.pid is None:
-            shown = (got.content or "").strip()
-            return f"stale: holds {shown[:20]!r}, not a pid" if shown else "stale: empty"
         return f"stale: pid {got.pid} is not running"
+
+    @staticmethod
+    def _held(got: PidFileObserved) -> dict[str, Any]:
+        """Everything an undo needs to put the file back as it was."""
+        return {"pid": got.pid, "content": got.content, "mode": got.mode, "owner": got.owner}
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         got = seen[PidFileObserved]
-        held: dict[str, object] | None = None
-        if got.exists:
-            held = (
-                {"pid": got.pid}
-                if got.pid is not None
-                else {"content": (got.content or "").strip()}
-            )
-        if got.exists and got.alive and got.pid is not None:
-            return []  # a live holder is never touched; `check` reports it
+        if got.problem or (got.exists and got.alive):
+            return []  # not a pid file, or a live holder: never touched; `check` says so
         if self.hold is None:
             if not got.exists:
                 return []
             return [
                 Change(
-                    self.name, "pidfile", got.path, "delete", held, None, self._stale_reason(got)
+                    self.name,
+                    "pidfile",
+                    got.path,
+                    "delete",
+                    self._held(got),
+                    None,
+                    self._stale_reason(got),
                 )
             ]
         want = {"pid": self.hold}
@@ -115,11 +163,24 @@ class PidFile:
                 )
             ]
         return [
-            Change(self.name, "pidfile", got.path, "replace", held, want, self._stale_reason(got))
+            Change(
+                self.name,
+                "pidfile",
+                got.path,
+                "replace",
+                self._held(got),
+                want,
+                self._stale_reason(got),
+            )
         ]
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         got = seen[PidFileObserved]
+        if got.problem:
+            message = f"{got.path} {got.problem}; left alone"
+            if self.hold is not None:
+                return [Note(self.name, "error", message)]
+            return [Note(self.name, "warning", message)]
         if not (got.exists and got.alive) or got.pid == self.hold:
             return []
         who = f"pid {got.pid}" + (f" ({got.command})" if got.command else "")
@@ -137,33 +198,51 @@ class PidFile:
     def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
         """`down`: a stale pid file goes; one a live process holds stays."""
         got = seen[PidFileObserved]
+        if got.problem:
+            return [], [Note(self.name, "warning", f"{got.path} {got.problem}; left alone")]
         if not got.exists:
             return [], []
         if got.alive and got.pid is not None:
             return [], [Note(self.name, "info", f"{got.path} stays: live pid {got.pid} holds it")]
-        held = {"pid": got.pid} if got.pid is not None else {"content": (got.content or "").strip()}
         return [
-            Change(self.name, "pidfile", got.path, "delete", held, None, self._stale_reason(got))
+            Change(
+                self.name,
+                "pidfile",
+                got.path,
+                "delete",
+                self._held(got),
+                None,
+                self._stale_reason(got),
+            )
         ], []
 
     def apply(self, change: Change, host: Host) -> None:
-        path = Path(change.name)
+        tree, name = _at(Path(change.name))
         if change.action in ("delete", "replace"):
-            self._refuse_if_taken(path)
+            self._refuse_if_taken(Path(change.name), change.before or {})
         if change.action == "delete":
-            path.unlink(missing_ok=True)
+            tree.remove_file(name, (change.before or {}).get("content", "").encode())
             return
         after = change.after or {}
-        pid = after.get("pid")
-        data = f"{pid}\n" if pid is not None else str(after.get("content") or "")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data.encode(), 0o644)
+        if after.get("content") is not None:  # the undo of a removal: the file as it was
+            data, mode, owner = str(after["content"]).encode(), after["mode"], after["owner"]
+        else:
+            data, mode, owner = f"{after['pid']}\n".encode(), "0644", None
+        Path(change.name).parent.mkdir(parents=True, exist_ok=True)
+        tree.write(name, data, int(mode, 8), owner, replace=change.action != "create")
 
-    def _refuse_if_taken(self, path: Path) -> None:
-        """A daemon may have started since the observation: never remove a live holder's file."""
-        try:
-            pid = parse_pid(path.read_text(errors="replace"))
-        except FileNotFoundError:
+    def _refuse_if_taken(self, path: Path, before: Mapping[str, Any]) -> None:
+        """A daemon may have started since the observation: never remove a live holder's file,
+        nor anything that is no longer the pid file that was observed."""
+        content, _, problem = read_pidfile(path)
+        if problem:
+            raise DockyardError(f"{path} {problem} since it was observed; left alone")
+        if content is None:
             return
+        pid = parse_pid(content)
         if pid is not None and pid != self.hold and is_alive(pid):
-            raise OSError(f"{path} was taken by live pid {pid} since it was observed; left alone")
+            raise DockyardError(
+                f"{path} was taken by live pid {pid} since it was observed; left alone"
+            )
+        if before.get("content") is not None and content.decode() != before["content"]:
+            raise DockyardError(f"{path} changed since it was observed; left alone")

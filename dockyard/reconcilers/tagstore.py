@@ -12,14 +12,16 @@ from pathlib import Path
 from typing import ClassVar
 
 from dockyard.change import Change, Note
-from dockyard.fsutil import create_new
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.migration import MigrationObserved
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+from dockyard.state.safepath import TooLarge, Tree
 
 EMPTY = '{"Repositories": {}}'
+LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,17 @@ class TagStoreObserved:
     files: dict[str, str]  # repositories-<driver> -> "ok", "missing" or what is wrong
 
 
-def _state(path: Path) -> str:
+def _state(tree: Tree, name: str) -> str:
+    """ok, missing, or what is wrong; a name that is not a regular file is `Unsafe`."""
     try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
+        raw = tree.read(name, LIMIT)
+    except TooLarge as e:
+        return str(e).removeprefix(f"{tree.path(name)} ")
+    if raw is None:
         return "missing"
-    except (OSError, ValueError) as e:
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:
         return f"not valid JSON ({e})"
     if not isinstance(doc, dict) or not isinstance(doc.get("Repositories"), dict):
         return 'valid JSON, but without a "Repositories" mapping'
@@ -46,7 +53,9 @@ class TagStore:
     observation: ClassVar[type] = TagStoreObserved
 
     def observe(self, spec: Spec, host: Host) -> TagStoreObserved:
-        files = {p.name: _state(p) for p in sorted(host.root.glob("repositories-*"))}
+        tree = host.fs
+        names = [n for n in tree.listdir("") or () if n.startswith("repositories-")]
+        files = {name: _state(tree, name) for name in names}
         return TagStoreObserved(str(host.root), files)
 
     def _target(self, spec: Spec, seen: Seen) -> str | None:
@@ -82,9 +91,10 @@ class TagStore:
         return []
 
     def apply(self, change: Change, host: Host) -> None:
-        path = Path(change.name)
+        name = Path(change.name).name
         if change.action == "delete":
-            path.unlink(missing_ok=True)  # the undo of a create in this run
+            host.fs.unlink(name)  # the undo of a create in this run
             return
-        if not create_new(path, str((change.after or {})["content"]).encode(), 0o600):
-            raise OSError(f"{path} appeared since it was observed; left as it is")
+        content = str((change.after or {})["content"]).encode()
+        if not host.fs.write(name, content, 0o600, replace=False):
+            raise DockyardError(f"{change.name} appeared since it was observed; left as it is")

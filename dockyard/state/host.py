@@ -10,6 +10,9 @@ from pathlib import Path
 
 from dockyard.spec import Spec
 from dockyard.state.ledger import Ledger
+from dockyard.state.safepath import Tree
+
+LEDGER = "ledger.json"
 
 
 @dataclass
@@ -28,10 +31,20 @@ class Host:
         return cls(root=real_root(Path(spec.root)), state_dir=Path(spec.state_dir), proc=proc)
 
     @property
+    def fs(self) -> Tree:
+        """Docker's root: every path below it is reached without following a symlink."""
+        return Tree(self.root)
+
+    @property
+    def state(self) -> Tree:
+        """dockyard's own directory (lock, ledger, stamps), reached the same way."""
+        return Tree(self.state_dir)
+
+    @property
     def ledger(self) -> Ledger:
-        """Read on first use, so that a run that never needs it never fails on it."""
+        """Read on first use; a damaged one reads as empty and says so (`Ledger.damage`)."""
         if self._ledger is None:
-            self._ledger = Ledger.load(self.state_dir / "ledger.json")
+            self._ledger = Ledger.load(self.state, LEDGER)
         return self._ledger
 
     def save_ledger(self) -> None:

@@ -167,7 +167,9 @@ def test_an_unusable_host_file_is_an_error_and_writes_nothing(world: World, prob
     if problem == "unreadable":
         world.host_file.mkdir()  # a directory: unreadable as a file, for root too
     the_plan = world.plan()
-    reason = "no such file" if problem == "missing" else "is a directory"
+    reason = (
+        "no such file" if problem == "missing" else "is a directory, not a regular file; not read"
+    )
     assert world.notes(the_plan) == [
         f"error: cannot read {world.host_file}: {reason}; nothing written"
     ]

@@ -154,8 +154,8 @@ def test_error_note_blocks_apply(world: tuple[Spec, Host, Path]) -> None:
     before = snapshot(files.parent)
     outcome = run(spec, host, [Directories(), Files(files, {"keep": "new"})])
     assert outcome.error == (
-        f"nothing was changed: directories: {spec.root} exists but is a file, not a directory; "
-        "it is left alone"
+        f"nothing was changed: directories: {spec.root} is a regular file, not a directory; "
+        "left alone, never followed"
     )
     assert snapshot(files.parent) == before
 

@@ -10,54 +10,85 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import DockyardError, LockTimeout
-from dockyard.fsutil import atomic_write
+from dockyard.errors import LockTimeout
 from dockyard.lock import exclusive
 from dockyard.state.ledger import Ledger
+from dockyard.state.safepath import Tree, Unsafe
+
+
+def load(directory: Path) -> Ledger:
+    return Ledger.load(Tree(directory), "ledger.json")
 
 
 def test_ledger_round_trip(tmp_path: Path) -> None:
-    ledger = Ledger.load(tmp_path / "ledger.json")
+    ledger = load(tmp_path)
     ledger.claim("bridge", "docker0", {"address": "172.17.42.1/16"})
     ledger.save()
-    again = Ledger.load(tmp_path / "ledger.json")
+    again = load(tmp_path)
     assert again.owns("bridge", "docker0")
     assert again.facts("bridge", "docker0") == {"address": "172.17.42.1/16"}
     again.release("bridge", "docker0")
     again.save()
-    assert not Ledger.load(tmp_path / "ledger.json").owns("bridge", "docker0")
+    assert not load(tmp_path).owns("bridge", "docker0")
     assert oct((tmp_path / "ledger.json").stat().st_mode & 0o777) == "0o600"
 
 
-def test_damaged_ledger_is_an_error_not_a_silent_reset(tmp_path: Path) -> None:
+def test_damaged_ledger_reads_empty_says_so_and_is_moved_aside_when_written(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "ledger.json").write_text('{"owned": ')
-    with pytest.raises(DockyardError, match="ledger is damaged"):
-        Ledger.load(tmp_path / "ledger.json")
-    assert (tmp_path / "ledger.json").read_text() == '{"owned": '
+    (tmp_path / "ledger.json.corrupt-1").write_text("an older one")
+    ledger = load(tmp_path)
+    assert ledger.owned == {}
+    assert ledger.notice() == (
+        f"dockyard's ledger {tmp_path}/ledger.json is damaged (is not a ledger dockyard can "
+        f"read): it is moved aside to {tmp_path}/ledger.json.corrupt-2 when dockyard next "
+        "writes it, and dockyard owns only what it creates anew"
+    )
+    assert (tmp_path / "ledger.json").read_text() == '{"owned": '  # reading changes nothing
+    ledger.claim("bridge", "docker0")
+    ledger.save()
+    assert (tmp_path / "ledger.json.corrupt-2").read_text() == '{"owned": '
+    assert (tmp_path / "ledger.json.corrupt-1").read_text() == "an older one"
+    assert load(tmp_path).owns("bridge", "docker0")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory", "hardlink", "huge", "list"])
+def test_a_ledger_that_is_not_a_small_regular_json_file_is_never_followed_or_read_whole(
+    tmp_path: Path, kind: str
+) -> None:
+    state, decoy = tmp_path / "state", tmp_path / "decoy"
+    state.mkdir()
+    decoy.write_text('{"format_version": 1, "owned": {"bridge": {"docker0": true}}}')
+    ledger_path = state / "ledger.json"
+    if kind == "symlink":
+        ledger_path.symlink_to(decoy)
+    elif kind == "fifo":
+        os.mkfifo(ledger_path)
+    elif kind == "directory":
+        ledger_path.mkdir()
+    elif kind == "hardlink":
+        os.link(decoy, ledger_path)
+    elif kind == "huge":
+        with ledger_path.open("wb") as f:
+            f.truncate(65 << 20)
+    else:
+        ledger_path.write_text('{"format_version": 1, "owned": {"bridge": []}}')
+    ledger = load(state)
+    assert ledger.owned == {} and ledger.damage is not None
+    ledger.claim("bridge", "docker1")
+    ledger.save()
+    assert decoy.read_text() == '{"format_version": 1, "owned": {"bridge": {"docker0": true}}}'
+    assert (state / "ledger.json.corrupt-1").exists() or (
+        (state / "ledger.json.corrupt-1").is_symlink()
+    )
+    assert load(state).owned == {"bridge": {"docker1": True}}
 
 
 def test_unchanged_ledger_is_not_rewritten(tmp_path: Path) -> None:
-    ledger = Ledger.load(tmp_path / "ledger.json")
+    ledger = load(tmp_path)
     ledger.save()
     assert not (tmp_path / "ledger.json").exists()
-
-
-def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
-    target = tmp_path / "f"
-    target.write_text("old")
-    atomic_write(target, b"new", 0o600)
-    assert target.read_bytes() == b"new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
-    assert target.stat().st_mode & 0o777 == 0o600
-
-
-def test_atomic_write_failure_keeps_the_old_content(tmp_path: Path) -> None:
-    target = tmp_path / "f"
-    target.write_text("old")
-    with pytest.raises(TypeError):
-        atomic_write(target, "not bytes", 0o600)  # type: ignore[arg-type]
-    assert target.read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
 
 def test_lock_names_its_holder_and_times_out(tmp_path: Path) -> None:
@@ -85,7 +116,26 @@ def test_lock_names_its_holder_and_times_out(tmp_path: Path) -> None:
 
 
 def test_json_of_ledger_is_versioned(tmp_path: Path) -> None:
-    ledger = Ledger.load(tmp_path / "ledger.json")
+    ledger = load(tmp_path)
     ledger.claim("directories", "/x")
     ledger.save()
     assert json.loads((tmp_path / "ledger.json").read_text())["format_version"] == 1
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_the_lock_is_never_a_symlink_or_a_fifo(tmp_path: Path, kind: str) -> None:
+    decoy = tmp_path / "decoy"
+    decoy.write_text("precious")
+    lock = tmp_path / "lock"
+    if kind == "symlink":
+        lock.symlink_to(decoy)
+    else:
+        os.mkfifo(lock)
+    with pytest.raises(Unsafe) as e, exclusive(lock, 0):
+        pass
+    found = f"a symlink (to {decoy})" if kind == "symlink" else "a fifo"
+    assert str(e.value) == (
+        f"{lock} is {found} where a regular file belongs; dockyard leaves it alone, "
+        "never follows it"
+    )
+    assert decoy.read_text() == "precious"

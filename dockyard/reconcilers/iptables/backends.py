@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from dockyard.errors import DockyardError
+from dockyard.state.safepath import Tree
 
 BACKENDS = ("legacy", "nft")
 DEFAULT_LOCK = "/run/xtables.lock"
@@ -71,17 +72,19 @@ _CLOCK_SLACK = 1.0
 
 
 def _untouched_since(written: Path, began: float) -> bool:
+    """Never following a symlink: a stamp that is not dockyard's regular file proves nothing."""
     try:
-        return written.stat().st_mtime < began - _CLOCK_SLACK
-    except FileNotFoundError:
-        return True  # dockyard has never committed here
-    except OSError:
+        stamp = Tree(written.parent).stat(written.name)
+    except (OSError, DockyardError):
         return False
+    if stamp.kind == "missing":
+        return True  # dockyard has never committed here
+    return stamp.kind == "file" and stamp.mtime < began - _CLOCK_SLACK
 
 
 def touch(written: Path) -> None:
     """Mark that dockyard is about to commit: reads started ahead before now are stale."""
-    written.touch()
+    Tree(written.parent).touch(written.name)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.storage.probes import NEXT, Probe, probe
 from dockyard.spec import Spec
 from dockyard.state.host import Host
+from dockyard.state.safepath import Tree
 
 DRIVERS = ("aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs")
 LAYOUT: dict[str, tuple[str, ...]] = {
@@ -102,11 +103,10 @@ def wanted_dirs(driver: str) -> list[str]:
     return dirs
 
 
-def _holds_data(path: Path) -> bool:
-    try:
-        return path.is_dir() and any(path.iterdir())
-    except OSError:
-        return False
+def _holds_data(tree: Tree, rel: str) -> bool:
+    """A driver's directory with something in it; one that is not a directory is `Unsafe`."""
+    tree.expect(rel, "directory")
+    return bool(tree.listdir(rel))
 
 
 class Storage:
@@ -118,7 +118,8 @@ class Storage:
         root = host.root
         env_driver = host.environ.get("DOCKER_DRIVER") or None
         # vfs is never "prior data": Docker keeps volumes in it whatever the images use.
-        with_data = tuple(d for d in DRIVERS if d != VOLUMES_DRIVER and _holds_data(root / d))
+        tree = host.fs
+        with_data = tuple(d for d in DRIVERS if d != VOLUMES_DRIVER and _holds_data(tree, d))
         probes: dict[str, Probe] = {}
 
         def run(driver: str) -> Probe:
@@ -132,7 +133,11 @@ class Storage:
                 run(driver)
         present: tuple[str, ...] = ()
         if choice.driver:
-            present = tuple(d for d in wanted_dirs(choice.driver) if (root / d).is_dir())
+            present = tuple(
+                d
+                for d in wanted_dirs(choice.driver)
+                if tree.expect(d, "directory").kind == "directory"
+            )
         return StorageObserved(str(root), env_driver, with_data, tuple(probes.values()), present)
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
@@ -173,9 +178,8 @@ class Storage:
         }
 
     def apply(self, change: Change, host: Host) -> None:
-        path = Path(change.name)
+        rel = str(Path(change.name).relative_to(host.root))
         if change.action == "delete":
-            path.rmdir()  # only the undo of a create: never a directory with content
+            host.fs.rmdir(rel)  # only the undo of a create: never a directory with content
             return
-        path.mkdir(mode=0o700)
-        path.chmod(0o700)
+        host.fs.mkdir(rel, int(MODE, 8))

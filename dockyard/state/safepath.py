@@ -1,0 +1,515 @@
+"""The one door to dockyard's directories: every read, write, create, chmod, chown, rename,
+unlink and mkdir under `root` and `state_dir` goes through a `Tree`.
+
+A path below the tree's top is resolved one component at a time from a descriptor of the
+top, each with `O_NOFOLLOW`, so a symlink anywhere below the top is never followed, whatever
+it points at; every operation then acts on descriptors (`fchmod`, `fchown`, `renameat2`,
+`unlinkat`), so a path cannot be swapped between the check and the use. The top itself may be
+reached through symlinks (Docker resolves its root once). Anything dockyard expects to be a
+directory or a regular file that is something else (a symlink, a FIFO, a socket, a device, a
+hard link it would write) raises `Unsafe`, which names the path and what was found.
+
+Files are opened without blocking and read with a size cap, so a FIFO or `/dev/zero` can
+neither hang a run nor fill its memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from dockyard.errors import DockyardError
+
+Kind = Literal["missing", "directory", "file", "symlink", "fifo", "socket", "device"]
+
+READ_LIMIT = 1 << 20  # resolv.conf, pid files, JSON metadata: far below a MiB
+_DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_RENAME_NOREPLACE = 1
+
+
+class Unsafe(DockyardError):
+    """Something other than what dockyard expects stands at `path`; it is left alone."""
+
+    def __init__(self, path: Path | str, found: str, expected: str = "") -> None:
+        self.path, self.found = Path(path), found
+        wanted = f" where {expected} belongs" if expected else ""
+        super().__init__(f"{path} is {found}{wanted}; dockyard leaves it alone, never follows it")
+
+
+class TooLarge(DockyardError):
+    def __init__(self, path: Path | str, limit: int) -> None:
+        super().__init__(f"{path} is larger than {limit:,} bytes; not read")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What `lstat` found at a path, never following a symlink."""
+
+    kind: Kind
+    mode: int = 0  # permission bits
+    uid: int = 0
+    gid: int = 0
+    nlink: int = 0
+    size: int = 0
+    mtime: float = 0.0
+    target: str | None = None  # a symlink's text, never resolved
+
+    @property
+    def octal(self) -> str:
+        return f"{self.mode:04o}"
+
+    @property
+    def owner(self) -> str:
+        return f"{self.uid}:{self.gid}"
+
+    def describe(self) -> str:
+        """`a symlink to /elsewhere`, `a fifo`, `a hard link (2 names)`, as a message says it."""
+        if self.kind == "symlink":
+            return f"a symlink (to {self.target})"
+        if self.kind == "file" and self.nlink > 1:
+            return f"a hard link ({self.nlink} names for one file)"
+        if self.kind == "file":
+            return "a regular file"
+        return f"a {self.kind}"
+
+
+def kind_of(mode: int) -> Kind:
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "device"
+
+
+def _entry(st: os.stat_result, target: str | None = None) -> Entry:
+    return Entry(
+        kind_of(st.st_mode),
+        stat.S_IMODE(st.st_mode),
+        st.st_uid,
+        st.st_gid,
+        st.st_nlink,
+        st.st_size,
+        st.st_mtime,
+        target,
+    )
+
+
+def parts(rel: str) -> list[str]:
+    """The components of a path relative to a tree; no absolute path, `..`, or empty name."""
+    names = rel.split("/") if rel else []
+    if any(n in ("", ".", "..") or "\0" in n for n in names):
+        raise ValueError(f"not a plain relative path: {rel!r}")
+    return names
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _renameat2(src_dir: int, src: str, dst_dir: int, dst: str, flags: int) -> None:
+    result = _libc.renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), flags)
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), dst)
+
+
+class Tree:
+    """A directory and everything below it, reached only through descriptors."""
+
+    def __init__(self, top: Path) -> None:
+        self.top = top
+
+    def path(self, rel: str) -> Path:
+        return self.top / rel if rel else self.top
+
+    # -- resolution -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _dir(self, rel: str) -> Iterator[int]:
+        """A descriptor of the directory `rel`, every component below the top a directory."""
+        fd = os.open(self.top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            walked: list[str] = []
+            for name in parts(rel):
+                walked.append(name)
+                try:
+                    nxt = os.open(name, _DIR, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ENOTDIR, errno.ELOOP):
+                        found = _entry(os.stat(name, dir_fd=fd, follow_symlinks=False), None)
+                        target = os.readlink(name, dir_fd=fd) if found.kind == "symlink" else None
+                        where = self.path("/".join(walked))
+                        raise Unsafe(
+                            where, _entry_with(found, target).describe(), "a directory"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = nxt
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _parent(self, rel: str) -> Iterator[tuple[int, str]]:
+        names = parts(rel)
+        if not names:
+            raise ValueError("the top of a tree has no parent in it")
+        with self._dir("/".join(names[:-1])) as fd:
+            yield fd, names[-1]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def stat(self, rel: str) -> Entry:
+        """What is at `rel`; `missing` when it or a parent does not exist. A parent that is not
+        a directory raises `Unsafe`."""
+        try:
+            if not rel:
+                return _entry(os.stat(self.top))
+            with self._parent(rel) as (fd, name):
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
+                return _entry(st, target)
+        except (FileNotFoundError, NotADirectoryError):
+            return Entry("missing")
+
+    def expect(self, rel: str, kind: Kind) -> Entry:
+        """`stat`, requiring `kind` or nothing; a file must have one name."""
+        found = self.stat(rel)
+        if found.kind not in ("missing", kind) or (kind == "file" and found.nlink > 1):
+            expected = "a directory" if kind == "directory" else "a regular file"
+            raise Unsafe(self.path(rel), found.describe(), expected)
+        return found
+
+    def listdir(self, rel: str) -> list[str] | None:
+        """The names in directory `rel`, sorted; None when it does not exist."""
+        try:
+            with self._dir(rel) as fd:
+                listed = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+                try:
+                    return sorted(os.listdir(listed))
+                finally:
+                    os.close(listed)
+        except FileNotFoundError:
+            return None
+
+    def read(self, rel: str, limit: int = READ_LIMIT) -> bytes | None:
+        """The whole content of regular file `rel`, or None when it does not exist."""
+        try:
+            with self._parent(rel) as (dirfd, name):
+                fd = os.open(name, _READ, dir_fd=dirfd)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file") from None
+        try:
+            _require_regular(fd, self.path(rel))
+            return _read_capped(fd, self.path(rel), limit)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def open_regular(self, rel: str) -> Iterator[int]:
+        """A read descriptor of regular file `rel` (FileNotFoundError when missing)."""
+        with self._parent(rel) as (dirfd, name):
+            try:
+                fd = os.open(name, _READ, dir_fd=dirfd)
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    raise
+                raise Unsafe(self.path(rel), "a symlink", "a regular file") from None
+        try:
+            _require_regular(fd, self.path(rel))
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def proc_path(self, rel: str) -> Iterator[Path]:
+        """A path to directory `rel` through this process's descriptor of it, for libraries
+        that take only paths (sqlite): they then start from the directory dockyard resolved."""
+        with self._dir(rel) as fd:
+            yield Path(f"/proc/self/fd/{fd}")
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def mkdir(self, rel: str, mode: int) -> None:
+        """Directory `rel` with exactly `mode`; its parent must exist."""
+        if not rel:
+            self.top.mkdir(mode=mode)
+            _fchmod_dir(self.top, mode)
+            return
+        with self._parent(rel) as (fd, name):
+            os.mkdir(name, mode, dir_fd=fd)
+            made = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                os.fchmod(made, mode)  # whatever the umask took away
+            finally:
+                os.close(made)
+            _fsync_fd(fd)
+
+    def makedirs(self, rel: str, mode: int) -> None:
+        """`rel` and every missing parent below the top, each a real directory."""
+        names = parts(rel)
+        for i in range(1, len(names) + 1):
+            sub = "/".join(names[:i])
+            if self.expect(sub, "directory").kind == "missing":
+                with contextlib.suppress(FileExistsError):
+                    self.mkdir(sub, mode)
+
+    def set_attrs(
+        self, rel: str, kind: Kind, mode: int | None = None, owner: str | None = None
+    ) -> None:
+        """chmod and chown `rel`, which must be a `kind` (a directory or a regular file)."""
+        with self._held(rel, kind) as fd:
+            if owner is not None:
+                uid, gid = (int(n) for n in owner.split(":"))
+                os.fchown(fd, uid, gid)
+            if mode is not None:
+                os.fchmod(fd, mode)
+
+    @contextlib.contextmanager
+    def _held(self, rel: str, kind: Kind) -> Iterator[int]:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        if kind == "directory":
+            flags |= os.O_DIRECTORY
+        if not rel:
+            fd = os.open(self.top, flags & ~os.O_NOFOLLOW)
+        else:
+            with self._parent(rel) as (dirfd, name):
+                try:
+                    fd = os.open(name, flags, dir_fd=dirfd)
+                except OSError as e:
+                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    raise Unsafe(self.path(rel), self.stat(rel).describe(), f"a {kind}") from None
+        try:
+            found = _entry(os.fstat(fd))
+            if found.kind != kind or (kind == "file" and found.nlink > 1):
+                raise Unsafe(self.path(rel), found.describe(), f"a {kind}")
+            yield fd
+        finally:
+            os.close(fd)
+
+    def rmdir(self, rel: str) -> None:
+        """Remove an empty directory; the kernel refuses one with content."""
+        if not rel:
+            self.top.rmdir()
+            return
+        with self._parent(rel) as (fd, name):
+            os.rmdir(name, dir_fd=fd)
+
+    def unlink(self, rel: str) -> None:
+        """Remove regular file `rel` (missing is fine); anything else is refused."""
+        with self._parent(rel) as (fd, name):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                return
+            found = _entry(st)
+            if found.kind != "file" or found.nlink > 1:
+                raise Unsafe(self.path(rel), found.describe(), "a regular file")
+            os.unlink(name, dir_fd=fd)
+            _fsync_fd(fd)
+
+    def remove_file(self, rel: str, expected: bytes, limit: int = READ_LIMIT) -> None:
+        """Remove regular file `rel` only if its whole content is still `expected`: read and
+        removed through the same directory descriptor, the name checked to be the file read."""
+        with self._parent(rel) as (dirfd, name):
+            try:
+                fd = os.open(name, _READ, dir_fd=dirfd)
+            except FileNotFoundError:
+                return
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    raise
+                raise Unsafe(self.path(rel), "a symlink", "a regular file") from None
+            try:
+                _require_regular(fd, self.path(rel))
+                if _read_capped(fd, self.path(rel), limit) != expected:
+                    raise DockyardError(f"{self.path(rel)} changed since it was read; left alone")
+                held = os.fstat(fd)
+                now = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+                if (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
+                    raise DockyardError(f"{self.path(rel)} was replaced since it was read")
+                os.unlink(name, dir_fd=dirfd)
+                _fsync_fd(dirfd)
+            finally:
+                os.close(fd)
+
+    def symlink(self, rel: str, target: str) -> None:
+        """A new symlink at `rel` (never followed by dockyard; Docker's init layer has one)."""
+        with self._parent(rel) as (fd, name):
+            os.symlink(target, name, dir_fd=fd)
+
+    def rename(self, src: str, dst: str, replace: bool = False) -> None:
+        """Move `src` to `dst` within the tree; never onto something that exists, unless
+        `replace`, and then only onto a regular file."""
+        with self._parent(src) as (sfd, sname), self._parent(dst) as (dfd, dname):
+            if replace:
+                self.expect(dst, "file")
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+            else:
+                _renameat2(sfd, sname, dfd, dname, _RENAME_NOREPLACE)
+            _fsync_fd(dfd)
+            _fsync_fd(sfd)
+
+    def write(
+        self, rel: str, data: bytes, mode: int, owner: str | None = None, replace: bool = True
+    ) -> bool:
+        """Put `data` at `rel` atomically (temporary file, fsync, rename, fsync the directory).
+        With `replace=False`, only if nothing is there: False when something was. A target that
+        is not a single-named regular file is refused, never replaced."""
+        with self._parent(rel) as (dirfd, name):
+            tmp = _temporary(dirfd, name, mode)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+                try:
+                    if owner is not None:
+                        uid, gid = (int(n) for n in owner.split(":"))
+                        os.fchown(fd, uid, gid)
+                    os.fchmod(fd, mode)
+                    _write_all(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if replace:
+                    self.expect(rel, "file")
+                    os.rename(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+                else:
+                    try:
+                        _renameat2(dirfd, tmp, dirfd, name, _RENAME_NOREPLACE)
+                    except FileExistsError:
+                        return False
+                tmp = ""
+                _fsync_fd(dirfd)
+                return True
+            finally:
+                if tmp:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp, dir_fd=dirfd)
+
+    def append(self, rel: str, data: bytes, mode: int = 0o600) -> None:
+        """Add `data` to the end of regular file `rel` (created when missing), durably."""
+        with self._parent(rel) as (dirfd, name):
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+            try:
+                fd = os.open(name, flags | os.O_CLOEXEC, mode, dir_fd=dirfd)
+            except OSError as e:
+                if e.errno != errno.ELOOP:
+                    raise
+                raise Unsafe(self.path(rel), "a symlink", "a regular file") from None
+        try:
+            _require_regular(fd, self.path(rel))
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def open_private(self, rel: str) -> Iterator[int]:
+        """A read-write descriptor of regular file `rel`, created 0600 when missing (a lock)."""
+        with self._parent(rel) as (dirfd, name):
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            try:
+                fd = os.open(name, flags, 0o600, dir_fd=dirfd)
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENXIO):
+                    raise
+                raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file") from None
+        try:
+            _require_regular(fd, self.path(rel))
+            yield fd
+        finally:
+            os.close(fd)
+
+    def touch(self, rel: str) -> None:
+        """Set the modification time of `rel` to now, creating it (0600) when missing."""
+        with self.open_private(rel) as fd:
+            os.utime(fd)
+
+
+def _entry_with(found: Entry, target: str | None) -> Entry:
+    return dataclasses.replace(found, target=target)
+
+
+def _require_regular(fd: int, path: Path) -> None:
+    found = _entry(os.fstat(fd))
+    if found.kind != "file" or found.nlink > 1:
+        raise Unsafe(path, found.describe(), "a regular file")
+
+
+def _read_capped(fd: int, path: Path, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(path, limit)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _temporary(dirfd: int, name: str, mode: int) -> str:
+    for attempt in range(100):
+        tmp = f".{name}.{os.getpid()}.{attempt}.tmp"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open(tmp, flags, mode & 0o600, dir_fd=dirfd))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", name)
+
+
+def _fsync_fd(dirfd: int) -> None:
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dirfd)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fchmod_dir(path: Path, mode: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def read_file(path: Path, limit: int = READ_LIMIT) -> bytes:
+    """A host file outside dockyard's trees (`/etc/resolv.conf`, the spec, a pid file): its
+    symlinks are the system's and are followed, but it must end at a regular file, is opened
+    without blocking and read with a cap. FileNotFoundError when it does not exist."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        found = _entry(os.fstat(fd))
+        if found.kind != "file":
+            raise DockyardError(f"{path} is {found.describe()}, not a regular file; not read")
+        return _read_capped(fd, path, limit)
+    finally:
+        os.close(fd)
