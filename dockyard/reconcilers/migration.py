@@ -113,7 +113,6 @@ def _load_json(tree: Tree, rel: str) -> tuple[Any, str | None]:
 def _subdirs(tree: Tree, rel: str) -> list[str]:
     """The directories in `rel`; regular files there are not Docker's and are passed over,
     anything else (a symlink, a FIFO) is `Unsafe`."""
-    tree.expect(rel, "directory")
     out = []
     for name in tree.listdir(rel) or ():
         kind = tree.stat(f"{rel}/{name}").kind
@@ -330,9 +329,11 @@ class Migration:
         tree = host.fs
         journal, journal_error = _read_journal(tree)
         _, repo_error = _load_json(tree, "repositories")
-        graph = _subdirs(tree, "graph") if tree.stat("graph").kind != "missing" else []
-        where = "containers"
-        containers = _subdirs(tree, where) if tree.stat(where).kind != "missing" else []
+        # graph/ or containers/ that is not a directory: `directories` reports it, and stops apply.
+        graph, containers = (
+            _subdirs(tree, d) if tree.stat(d).kind == "directory" else []
+            for d in ("graph", "containers")
+        )
         return MigrationObserved(
             str(host.root),
             tuple(_images(tree, graph)),

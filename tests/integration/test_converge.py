@@ -165,7 +165,10 @@ def test_a_file_where_a_directory_belongs_stops_apply(box: Sandbox) -> None:
     before = tree(box.base)
     result = box.reconcile("SPEC")
     assert result.returncode == 1
-    assert f"{root}/graph exists but is a file, not a directory; it is left alone" in result.stderr
+    assert (
+        f"{root}/graph is a regular file, not a directory; left alone, never followed"
+        in result.stderr
+    )
     assert (root / "graph").read_text() == "precious"
     assert {k: v for k, v in tree(box.base).items() if "dockyard" not in k} == before
 
@@ -178,7 +181,10 @@ def test_symlink_out_of_the_root_is_not_followed(box: Sandbox, tmp_path: Path) -
     (root / "volumes").symlink_to(outside)
     result = box.reconcile("SPEC")
     assert result.returncode == 1
-    assert f"is a symlink leading out of the root, to {outside}; not followed" in result.stderr
+    assert (
+        f"{root}/volumes is a symlink (to {outside}), not a directory; left alone, never followed"
+        in result.stderr
+    )
     assert mode(outside) == 0o755
 
 
@@ -256,7 +262,7 @@ def test_apply_executes_exactly_the_plan(box: Sandbox) -> None:
     the changes the dry run printed, in the same order."""
     root = root_of(box)
     root.mkdir(parents=True, mode=0o755)
-    Path(box.spec["pidfile"]).write_text("garbage\n")
+    Path(box.spec["pidfile"]).write_text(f"{dead_pid()}\n")
     planned = json.loads(box.reconcile("SPEC", "--dry-run", "-o", "json").stdout)
     reconcilers = {c["reconciler"] for c in planned["changes"]}
     assert reconcilers == {
