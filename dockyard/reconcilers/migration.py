@@ -352,9 +352,8 @@ class Migration:
 
     def _steps(self, spec: Spec, seen: Seen) -> tuple[list[Step], list[str], str | None]:
         obs = seen[MigrationObserved]
-        if obs.journal_error or obs.journal:
-            rejected = self._rejected(obs) is not None
-            return ([] if rejected else [Step(s) for s in obs.journal]), [], None
+        if obs.journal and self._rejected(obs) is None:
+            return [Step(s) for s in obs.journal], [], None
         if not spec.storage.migrate or not (obs.images or obs.containers):
             return [], [], None
         driver = chosen(spec, seen[StorageObserved]).driver
@@ -375,21 +374,18 @@ class Migration:
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         obs = seen[MigrationObserved]
+        changes = []
         if self._rejected(obs):
             path = f"{obs.root}/{JOURNAL}"
             aside = f"{obs.root}/{obs.journal_aside}"
             reason = "not a journal dockyard wrote: moved aside, never carried out"
-            return [
-                Change(
-                    self.name, "journal", path, "update", {"path": path}, {"path": aside}, reason
-                )
-            ]
+            move = ({"path": path}, {"path": aside})
+            changes.append(Change(self.name, "journal", path, "update", *move, reason))
         steps, _, error = self._steps(spec, seen)
         if error or obs.repositories not in ("ok", "absent"):
-            return []
-        resumed = bool(obs.journal)
+            return changes
+        resumed = bool(obs.journal) and not self._rejected(obs)
         reason = "finish the interrupted migration" if resumed else "legacy graph"
-        changes = []
         for i, step in enumerate(steps):
             kind, name, attrs = _describe(step)
             action: Action = "update" if step.kind == "rename" else "create"
@@ -410,8 +406,8 @@ class Migration:
                     self.name,
                     "warning",
                     f"{obs.root}/{JOURNAL} is rejected ({rejected}): it is moved aside to "
-                    f"{obs.root}/{obs.journal_aside} and never carried out; the next run plans "
-                    "the migration from what is on disk",
+                    f"{obs.root}/{obs.journal_aside} and never carried out; the migration is "
+                    "planned from what is on disk",
                 )
             )
         if obs.repositories not in ("ok", "absent") and spec.storage.migrate and obs.images:
@@ -427,7 +423,7 @@ class Migration:
         if error:
             notes.append(Note(self.name, "error", error))
         notes.extend(Note(self.name, "warning", why) for why in left)
-        if obs.journal and not rejected:
+        if obs.journal and not rejected and steps:
             notes.append(
                 Note(
                     self.name,

@@ -37,6 +37,7 @@ class Ledger:
     @classmethod
     def load(cls, tree: Tree, name: str) -> Ledger:
         try:
+            tree.expect(name, "file")  # dockyard rewrites it: never a hard link
             raw = tree.read(name, LIMIT)
         except DockyardError as e:
             return cls(tree, name, damage=str(e))

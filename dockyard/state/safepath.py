@@ -34,6 +34,8 @@ READ_LIMIT = 1 << 20  # resolv.conf, pid files, JSON metadata: far below a MiB
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
+# open() on a symlink with O_NOFOLLOW, on a socket, on a device without a driver.
+_NOT_OPENABLE = frozenset({errno.ELOOP, errno.ENXIO, errno.ENODEV})
 
 
 class Unsafe(DockyardError):
@@ -171,6 +173,16 @@ class Tree:
         with self._dir("/".join(names[:-1])) as fd:
             yield fd, names[-1]
 
+    def _open(self, dirfd: int, name: str, rel: str, flags: int, mode: int = 0o600) -> int:
+        """openat, with whatever cannot be opened as a file (a symlink under O_NOFOLLOW, a
+        socket) described as `Unsafe`."""
+        try:
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dirfd)
+        except OSError as e:
+            if e.errno not in _NOT_OPENABLE:
+                raise
+            raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file") from None
+
     # -- reading ----------------------------------------------------------------------------
 
     def stat(self, rel: str) -> Entry:
@@ -210,15 +222,11 @@ class Tree:
         """The whole content of regular file `rel`, or None when it does not exist."""
         try:
             with self._parent(rel) as (dirfd, name):
-                fd = os.open(name, _READ, dir_fd=dirfd)
+                fd = self._open(dirfd, name, rel, _READ)
         except FileNotFoundError:
             return None
-        except OSError as e:
-            if e.errno != errno.ELOOP:
-                raise
-            raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file") from None
         try:
-            _require_regular(fd, self.path(rel))
+            _require_regular(fd, self.path(rel), single=False)
             return _read_capped(fd, self.path(rel), limit)
         finally:
             os.close(fd)
@@ -227,14 +235,9 @@ class Tree:
     def open_regular(self, rel: str) -> Iterator[int]:
         """A read descriptor of regular file `rel` (FileNotFoundError when missing)."""
         with self._parent(rel) as (dirfd, name):
-            try:
-                fd = os.open(name, _READ, dir_fd=dirfd)
-            except OSError as e:
-                if e.errno != errno.ELOOP:
-                    raise
-                raise Unsafe(self.path(rel), "a symlink", "a regular file") from None
+            fd = self._open(dirfd, name, rel, _READ)
         try:
-            _require_regular(fd, self.path(rel))
+            _require_regular(fd, self.path(rel), single=False)
             yield fd
         finally:
             os.close(fd)
@@ -295,7 +298,7 @@ class Tree:
                 try:
                     fd = os.open(name, flags, dir_fd=dirfd)
                 except OSError as e:
-                    if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    if e.errno not in (*_NOT_OPENABLE, errno.ENOTDIR):
                         raise
                     raise Unsafe(self.path(rel), self.stat(rel).describe(), f"a {kind}") from None
         try:
@@ -332,13 +335,9 @@ class Tree:
         removed through the same directory descriptor, the name checked to be the file read."""
         with self._parent(rel) as (dirfd, name):
             try:
-                fd = os.open(name, _READ, dir_fd=dirfd)
+                fd = self._open(dirfd, name, rel, _READ)
             except FileNotFoundError:
                 return
-            except OSError as e:
-                if e.errno != errno.ELOOP:
-                    raise
-                raise Unsafe(self.path(rel), "a symlink", "a regular file") from None
             try:
                 _require_regular(fd, self.path(rel))
                 if _read_capped(fd, self.path(rel), limit) != expected:
@@ -407,13 +406,8 @@ class Tree:
     def append(self, rel: str, data: bytes, mode: int = 0o600) -> None:
         """Add `data` to the end of regular file `rel` (created when missing), durably."""
         with self._parent(rel) as (dirfd, name):
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-            try:
-                fd = os.open(name, flags | os.O_CLOEXEC, mode, dir_fd=dirfd)
-            except OSError as e:
-                if e.errno != errno.ELOOP:
-                    raise
-                raise Unsafe(self.path(rel), "a symlink", "a regular file") from None
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+            fd = self._open(dirfd, name, rel, flags, mode)
         try:
             _require_regular(fd, self.path(rel))
             _write_all(fd, data)
@@ -425,13 +419,7 @@ class Tree:
     def open_private(self, rel: str) -> Iterator[int]:
         """A read-write descriptor of regular file `rel`, created 0600 when missing (a lock)."""
         with self._parent(rel) as (dirfd, name):
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-            try:
-                fd = os.open(name, flags, 0o600, dir_fd=dirfd)
-            except OSError as e:
-                if e.errno not in (errno.ELOOP, errno.ENXIO):
-                    raise
-                raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file") from None
+            fd = self._open(dirfd, name, rel, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK)
         try:
             _require_regular(fd, self.path(rel))
             yield fd
@@ -448,9 +436,11 @@ def _entry_with(found: Entry, target: str | None) -> Entry:
     return dataclasses.replace(found, target=target)
 
 
-def _require_regular(fd: int, path: Path) -> None:
+def _require_regular(fd: int, path: Path, single: bool = True) -> None:
+    """A regular file; with `single`, one with no other name (a file dockyard writes: a hard
+    link would carry the write to wherever its other name is)."""
     found = _entry(os.fstat(fd))
-    if found.kind != "file" or found.nlink > 1:
+    if found.kind != "file" or (single and found.nlink > 1):
         raise Unsafe(path, found.describe(), "a regular file")
 
 
@@ -505,7 +495,13 @@ def read_file(path: Path, limit: int = READ_LIMIT) -> bytes:
     """A host file outside dockyard's trees (`/etc/resolv.conf`, the spec, a pid file): its
     symlinks are the system's and are followed, but it must end at a regular file, is opened
     without blocking and read with a cap. FileNotFoundError when it does not exist."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno not in _NOT_OPENABLE:
+            raise
+        found = _entry(os.stat(path))
+        raise DockyardError(f"{path} is {found.describe()}, not a regular file; not read") from None
     try:
         found = _entry(os.fstat(fd))
         if found.kind != "file":

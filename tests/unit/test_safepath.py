@@ -1,0 +1,176 @@
+"""The one door to dockyard's trees: nothing below the top is followed, nothing read blocks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import DockyardError
+from dockyard.state.safepath import TooLarge, Tree, Unsafe, parts, read_file
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[Tree, Path]:
+    top, decoy = tmp_path / "top", tmp_path / "decoy"
+    top.mkdir()
+    decoy.mkdir()
+    (decoy / "precious").write_text("precious")
+    (decoy / "precious").chmod(0o644)
+    return Tree(top), decoy
+
+
+def test_a_symlinked_directory_below_the_top_is_never_walked_through(
+    world: tuple[Tree, Path],
+) -> None:
+    tree, decoy = world
+    (tree.top / "vfs").symlink_to(decoy)
+    with pytest.raises(Unsafe) as e:
+        tree.mkdir("vfs/dir", 0o700)
+    assert str(e.value) == (
+        f"{tree.top}/vfs is a symlink (to {decoy}) where a directory belongs; "
+        "dockyard leaves it alone, never follows it"
+    )
+    for call in (
+        lambda: tree.read("vfs/precious"),
+        lambda: tree.write("vfs/precious", b"x", 0o600),
+        lambda: tree.set_attrs("vfs/precious", "file", 0o777),
+        lambda: tree.unlink("vfs/precious"),
+        lambda: tree.listdir("vfs"),
+        lambda: tree.stat("vfs/precious"),
+        lambda: tree.rename("vfs/precious", "stolen"),
+    ):
+        with pytest.raises(Unsafe):
+            call()
+    assert sorted(p.name for p in decoy.iterdir()) == ["precious"]
+    assert (decoy / "precious").read_text() == "precious"
+    assert (decoy / "precious").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_symlink_as_the_last_component_is_reported_never_followed(
+    world: tuple[Tree, Path],
+) -> None:
+    tree, decoy = world
+    (tree.top / "db").symlink_to(decoy / "precious")
+    assert tree.stat("db").describe() == f"a symlink (to {decoy}/precious)"
+    for call in (
+        lambda: tree.read("db"),
+        lambda: tree.write("db", b"x", 0o600),
+        lambda: tree.set_attrs("db", "file", 0o777),
+        lambda: tree.unlink("db"),
+        lambda: tree.touch("db"),
+        lambda: tree.append("db", b"x"),
+        lambda: tree.expect("db", "file"),
+    ):
+        with pytest.raises(Unsafe):
+            call()
+    assert (decoy / "precious").read_text() == "precious"
+    assert (tree.top / "db").is_symlink()
+
+
+def test_a_hard_link_is_read_but_never_written_chmodded_or_removed(
+    world: tuple[Tree, Path],
+) -> None:
+    tree, decoy = world
+    os.link(decoy / "precious", tree.top / "f")
+    assert tree.read("f") == b"precious"
+    with pytest.raises(Unsafe, match=r"is a hard link \(2 names for one file\)"):
+        tree.write("f", b"x", 0o600)
+    with pytest.raises(Unsafe):
+        tree.set_attrs("f", "file", 0o600)
+    with pytest.raises(Unsafe):
+        tree.unlink("f")
+    assert (decoy / "precious").read_text() == "precious"
+    assert (decoy / "precious").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("special", ["fifo", "socket", "/dev/zero", "/dev/urandom"])
+def test_special_files_never_hang_or_fill_memory(tmp_path: Path, special: str) -> None:
+    tree = Tree(tmp_path)
+    if special == "fifo":
+        os.mkfifo(tmp_path / "f")
+        path = tmp_path / "f"
+    elif special == "socket":
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(str(tmp_path / "f"))
+        path = tmp_path / "f"
+    else:
+        path = Path(special)
+    began = time.monotonic()
+    with pytest.raises(DockyardError) as e:
+        read_file(path)
+    assert "not a regular file; not read" in str(e.value)
+    if special in ("fifo", "socket"):
+        with pytest.raises(Unsafe):
+            tree.read("f")
+        with pytest.raises(Unsafe):
+            tree.write("f", b"x", 0o600)
+    assert time.monotonic() - began < 10  # a bound on a hang, not a timing
+
+
+def test_reads_are_capped(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"x" * 1001)
+    with pytest.raises(TooLarge) as e:
+        Tree(tmp_path).read("big", 1000)
+    assert str(e.value) == f"{tmp_path}/big is larger than 1,000 bytes; not read"
+    assert Tree(tmp_path).read("big", 1001) == b"x" * 1001
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../x", "a/../b", "a//b", ".", "a/./b", "a\0b"])
+def test_only_plain_relative_paths_are_accepted(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a plain relative path"):
+        parts(bad)
+
+
+def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    (tmp_path / "f").write_text("old")
+    tree.write("f", b"new", 0o640)
+    assert (tmp_path / "f").read_bytes() == b"new"
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+    assert tree.write("f", b"newer", 0o600, replace=False) is False
+    assert (tmp_path / "f").read_bytes() == b"new"
+
+
+def test_a_failed_write_keeps_the_old_content(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    (tmp_path / "f").write_text("old")
+    with pytest.raises(TypeError):
+        tree.write("f", "not bytes", 0o600)  # type: ignore[arg-type]
+    assert (tmp_path / "f").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_rename_never_clobbers(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    with pytest.raises(FileExistsError):
+        tree.rename("a", "b")
+    assert (tmp_path / "b").read_text() == "b"
+    tree.rename("a", "c")
+    assert (tmp_path / "c").read_text() == "a"
+
+
+def test_remove_file_only_when_the_content_is_still_what_was_read(tmp_path: Path) -> None:
+    tree = Tree(tmp_path)
+    (tmp_path / "pid").write_text("123\n")
+    with pytest.raises(DockyardError, match="changed since it was read"):
+        tree.remove_file("pid", b"124\n")
+    assert (tmp_path / "pid").exists()
+    tree.remove_file("pid", b"123\n")
+    assert not (tmp_path / "pid").exists()
+
+
+def test_mkdir_sets_the_exact_mode_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        Tree(tmp_path).makedirs("a/b", 0o755)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "a/b").stat().st_mode & 0o777 == 0o755
