@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all deps test unit lint demo bench clean
+.PHONY: all deps test unit lint demo bench fuzz clean
 
 all: test
 
@@ -31,6 +31,12 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo
+
+# Property-based tests with many more examples than `make test` runs (FUZZ_EXAMPLES each).
+FUZZ_EXAMPLES ?= 10000
+fuzz: $(STAMP)
+	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
+		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py
 
 bench: $(STAMP)
 	$(PY) -m compileall -q dockyard devtools bench

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dockyard import engine
+from dockyard import engine, lock
 from dockyard.reconcilers.containers import Containers
 from dockyard.reconcilers.directories import Directories
 from dockyard.reconcilers.dns import Dns
@@ -72,14 +72,16 @@ class World:
         return self.base / "proc"
 
     def run(self, dry_run: bool = False) -> engine.Outcome:
+        """One run as `reconcile` makes it: observe and plan, or, under the lock, apply."""
         spec = load(self.spec)
         host = Host.for_spec(spec, proc=self.proc)
         recs = engine.order(reconcilers())
-        the_plan = engine.plan(recs, spec, engine.observe(recs, spec, host))
         if dry_run:
-            return engine.Outcome(the_plan)
+            return engine.Outcome(engine.plan(recs, spec, engine.observe(recs, spec, host)))
         engine.prepare_state_dir(host)
-        return engine.apply(the_plan, recs, spec, host)
+        with lock.exclusive(self.state / "lock", 0):
+            the_plan = engine.plan(recs, spec, engine.observe(recs, spec, host))
+            return engine.apply(the_plan, recs, spec, host)
 
 
 def make_world(base: Path, driver: str = "vfs", legacy: bool = True, pidfile: str = "") -> World:

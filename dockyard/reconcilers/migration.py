@@ -446,6 +446,13 @@ class Migration:
             run(tree, [step for _, step in numbered], host.environ.get(CRASH_AFTER))
 
 
+def moves_tags(spec: Spec, seen: Seen) -> bool:
+    """Pure: whether this run's migration brings the legacy `repositories` into the driver's
+    tag store (which then must not be created empty)."""
+    steps, _, error = Migration()._steps(spec, seen)
+    return error is None and any(s.args[:2] == ("rename", "repositories") for s in steps)
+
+
 def _set_aside(tree: Tree, root: Path, change: Change) -> None:
     """Move a rejected journal (and its progress record) aside, or back for the undo."""
     src = str(Path((change.before or {})["path"]).relative_to(root))

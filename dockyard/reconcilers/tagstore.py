@@ -14,7 +14,7 @@ from typing import ClassVar
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
-from dockyard.reconcilers.migration import MigrationObserved
+from dockyard.reconcilers.migration import moves_tags
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
@@ -67,8 +67,7 @@ class TagStore:
         target = self._target(spec, seen)
         if target is None or obs.files.get(target, "missing") != "missing":
             return []
-        migration = seen[MigrationObserved]
-        if spec.storage.migrate and migration.repositories == "ok" and migration.images:
+        if moves_tags(spec, seen):
             return []  # the migration moves the legacy tags here
         return [
             Change(

@@ -34,8 +34,9 @@ READ_LIMIT = 1 << 20  # resolv.conf, pid files, JSON metadata: far below a MiB
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
-# open() on a symlink with O_NOFOLLOW, on a socket, on a device without a driver.
-_NOT_OPENABLE = frozenset({errno.ELOOP, errno.ENXIO, errno.ENODEV})
+# open() on a symlink with O_NOFOLLOW, on a socket, on a device without a driver, and on a
+# directory for writing.
+_NOT_OPENABLE = frozenset({errno.ELOOP, errno.ENXIO, errno.ENODEV, errno.EISDIR})
 
 
 class Unsafe(DockyardError):

@@ -256,3 +256,16 @@ def test_a_damaged_legacy_graph_is_reported_per_layer_and_the_rest_migrates(
     assert (graph / "loopa000" / "layer").is_dir()
     assert (world.root / "containers" / "objimage00" / "rw").is_dir()
     assert (world.root / "vfs" / "dir" / "top00000").is_dir()  # the sound layers moved
+
+
+def test_tags_migrate_with_containers_alone_and_the_tag_store_waits_for_them(
+    world: World,
+) -> None:
+    """Found by the fuzzer: with graph/ emptied, the migration still moves `repositories`
+    (containers remain), so the tag store must not be created empty in its way."""
+    shutil.rmtree(world.root / "graph")
+    (world.root / "graph").mkdir()
+    tags = (world.root / "repositories").read_text()
+    outcome = world.run()
+    assert outcome.ok, outcome.error
+    assert (world.root / "repositories-vfs").read_text() == tags
