@@ -176,6 +176,9 @@ class GraphDb:
             if seed is None:
                 _create(db)
             _register(db, after.get("names", {}))
+            # The undo of an update: the names this run registered go again.
+            before = (change.before or {}).get("names", {})
+            _unregister(db, {n: e for n, e in before.items() if n not in after.get("names", {})})
             db.commit()
 
 
@@ -206,4 +209,12 @@ def _register(db: sqlite3.Connection, names: dict[str, str]) -> None:
         db.execute(
             "INSERT OR IGNORE INTO edge (entity_id, parent_id, name) VALUES (?, ?, ?)",
             (entity, ROOT_ENTITY, name.lstrip("/")),
+        )
+
+
+def _unregister(db: sqlite3.Connection, names: dict[str, str]) -> None:
+    for name, entity in names.items():
+        db.execute(
+            "DELETE FROM edge WHERE parent_id = ? AND name = ? AND entity_id = ?",
+            (ROOT_ENTITY, name.lstrip("/"), entity),
         )

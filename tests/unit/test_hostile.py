@@ -3,13 +3,16 @@ moved in, nothing that is not dockyard's is deleted, and undo puts back exactly 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from dockyard import engine
 from dockyard.change import Change
 from dockyard.reconcilers import iptables
 from dockyard.reconcilers.base import Seen
@@ -19,7 +22,7 @@ from dockyard.reconcilers.pidfile import PidFile, PidFileObserved
 from dockyard.spec import load
 from dockyard.state.host import Host
 from dockyard.state.safepath import Unsafe
-from tests.hostile_world import World, make_world, snapshot
+from tests.hostile_world import World, make_world, reconcilers, snapshot
 
 
 @pytest.fixture
@@ -269,3 +272,29 @@ def test_tags_migrate_with_containers_alone_and_the_tag_store_waits_for_them(
     outcome = world.run()
     assert outcome.ok, outcome.error
     assert (world.root / "repositories-vfs").read_text() == tags
+
+
+def test_undo_of_names_registered_in_the_link_graph_removes_exactly_them(world: World) -> None:
+    assert world.run().ok
+    cid = "c0ffee000003"
+    (world.root / "containers" / cid).mkdir()
+    (world.root / "containers" / cid / "config.json").write_text('{"Name": "/cache"}')
+    (world.root / "vfs" / "dir" / cid).mkdir()
+
+    def edges() -> list[tuple[str, str]]:
+        with contextlib.closing(sqlite3.connect(world.root / "linkgraph.db")) as db:
+            return sorted(db.execute("SELECT name, entity_id FROM edge").fetchall())
+
+    before = edges()
+    spec = load(world.spec)
+    host = Host.for_spec(spec, proc=world.proc)
+    recs = engine.order(reconcilers())
+    (change,) = [c for c in engine.plan(recs, spec, engine.observe(recs, spec, host)).changes]
+    assert change.reconciler == "graphdb" and change.after == {"names": {"/cache": cid}}
+    graphdb = next(r for r in recs if r.name == "graphdb")
+    graphdb.apply(change, host)
+    assert edges() == sorted([*before, ("cache", cid)])
+    undo = change.undo()
+    assert undo is not None
+    graphdb.apply(undo, host)
+    assert edges() == before
