@@ -62,7 +62,7 @@ def main() -> int:
             for line in proc.stdout:
                 if "watching for drift" in line:
                     break
-            pid = int(Path(box.spec["pidfile"]).read_text())
+            pid = int((Path(box.spec["state_dir"]) / "dockyard.pid").read_text())
             link = ["ip", "-n", box.ns, "link", "show", "docker0"]
             bridge = []
             for _ in range(5):

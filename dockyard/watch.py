@@ -28,12 +28,11 @@ from dockyard.change import Change, Plan
 from dockyard.errors import DockyardError, LockTimeout, SpecError
 from dockyard.reconcilers import default_set
 from dockyard.reconcilers.base import Reconciler
-from dockyard.reconcilers.pidfile import PidFile, PidFileObserved
 from dockyard.state.host import Host
-from dockyard.state.safepath import Tree
 
 DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
 BACKOFF_CAP = 300.0
+OWN_PIDFILE = "dockyard.pid"  # in state_dir, while a watch runs
 
 
 @dataclass
@@ -212,27 +211,22 @@ class Watch:
     def run(self) -> int:
         spec = specs.load(self.options.spec_path)
         host = Host.for_spec(spec)
-        reconcilers = engine.order(
-            default_set(hold_pidfile=os.getpid(), force_dns=self.options.force_dns)
-        )
+        reconcilers = engine.order(default_set(force_dns=self.options.force_dns))
         engine.prepare_state_dir(host)
         with lock.exclusive(Path(host.state_dir) / "lock", 0):
-            self._refuse_a_live_pidfile(spec, host, reconcilers)
+            # The watch's own pid file; the spec's `pidfile` is Docker's and only observed.
+            host.state.write(OWN_PIDFILE, self._own_pid, 0o644)
             self._signals()
             threading.Thread(target=_listen, args=(self.state, self.log), daemon=True).start()
             try:
                 self._loop(spec, reconcilers)
             finally:
-                self._shutdown(spec)
+                self._shutdown(host)
         return 0
 
-    def _refuse_a_live_pidfile(self, spec: Any, host: Host, reconcilers: list[Reconciler]) -> None:
-        holder = next(r for r in reconcilers if isinstance(r, PidFile))
-        seen = engine.observe([holder], spec, host).seen
-        for note in holder.check(spec, seen):
-            if note.severity == "error":
-                got = seen[PidFileObserved]
-                raise DockyardError(f"{note.message}; another watch may run as pid {got.pid}")
+    @property
+    def _own_pid(self) -> bytes:
+        return f"{os.getpid()}\n".encode()
 
     def _loop(self, spec: Any, reconcilers: list[Reconciler]) -> None:
         import tenacity
@@ -311,12 +305,11 @@ class Watch:
         )
         return True
 
-    def _shutdown(self, spec: Any) -> None:
+    def _shutdown(self, host: Host) -> None:
         sd_notify("STOPPING=1")
         self.log.event("stopping", "stopping: removing the pid file, releasing the lock")
-        pidfile = Path(spec.pidfile)
         with contextlib.suppress(OSError, DockyardError):
-            Tree(pidfile.parent).remove_file(pidfile.name, f"{os.getpid()}\n".encode())
+            host.state.remove_file(OWN_PIDFILE, self._own_pid)
         self.metrics.close()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dockyard.reconcilers.base import Reconciler, Seen
 
 
-def default_set(hold_pidfile: int | None = None, force_dns: bool = False) -> list[Reconciler]:
-    """Every reconciler, as a run uses them. `hold_pidfile`: the pid watch mode writes there;
-    `force_dns`: rewrite a resolv.conf edited by hand."""
+def default_set(force_dns: bool = False) -> list[Reconciler]:
+    """Every reconciler, as a run uses them. `force_dns`: rewrite a resolv.conf edited by
+    hand."""
     from dockyard.reconcilers.bridge import Bridge
     from dockyard.reconcilers.containers import Containers
     from dockyard.reconcilers.directories import Directories
@@ -26,7 +26,7 @@ def default_set(hold_pidfile: int | None = None, force_dns: bool = False) -> lis
     return [
         Preflight(),
         Directories(),
-        PidFile(hold=hold_pidfile),
+        PidFile(),
         Bridge(),
         Iptables(),
         IpForward(),

@@ -6,8 +6,8 @@ in ASCII digits. Anything else at that path (another file named by mistake, a sy
 FIFO) is reported and left alone. The undo of a removal puts back the same bytes, mode and
 owner.
 
-In watch mode dockyard is the long-running process: it holds the file with its own pid
-(`PidFile(hold=os.getpid())`) and another live holder is then an error.
+The file is Docker's: dockyard never writes its own pid there (the watch's pid goes in
+`<state_dir>/dockyard.pid`).
 """
 
 from __future__ import annotations
@@ -100,9 +100,6 @@ class PidFile:
     after: ClassVar[tuple[str, ...]] = ("preflight",)
     observation: ClassVar[type] = PidFileObserved
 
-    def __init__(self, hold: int | None = None) -> None:
-        self.hold = hold
-
     def observe(self, spec: Spec, host: Host) -> PidFileObserved:
         path = Path(spec.pidfile)
         content, found, problem = read_pidfile(path)
@@ -133,43 +130,16 @@ class PidFile:
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         got = seen[PidFileObserved]
-        if got.problem or (got.exists and got.alive):
+        if got.problem or not got.exists or got.alive:
             return []  # not a pid file, or a live holder: never touched; `check` says so
-        if self.hold is None:
-            if not got.exists:
-                return []
-            return [
-                Change(
-                    self.name,
-                    "pidfile",
-                    got.path,
-                    "delete",
-                    self._held(got),
-                    None,
-                    self._stale_reason(got),
-                )
-            ]
-        want = {"pid": self.hold}
-        if not got.exists:
-            return [
-                Change(
-                    self.name,
-                    "pidfile",
-                    got.path,
-                    "create",
-                    None,
-                    want,
-                    "dockyard holds it while it runs",
-                )
-            ]
         return [
             Change(
                 self.name,
                 "pidfile",
                 got.path,
-                "replace",
+                "delete",
                 self._held(got),
-                want,
+                None,
                 self._stale_reason(got),
             )
         ]
@@ -177,22 +147,10 @@ class PidFile:
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         got = seen[PidFileObserved]
         if got.problem:
-            message = f"{got.path} {got.problem}; left alone"
-            if self.hold is not None:
-                return [Note(self.name, "error", message)]
-            return [Note(self.name, "warning", message)]
-        if not (got.exists and got.alive) or got.pid == self.hold:
+            return [Note(self.name, "warning", f"{got.path} {got.problem}; left alone")]
+        if not (got.exists and got.alive):
             return []
         who = f"pid {got.pid}" + (f" ({got.command})" if got.command else "")
-        if self.hold is not None:
-            return [
-                Note(
-                    self.name,
-                    "error",
-                    f"pid file found, ensure docker is not running or delete {got.path} "
-                    f"(held by live {who})",
-                )
-            ]
         return [Note(self.name, "info", f"{got.path} is held by live {who}; left alone")]
 
     def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
@@ -218,18 +176,14 @@ class PidFile:
 
     def apply(self, change: Change, host: Host) -> None:
         tree, name = _at(Path(change.name))
-        if change.action in ("delete", "replace"):
-            self._refuse_if_taken(Path(change.name), change.before or {})
+        before = change.before or {}
         if change.action == "delete":
-            tree.remove_file(name, (change.before or {}).get("content", "").encode())
+            self._refuse_if_taken(Path(change.name), before)
+            tree.remove_file(name, str(before["content"]).encode())
             return
-        after = change.after or {}
-        if after.get("content") is not None:  # the undo of a removal: the file as it was
-            data, mode, owner = str(after["content"]).encode(), after["mode"], after["owner"]
-        else:
-            data, mode, owner = f"{after['pid']}\n".encode(), "0644", None
-        Path(change.name).parent.mkdir(parents=True, exist_ok=True)
-        tree.write(name, data, int(mode, 8), owner, replace=change.action != "create")
+        after = change.after or {}  # the undo of a removal: the file as it was
+        data, mode = str(after["content"]).encode(), int(after["mode"], 8)
+        tree.write(name, data, mode, after["owner"], replace=False)
 
     def _refuse_if_taken(self, path: Path, before: Mapping[str, Any]) -> None:
         """A daemon may have started since the observation: never remove a live holder's file,
@@ -240,7 +194,7 @@ class PidFile:
         if content is None:
             return
         pid = parse_pid(content)
-        if pid is not None and pid != self.hold and is_alive(pid):
+        if pid is not None and is_alive(pid):
             raise DockyardError(
                 f"{path} was taken by live pid {pid} since it was observed; left alone"
             )

@@ -1,8 +1,8 @@
 """Golden plans: spec.yaml + observed.yaml -> plan.yaml, for every reconciler, no host needed.
 
 Each case is a directory tests/golden/cases/<reconciler>/<case>/. observed.yaml maps reconciler
-names to what they observed; options.yaml may set `hold_pidfile` (watch mode). To rewrite the
-expected plans after an intended change: UPDATE_GOLDEN=1 pytest tests/golden, then review the diff.
+names to what they observed. To rewrite the expected plans after an intended change:
+UPDATE_GOLDEN=1 pytest tests/golden, then review the diff.
 """
 
 from __future__ import annotations
@@ -26,14 +26,9 @@ ALL = sorted(p for p in CASES.glob("*/*") if p.is_dir())
 
 def planned(case: Path) -> dict[str, Any]:
     reconciler_name = case.parent.name
-    options = (
-        yaml.safe_load((case / "options.yaml").read_text())
-        if (case / "options.yaml").exists()
-        else {}
-    )
     spec = load(case / "spec.yaml")
     observed = yaml.safe_load((case / "observed.yaml").read_text())
-    reconcilers = {r.name: r for r in engine.order(default_set(options.get("hold_pidfile")))}
+    reconcilers = {r.name: r for r in engine.order(default_set())}
     seen = Seen()
     for name, data in observed.items():
         seen.add(name, TypeAdapter(reconcilers[name].observation).validate_python(data))

@@ -153,8 +153,9 @@ def test_sigterm_removes_the_pid_file_and_releases_the_lock(
 ) -> None:
     w = watcher()
     w.ready()
-    pidfile = Path(box.spec["pidfile"])
-    assert pidfile.read_text().strip().isdigit()
+    pidfile = Path(box.spec["state_dir"]) / "dockyard.pid"
+    assert pidfile.read_text() == f"{w.proc.pid}\n"
+    assert not Path(box.spec["pidfile"]).exists()  # Docker's pid file is never the watch's
     assert w.stop() == 0
     w.wait_for(lambda e: e["event"] == "stopping", "stopping event")
     assert not pidfile.exists()
@@ -167,7 +168,7 @@ def test_a_second_watch_refuses_and_names_the_first(
 ) -> None:
     first = watcher()
     first.ready()
-    holder = Path(box.spec["pidfile"]).read_text().strip()
+    holder = (Path(box.spec["state_dir"]) / "dockyard.pid").read_text().strip()
     second = box.reconcile("watch", "SPEC")
     assert second.returncode == 1
     assert f"held by pid {holder}" in second.stderr
