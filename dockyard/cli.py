@@ -417,6 +417,7 @@ def _report(
             applied=[c.to_json() for c in outcome.applied],
             rolled_back=[c.to_json() for c in outcome.rolled_back],
             undo_failures=outcome.undo_failures,
+            failed=outcome.failed,
             error=outcome.error,
             converged=outcome.ok,
         )

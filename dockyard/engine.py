@@ -99,6 +99,9 @@ class Outcome:
     applied: list[Change] = field(default_factory=list)
     rolled_back: list[Change] = field(default_factory=list)
     undo_failures: list[str] = field(default_factory=list)
+    # Reconciler -> why it did not converge: refused by an error note, failed to apply or to
+    # verify, or skipped because one it comes after did.
+    failed: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -106,8 +109,13 @@ class Outcome:
         return self.error is None
 
 
-class _Unconverged(DockyardError):
-    pass
+def dependents(names: Iterable[str], ordered: list[Reconciler]) -> set[str]:
+    """`names` and every reconciler that comes after one of them, directly or not."""
+    out = set(names)
+    for r in ordered:  # dependencies come first
+        if any(d in out for d in r.after):
+            out.add(r.name)
+    return out
 
 
 def describe_leftover(changes: Iterable[Change]) -> list[str]:
@@ -134,39 +142,96 @@ def apply(
     progress: Progress = lambda _: None,
     teardown: bool = False,
 ) -> Outcome:
-    """Carry out `the_plan`, verify by observing again, and undo this run's changes on failure."""
+    """Carry out `the_plan`, verify by observing again, and undo what fails.
+
+    Failures are contained: a reconciler refused by an error note, or whose changes fail or do
+    not verify, has this run's changes undone, together with those of every reconciler that
+    comes after it; the others still converge. The error names every one that did not."""
     ordered = order(reconcilers)
     by_name = {r.name: r for r in ordered}
     outcome = Outcome(the_plan)
-    if the_plan.errors:
-        outcome.error = "nothing was changed: " + "; ".join(
-            f"{n.reconciler}: {n.message}" for n in the_plan.errors
-        )
-        return outcome
+    for note in the_plan.errors:
+        outcome.failed.setdefault(note.reconciler, f"{note.reconciler}: {note.message}")
+    blocked = dependents(outcome.failed, ordered)
     try:
-        for name, group in groupby(the_plan.changes, key=lambda c: c.reconciler):
-            _carry_out_all(by_name[name], list(group), host, outcome, progress)
-        if outcome.applied:
-            again = plan(ordered, spec, observe(ordered, spec, host), teardown)
-            problems = [f"{n.reconciler}: {n.message}" for n in again.errors]
-            problems += describe_leftover(again.changes)
-            if problems:
-                raise _Unconverged("did not converge: " + "; ".join(problems))
-    except Exception as e:
-        failed = outcome.applied and isinstance(e, _Unconverged)
-        where = "" if failed or not the_plan.changes else _failed_at(the_plan, outcome)
-        outcome.error = f"{where}{_why(e)}"
-        _roll_back(outcome, by_name, host, progress)
-        if not isinstance(e, OSError | DockyardError):
-            raise
+        for name, grouped in groupby(the_plan.changes, key=lambda c: c.reconciler):
+            group = list(grouped)
+            if name in blocked:
+                _skipped(outcome, by_name[name], blocked)
+                continue
+            try:
+                _carry_out_all(by_name[name], group, host, outcome, progress)
+            except (OSError, DockyardError) as e:
+                outcome.failed[name] = f"{_failed_at(group, outcome)}{_why(e)}"
+                blocked |= _undo(dependents([name], ordered), outcome, by_name, host, progress)
+        if _kept(outcome):
+            _verify(ordered, spec, host, teardown, blocked, outcome, by_name, progress)
+    except Exception:
+        outcome.error = "internal error; this run's changes were undone"
+        _roll_back(outcome, by_name, host, progress, set(by_name))
+        raise
     finally:
         _save_ledger(host, outcome)
+    if outcome.failed:
+        nothing = "nothing was changed: " if not outcome.applied else ""
+        outcome.error = nothing + "; ".join(outcome.failed.values())
     return outcome
 
 
-def _failed_at(the_plan: Plan, outcome: Outcome) -> str:
-    change = the_plan.changes[len(outcome.applied)]
-    return f"{change.symbol} {change.resource} failed: "
+def _skipped(outcome: Outcome, reconciler: Reconciler, blocked: set[str]) -> None:
+    if reconciler.name not in outcome.failed:
+        after = ", ".join(d for d in reconciler.after if d in blocked)
+        outcome.failed[reconciler.name] = (
+            f"{reconciler.name}: skipped, it comes after {after}, which did not converge"
+        )
+
+
+def _kept(outcome: Outcome) -> list[Change]:
+    undone = set(map(id, outcome.rolled_back))
+    return [c for c in outcome.applied if id(c) not in undone]
+
+
+def _verify(
+    ordered: list[Reconciler],
+    spec: Spec,
+    host: Host,
+    teardown: bool,
+    blocked: set[str],
+    outcome: Outcome,
+    by_name: dict[str, Reconciler],
+    progress: Progress,
+) -> None:
+    """Observe again: what a reconciler that was applied still finds to change did not
+    converge, and is undone with its dependents."""
+    again = plan(ordered, spec, observe(ordered, spec, host), teardown)
+    problems: dict[str, list[str]] = {}
+    for note in again.errors:
+        problems.setdefault(note.reconciler, []).append(f"{note.reconciler}: {note.message}")
+    for name, group in groupby(again.changes, key=lambda c: c.reconciler):
+        problems.setdefault(name, []).extend(describe_leftover(group))
+    unconverged = {n: p for n, p in problems.items() if n not in blocked}
+    for name, found in unconverged.items():
+        outcome.failed[name] = "did not converge: " + "; ".join(found)
+    if unconverged:
+        _undo(dependents(unconverged, ordered), outcome, by_name, host, progress)
+
+
+def _undo(
+    names: set[str],
+    outcome: Outcome,
+    by_name: dict[str, Reconciler],
+    host: Host,
+    progress: Progress,
+) -> set[str]:
+    """Roll back this run's changes of `names`; returns `names`."""
+    _roll_back(outcome, by_name, host, progress, names)
+    return names
+
+
+def _failed_at(group: list[Change], outcome: Outcome) -> str:
+    done = {id(c) for c in outcome.applied}
+    change = next((c for c in group if id(c) not in done), None)
+    return f"{change.symbol} {change.resource} failed: " if change else ""
 
 
 def _carry_out_all(
@@ -219,9 +284,16 @@ def _record(change: Change, host: Host) -> None:
 
 
 def _roll_back(
-    outcome: Outcome, by_name: dict[str, Reconciler], host: Host, progress: Progress
+    outcome: Outcome,
+    by_name: dict[str, Reconciler],
+    host: Host,
+    progress: Progress,
+    names: set[str],
 ) -> None:
-    for name, group in groupby(reversed(outcome.applied), key=lambda c: c.reconciler):
+    """Undo the changes of `names` that this run applied and has not undone, last first."""
+    undone = set(map(id, outcome.rolled_back))
+    todo = [c for c in reversed(outcome.applied) if c.reconciler in names and id(c) not in undone]
+    for name, group in groupby(todo, key=lambda c: c.reconciler):
         reconciler = by_name[name]
         changes = list(group)
         if getattr(reconciler, "apply_batch", None) is not None and all(

@@ -284,13 +284,14 @@ class Watch:
         started = time.perf_counter()
         host = Host.for_spec(spec)
         the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
-        if the_plan.errors:
-            raise DockyardError("; ".join(f"{n.reconciler}: {n.message}" for n in the_plan.errors))
-        if not the_plan.changes:
+        if not the_plan.changes and not the_plan.errors:
             self.metrics.record(the_plan, None, kind, time.perf_counter() - started)
             return True
+        refused = engine.dependents({n.reconciler for n in the_plan.errors}, reconcilers)
         for change in the_plan.changes:
-            self.log.change(kind, change)
+            if change.reconciler not in refused:
+                self.log.change(kind, change)
+        # A concern that fails stops only those that come after it; the others converge.
         outcome = engine.apply(the_plan, reconcilers, spec, host)
         took = time.perf_counter() - started
         self.metrics.record(the_plan, outcome, kind, took)

@@ -125,27 +125,77 @@ def run(spec: Spec, host: Host, recs: list[Any]) -> engine.Outcome:
     return engine.apply(the_plan, ordered, spec, host)
 
 
-def test_failure_on_second_change_leaves_host_as_before(world: tuple[Spec, Host, Path]) -> None:
+def test_a_failed_concern_is_undone_and_the_independent_ones_converge(
+    world: tuple[Spec, Host, Path],
+) -> None:
     spec, host, files = world
-    base = files.parent
-    before = snapshot(base)
     toy = Files(files, {"keep": "new", "added": "x", "third": "y"}, fail_on=2)
     outcome = run(spec, host, [Directories(), toy])
     assert outcome.error is not None
     assert outcome.error.startswith("+ file added failed: no space left on device")
-    assert snapshot(base) == before
-    # Directories created in this run are gone again, the toy's first update is undone.
-    assert [c.resource for c in outcome.rolled_back][-1].startswith("directory ")
+    assert set(outcome.failed) == {"files"}
+    # The toy's first update is undone; the directories it comes after stay converged.
+    assert [c.resource for c in outcome.rolled_back] == ["file keep"]
     assert (files / "keep").read_text() == "old"
+    assert not (files / "added").exists()
+    assert Path(spec.root, "graph").is_dir()
     assert not outcome.undo_failures
+
+
+def test_a_failure_undoes_the_concerns_that_come_after_it(
+    world: tuple[Spec, Host, Path],
+) -> None:
+    spec, host, files = world
+    before = snapshot(files.parent)
+
+    class Failing(Directories):
+        def apply(self, change: Change, host: Host) -> None:
+            if change.name.endswith("/tmp"):
+                raise OSError(28, "No space left on device", change.name)
+            super().apply(change, host)
+
+    outcome = run(spec, host, [Failing(), Files(files, {"keep": "new"})])
+    assert outcome.error is not None
+    assert set(outcome.failed) == {"directories", "files"}
+    assert "files: skipped, it comes after directories, which did not converge" in outcome.error
+    assert snapshot(files.parent) == before
+
+
+def test_an_error_note_refuses_only_its_concern_and_those_after_it(
+    world: tuple[Spec, Host, Path],
+) -> None:
+    spec, host, files = world
+
+    @dataclass(frozen=True)
+    class Nothing:
+        pass
+
+    class Refusing:
+        name: ClassVar[str] = "refusing"
+        after: ClassVar[tuple[str, ...]] = ()
+        observation: ClassVar[type] = Nothing
+
+        def observe(self, spec: Spec, host: Host) -> Nothing:
+            return Nothing()
+
+        def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+            return []
+
+        def check(self, spec: Spec, seen: Seen) -> list[Note]:
+            return [Note(self.name, "error", "refused")]
+
+    outcome = run(spec, host, [Refusing(), Directories(), Files(files, {"keep": "new"})])
+    assert outcome.error == "refusing: refused"
+    assert (files / "keep").read_text() == "new"  # independent concerns converged
+    assert Path(spec.root).is_dir()
 
 
 def test_unconverged_apply_is_rolled_back(world: tuple[Spec, Host, Path]) -> None:
     spec, host, files = world
-    before = snapshot(files.parent)
     outcome = run(spec, host, [Directories(), Files(files, {"keep": "new"}, ignore=True)])
     assert outcome.error == "did not converge: file keep c: wanted new, found old"
-    assert snapshot(files.parent) == before
+    assert [c.resource for c in outcome.rolled_back] == ["file keep"]
+    assert Path(spec.root, "graph").is_dir()  # directories verified: it stays
 
 
 def test_error_note_blocks_apply(world: tuple[Spec, Host, Path]) -> None:
@@ -155,7 +205,8 @@ def test_error_note_blocks_apply(world: tuple[Spec, Host, Path]) -> None:
     outcome = run(spec, host, [Directories(), Files(files, {"keep": "new"})])
     assert outcome.error == (
         f"nothing was changed: directories: {spec.root} is a regular file, not a directory; "
-        "left alone, never followed"
+        "left alone, never followed; files: skipped, it comes after directories, which did "
+        "not converge"
     )
     assert snapshot(files.parent) == before
 

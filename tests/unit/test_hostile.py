@@ -49,7 +49,10 @@ def test_a_symlinked_driver_directory_gets_nothing_created_or_moved_out(
     (world.root / where).symlink_to(target)
     layers = snapshot(world.root / "graph")
     fails_naming(world, world.root / where, f"a symlink (to {target})")
-    assert snapshot(world.root / "graph") == layers  # no layer left the root
+    # No layer left the root (the mode of graph/ itself is the directories' concern).
+    assert {k: v for k, v in snapshot(world.root / "graph").items() if k} == {
+        k: v for k, v in layers.items() if k
+    }
 
 
 @pytest.mark.parametrize("where", ["graph/top00000", "containers/c0ffee000001"])
