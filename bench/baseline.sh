@@ -45,16 +45,19 @@ ensure() {
     table=$1; chain=$2; shift 2
     ipt -t "$table" -C "$chain" "$@" 2>/dev/null || ipt -t "$table" -I "$chain" "$@"
 }
+# (the same rules as dockyard's: the daemon's chains made, its own chains for published ports)
 ipt -t nat -N DOCKER 2>/dev/null || true
-ensure nat PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
-ensure nat OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+ipt -t nat -N DOCKYARD 2>/dev/null || true
+ensure nat PREROUTING -m addrtype --dst-type LOCAL -j DOCKYARD
+ensure nat OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD
 ensure nat POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 ipt -N DOCKER 2>/dev/null || true
+ipt -N DOCKYARD 2>/dev/null || true
 ipt -N DOCKER-USER 2>/dev/null || true
 ensure filter FORWARD -i docker0 -o docker0 -j ACCEPT
 ensure filter FORWARD -i docker0 ! -o docker0 -j ACCEPT
 ensure filter FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
-ensure filter FORWARD -o docker0 -j DOCKER
+ensure filter FORWARD -o docker0 -j DOCKYARD
 ensure filter FORWARD -j DOCKER-USER
 
 # storage: Docker's priority, probed (aufs, btrfs, devicemapper are absent here), then overlay2

@@ -167,8 +167,7 @@ def test_a_file_where_a_directory_belongs_stops_its_concern_only(box: Sandbox) -
     assert result.returncode == 1
     failed = json.loads(result.stdout)["failed"]
     assert failed["directories"] == (
-        f"directories: {root}/graph is a regular file, not a directory; left alone, never "
-        "followed"
+        f"directories: {root}/graph is a regular file, not a directory; left alone, never followed"
     )
     assert {"dns", "storage", "tagstore"} <= set(failed)  # they come after directories
     assert tree(root) == before

@@ -23,13 +23,13 @@ pytestmark = pytest.mark.root
 BACKENDS = [b for b in ("legacy", "nft") if shutil.which(f"iptables-{b}-save")]
 DOCKER_RULES = {
     "nat": [
-        "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
-        "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER",
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKYARD",
+        "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD",
         "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
     ],
     "filter": [
         "-A FORWARD -j DOCKER-USER",
-        "-A FORWARD -o docker0 -j DOCKER",
+        "-A FORWARD -o docker0 -j DOCKYARD",
         "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
         "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT",
         "-A FORWARD -i docker0 -o docker0 -j ACCEPT",
@@ -64,12 +64,12 @@ class Firewall:
 
     def rules(self, table: str, ours: bool | None = None) -> list[str]:
         """Rule lines; ours=True: dockyard's with their comment cut out; False: foreign only.
-        Every rule in a DOCKER chain is dockyard's; elsewhere, those with its comment."""
+        Every rule in a DOCKYARD chain is dockyard's; elsewhere, those with its comment."""
         out = []
         for line in self.save(table):
             if not line.startswith("-A"):
                 continue
-            mine = "dockyard:" in line or line.startswith("-A DOCKER ")
+            mine = "dockyard:" in line or line.startswith("-A DOCKYARD ")
             if ours is None or ours == mine:
                 if "dockyard:" in line:
                     head, _, rest = line.partition(' -m comment --comment "dockyard:')
@@ -95,8 +95,9 @@ def test_from_nothing_exactly_dockers_rules_in_order(fw: Firewall) -> None:
     for table, expected in DOCKER_RULES.items():
         assert fw.rules(table, ours=True) == expected
         assert fw.rules(table, ours=False) == []
-    assert "DOCKER" in fw.chains("nat")
-    assert {"DOCKER", "DOCKER-USER"} <= set(fw.chains("filter"))
+    # The daemon's chains are made for it, empty; dockyard's own hold what it publishes.
+    assert {"DOCKER", "DOCKYARD"} <= set(fw.chains("nat"))
+    assert {"DOCKER", "DOCKYARD", "DOCKER-USER"} <= set(fw.chains("filter"))
     assert fw.plan() == (0, "No changes. The host matches the spec.\n")
     # Stamped before the commit: a run that read the tables ahead knows its read is stale.
     assert fw.box.path("/var/lib/dockyard/iptables.written").is_file()
@@ -142,18 +143,19 @@ def test_published_ports(fw: Firewall) -> None:
         }
     )
     fw.converge()
-    assert [r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKER")] == [
-        "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
-        "-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p udp -m udp --dport 5353 -j DNAT "
+    assert [r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD")] == [
+        "-A DOCKYARD ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT "
+        "--to-destination 172.17.0.2:80",
+        "-A DOCKYARD -d 127.0.0.1/32 ! -i docker0 -p udp -m udp --dport 5353 -j DNAT "
         "--to-destination 172.17.0.3:53",
     ]
-    assert [r for r in fw.rules("filter", ours=True) if r.startswith("-A DOCKER")] == [
-        "-A DOCKER -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
-        "-A DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p udp -m udp --dport 53 -j ACCEPT",
+    assert [r for r in fw.rules("filter", ours=True) if r.startswith("-A DOCKYARD")] == [
+        "-A DOCKYARD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+        "-A DOCKYARD -d 172.17.0.3/32 ! -i docker0 -o docker0 -p udp -m udp --dport 53 -j ACCEPT",
     ]
     assert fw.plan()[0] == 0
     shown = json.loads(fw.box.reconcile("show", "SPEC", "-o", "json").stdout)
-    # 3 in nat's built-in chains, 5 in FORWARD, and 2 in each DOCKER chain
+    # 3 in nat's built-in chains, 5 in FORWARD, and 2 in each DOCKYARD chain
     assert shown["observed"]["iptables"]["planned"]["dockyard_rules"] == 12
 
 
@@ -181,7 +183,7 @@ def test_bridge_none_installs_nothing(fw: Firewall) -> None:
     fw.box.write_spec({"version": 1, "network": {"bridge": {"name": "none"}}})
     fw.converge()
     assert fw.rules("nat") == [] and fw.rules("filter") == []
-    assert "DOCKER" not in fw.chains("nat")
+    assert "DOCKER" not in fw.chains("nat") and "DOCKYARD" not in fw.chains("nat")
 
 
 FOREIGN = [
@@ -222,12 +224,64 @@ def test_foreign_rules_survive_every_run_unchanged(fw: Firewall) -> None:
 
 def test_a_rule_put_by_hand_into_our_chain_is_shown_and_removed(fw: Firewall) -> None:
     fw.converge()
-    fw.iptables("-t", "nat", "-A", "DOCKER", "-p", "tcp", "--dport", "9", "-j", "RETURN")
+    fw.iptables("-t", "nat", "-A", "DOCKYARD", "-p", "tcp", "--dport", "9", "-j", "RETURN")
     code, text = fw.plan()
     assert code == 2
-    assert "- rule nat DOCKER -p tcp -m tcp --dport 9 -j RETURN  (not in the spec)" in text
+    assert "- rule nat DOCKYARD -p tcp -m tcp --dport 9 -j RETURN  (not in the spec)" in text
     fw.converge()
     assert fw.rules("nat", ours=True) == DOCKER_RULES["nat"]
+
+
+def test_the_daemons_chains_are_never_flushed_emptied_or_reordered(fw: Firewall) -> None:
+    fw.converge()
+    daemon = [
+        ("-t", "nat", "-A", "DOCKER", "-i", "docker0", "-j", "RETURN"),
+        (
+            "-t",
+            "nat",
+            "-A",
+            "DOCKER",
+            "!",
+            "-i",
+            "docker0",
+            "-p",
+            "tcp",
+            "--dport",
+            "9",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "172.17.0.9:9",
+        ),
+        (
+            "-A",
+            "DOCKER",
+            "-d",
+            "172.17.0.9/32",
+            "!",
+            "-i",
+            "docker0",
+            "-o",
+            "docker0",
+            "-p",
+            "tcp",
+            "--dport",
+            "9",
+            "-j",
+            "ACCEPT",
+        ),
+    ]
+    for rule in daemon:
+        fw.iptables(*rule)
+    before = {t: [x for x in fw.save(t) if x.startswith("-A DOCKER ")] for t in ("nat", "filter")}
+    assert fw.plan()[0] == 0  # the daemon's rules are not drift
+    for network in ({}, {"iptables": False}):
+        fw.spec(network)
+        fw.converge()
+        after = {t: [x for x in fw.save(t) if x.startswith("-A DOCKER ")] for t in before}
+        assert after == before
+    assert fw.box.reconcile("down", "SPEC").returncode == 0
+    assert {t: [x for x in fw.save(t) if x.startswith("-A DOCKER ")] for t in before} == before
 
 
 def test_iptables_false_removes_ours_and_keeps_foreign(fw: Firewall) -> None:
@@ -240,7 +294,8 @@ def test_iptables_false_removes_ours_and_keeps_foreign(fw: Firewall) -> None:
     fw.converge()
     assert fw.rules("nat", ours=True) == [] and fw.rules("filter", ours=True) == []
     assert foreign_view(fw) == before
-    assert "DOCKER" not in fw.chains("nat") and "DOCKER" not in fw.chains("filter")
+    assert "DOCKYARD" not in fw.chains("nat") and "DOCKYARD" not in fw.chains("filter")
+    assert "DOCKER" in fw.chains("nat")  # the daemon's: never removed
     assert "DOCKER-USER" in fw.chains("filter")  # it holds the user's rule
     assert fw.plan()[0] == 0
 
@@ -264,8 +319,8 @@ DRIFTS = {
             "DROP",
         )
     ],
-    "rule duplicated": [("-A", "FORWARD", "-o", "docker0", "-j", "DOCKER")],
-    "chain flushed": [("-t", "nat", "-F", "DOCKER")],
+    "rule duplicated": [("-A", "FORWARD", "-o", "docker0", "-j", "DOCKYARD")],
+    "chain flushed": [("-t", "nat", "-F", "DOCKYARD")],
     "user jump moved below ours": [("-D", "FORWARD", "1"), ("-A", "FORWARD", "JUMP")],
 }
 
@@ -285,7 +340,7 @@ def test_drift_is_detected_and_repaired(fw: Firewall, drift: str) -> None:
     elif drift in ("rule edited", "rule duplicated"):
         # Hand-made copies of our rules keep our comment, as an admin's edit would.
         line = next(
-            x for x in fw.save("filter") if "-o docker0 -m comment" in x and "-j DOCKER" in x
+            x for x in fw.save("filter") if "-o docker0 -m comment" in x and "-j DOCKYARD" in x
         )
         comment = line.split('--comment "')[1].split('"')[0]
         for step in DRIFTS[drift]:
@@ -340,7 +395,10 @@ def test_xtables_lock_held_too_long_is_a_clear_error(fw: Firewall) -> None:
         "gave up after 0.5s (network.iptables_lock_timeout)" in result.stderr
     )
     assert fw.rules("filter") == [] and fw.rules("nat") == []
-    assert "rolled back: + bridge docker0" in result.stderr
+    # Only the firewall failed: the bridge it comes after converged and stays.
+    assert "rolled back: + bridge docker0" not in result.stderr
+    assert fw.box.run(["ip", "link", "show", "docker0"]).returncode == 0
+    assert fw.box.reconcile("SPEC").returncode == 0  # the lock free again: it converges
 
 
 def start(fw: Firewall) -> subprocess.Popen[str]:
@@ -392,11 +450,13 @@ def test_a_bulk_append_of_many_ports_converges(fw: Firewall) -> None:
     fw.spec({"published_ports": ports})
     doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
     bulk = [
-        c for c in doc["changes"] if c["resource"] in ("rules nat DOCKER", "rules filter DOCKER")
+        c
+        for c in doc["changes"]
+        if c["resource"] in ("rules nat DOCKYARD", "rules filter DOCKYARD")
     ]
     assert [c["after"]["count"] for c in bulk] == [80, 80]
     fw.converge()
-    assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKER")]) == 80
+    assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD")]) == 80
     assert fw.plan()[0] == 0
 
 
@@ -408,8 +468,8 @@ def test_many_changed_ports_rewrite_our_chains_in_one_pass(fw: Firewall) -> None
     fw.spec({"published_ports": mappings(80, host=2000, container=9000)})
     doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
     assert [(c["resource"], c["action"], c["reason"]) for c in doc["changes"]] == [
-        ("rules nat DOCKER", "update", "80 missing, 80 not in the spec"),
-        ("rules filter DOCKER", "update", "80 missing, 80 not in the spec"),
+        ("rules nat DOCKYARD", "update", "80 missing, 80 not in the spec"),
+        ("rules filter DOCKYARD", "update", "80 missing, 80 not in the spec"),
     ]
     fw.converge()
     assert fw.plan()[0] == 0
@@ -420,7 +480,7 @@ def test_many_changed_ports_rewrite_our_chains_in_one_pass(fw: Firewall) -> None
     fw.spec({"iptables": False})
     fw.converge()
     assert fw.rules("nat") == [] and fw.rules("filter") == []
-    assert "DOCKER" not in fw.chains("nat")
+    assert "DOCKYARD" not in fw.chains("nat") and "DOCKER" in fw.chains("nat")
 
 
 READ_AHEAD = """

@@ -85,8 +85,8 @@ def test_two_host_ports_to_one_container_port_share_one_accept() -> None:
         )
     )
     own = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
-    assert len(own[("nat", "DOCKER")]) == 2
-    assert len(own[("filter", "DOCKER")]) == 1
+    assert len(own[("nat", "DOCKYARD")]) == 2
+    assert len(own[("filter", "DOCKYARD")]) == 1
 
 
 def test_own_chain_order_does_not_matter() -> None:
@@ -96,17 +96,17 @@ def test_own_chain_order_does_not_matter() -> None:
             "{host_port: 81, container_ip: 172.17.0.2, container_port: 81}",
         )
     )
-    lines = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own[("nat", "DOCKER")]
-    assert list(diff.unordered("nat", "DOCKER", lines[::-1], lines)) == []
+    lines = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own[("nat", "DOCKYARD")]
+    assert list(diff.unordered("nat", "DOCKYARD", lines[::-1], lines)) == []
 
 
 def test_every_rule_in_our_own_chain_is_ours() -> None:
     want = ["-p tcp -m tcp --dport 80 -j ACCEPT", "-p tcp -m tcp --dport 81 -j ACCEPT"]
     current = [want[1], "-p tcp -j ACCEPT", want[1], want[0]]
-    changes = list(diff.unordered("filter", "DOCKER", current, want))
+    changes = list(diff.unordered("filter", "DOCKYARD", current, want))
     assert [(c.action, c.name, c.before, c.reason) for c in changes] == [
-        ("delete", f"filter DOCKER {want[1]}", {"position": 3}, "duplicate"),
-        ("delete", "filter DOCKER -p tcp -j ACCEPT", {"position": 2}, "not in the spec"),
+        ("delete", f"filter DOCKYARD {want[1]}", {"position": 3}, "duplicate"),
+        ("delete", "filter DOCKYARD -p tcp -j ACCEPT", {"position": 2}, "not in the spec"),
     ]
 
 
@@ -157,45 +157,45 @@ def ports(first: int, n: int) -> str:
 
 def own_rules(spec_text: str) -> list[str]:
     return wanted(load_text(spec_text), ipaddress.IPv4Network("172.17.0.0/16")).own[
-        ("nat", "DOCKER")
+        ("nat", "DOCKYARD")
     ]
 
 
 def test_many_missing_rules_in_our_chain_are_one_change_listing_them_all() -> None:
     lines = own_rules(ports(1000, diff.BULK + 1))
-    (change,) = diff.unordered("nat", "DOCKER", [], lines)
-    assert (change.kind, change.name, change.action) == ("rules", "nat DOCKER", "create")
+    (change,) = diff.unordered("nat", "DOCKYARD", [], lines)
+    assert (change.kind, change.name, change.action) == ("rules", "nat DOCKYARD", "create")
     assert change.reason == "51 missing"
     assert change.before is None and change.after == {"count": 51, "lines": lines}
-    assert _commands([change]) == [f"-A DOCKER {line}" for line in lines]
+    assert _commands([change]) == [f"-A DOCKYARD {line}" for line in lines]
     undo = change.undo()
     assert undo is not None and undo.action == "delete"
-    assert _commands([undo]) == ["-F DOCKER"]
+    assert _commands([undo]) == ["-F DOCKYARD"]
 
 
 def test_many_rules_to_append_to_a_long_chain_keep_the_rules_in_place() -> None:
     old, new = own_rules(ports(1000, 10)), own_rules(ports(2000, diff.BULK + 1))
-    (change,) = diff.unordered("nat", "DOCKER", old, old + new)
+    (change,) = diff.unordered("nat", "DOCKYARD", old, old + new)
     assert (change.action, change.reason) == ("update", "51 missing")
     assert change.before == {"count": 10, "lines": old}
     assert change.after == {"count": 61, "lines": old + new}
-    assert _commands([change]) == [f"-A DOCKER {line}" for line in new]
+    assert _commands([change]) == [f"-A DOCKYARD {line}" for line in new]
     # Its undo cannot search the chain for each rule: it writes the chain as it was.
-    assert _commands([change.undo()]) == ["-F DOCKER", *(f"-A DOCKER {x}" for x in old)]  # type: ignore[list-item]
+    assert _commands([change.undo()]) == ["-F DOCKYARD", *(f"-A DOCKYARD {x}" for x in old)]  # type: ignore[list-item]
 
 
 def test_many_rules_to_remove_rewrite_the_chain_in_one_pass() -> None:
     old, new = own_rules(ports(1000, diff.BULK + 1)), own_rules(ports(2000, 2))
     current = [*old[:1], new[0], *old[1:], new[0]]
-    (change,) = diff.unordered("nat", "DOCKER", current, new)
+    (change,) = diff.unordered("nat", "DOCKYARD", current, new)
     assert (change.action, change.reason) == (
         "update",
         "1 missing, 51 not in the spec, 1 duplicate",
     )
     assert change.after == {"count": 2, "lines": new}
-    assert _commands([change]) == ["-F DOCKER", *(f"-A DOCKER {x}" for x in new)]
-    (gone,) = diff.unordered("nat", "DOCKER", current, [])
-    assert (gone.action, gone.after, _commands([gone])) == ("delete", None, ["-F DOCKER"])
+    assert _commands([change]) == ["-F DOCKYARD", *(f"-A DOCKYARD {x}" for x in new)]
+    (gone,) = diff.unordered("nat", "DOCKYARD", current, [])
+    assert (gone.action, gone.after, _commands([gone])) == ("delete", None, ["-F DOCKYARD"])
 
 
 def test_a_read_ahead_never_makes_the_kernel_load_a_module(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""iptables: Docker 1.x's NAT and FORWARD rules and the DOCKER chains, owned and drift-proof.
+"""iptables: Docker 1.x's NAT and FORWARD rules, dockyard's published ports, owned by chain.
 
-Rules dockyard writes into built-in chains carry a `dockyard:<hash>` comment; the DOCKER chains
-are its own, every rule in them. Every other rule, in any other chain (DOCKER-USER included),
-is foreign and is never deleted, rewritten or reordered.
+Rules dockyard writes into built-in chains carry a `dockyard:<hash>` comment; its DOCKYARD
+chains are its own, every rule in them; the DOCKER chains are the daemon's and are only ever
+created. Every other rule, in any other chain (DOCKER and DOCKER-USER included), is foreign and
+is never deleted, rewritten or reordered.
 """
 
 from __future__ import annotations

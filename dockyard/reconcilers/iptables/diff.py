@@ -1,9 +1,13 @@
 """Pure: the changes that bring one table's chains to dockyard's rules, touching no other rule.
 
-In a built-in chain dockyard's rules stand at the top, in a fixed order; foreign rules keep
-their order among themselves. In dockyard's own chains (DOCKER) every rule is dockyard's and
-order carries no meaning (the rules match disjoint traffic), so a chain of 100,000 rules needs
-one delete and one append to follow one changed mapping.
+In a built-in chain dockyard orders its own rules among themselves and keeps them below every
+foreign jump to DOCKER-USER or DOCKER-ISOLATION-* (the user's rules and the daemon's isolation
+come first); otherwise it leaves positions as it finds them, so a daemon that puts its rules on
+top at each start moves dockyard's down without that being drift. New rules go right after the
+rule of dockyard's they follow, or just below the last barrier. In dockyard's own chains
+(DOCKYARD) every rule is dockyard's and order carries no meaning (the rules match disjoint
+traffic), so a chain of 100,000 rules needs one delete and one append to follow one changed
+mapping. The daemon's chains (DOCKER) are only ever created.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from collections.abc import Iterator, Sequence
 from itertools import pairwise
 
 from dockyard.change import Action, Change
-from dockyard.reconcilers.iptables.rules import CREATED, OWN_CHAINS, USER_CHAIN, Rule, Wanted
+from dockyard.reconcilers.iptables.rules import (
+    ENSURED,
+    ISOLATION,
+    OWN_CHAINS,
+    REMOVABLE,
+    USER_CHAIN,
+    Rule,
+    Wanted,
+)
 from dockyard.reconcilers.iptables.save import owned_tag, untouched
 
 NAME = "iptables"
@@ -42,18 +54,34 @@ def _why_not(table: str, chain: str, line: str, tag: str, tags: set[str], copied
     return "no longer wanted"
 
 
+def barrier(line: str) -> bool:
+    """A foreign jump to DOCKER-USER or DOCKER-ISOLATION-*: every rule of dockyard's in its
+    chain stands below it."""
+    if owned_tag(line) is not None:
+        return False
+    padded = f" {line} "
+    return f" -j {USER_CHAIN} " in padded or f" -j {ISOLATION}" in padded
+
+
+def floor(current: Sequence[str]) -> int:
+    """The index below the last barrier (0 when there is none)."""
+    return max((i + 1 for i, line in enumerate(current) if barrier(line)), default=0)
+
+
 def ordered(
     table: str, chain: str, current: Sequence[str], want: Sequence[Rule]
 ) -> Iterator[Change]:
-    """A built-in chain: our rules first, in order, once each; the fewest moves that get there.
+    """A built-in chain: our rules in order among themselves, once each, all below the last
+    barrier; the fewest moves that get there, foreign rules never moved.
 
-    Rules of ours above the first foreign rule form the top block; the longest run of them that
-    already stands in the wanted order is kept, every other rule of ours is deleted, and the
-    missing ones are inserted at their final positions.
+    Of our rules below the barriers, the longest run already in the wanted order is kept; every
+    other rule of ours is deleted, and the missing ones are inserted right after the rule of
+    ours they follow (or just below the barriers).
     """
     texts = [r.text for r in want]
-    top = next((i for i, line in enumerate(current) if owned_tag(line) is None), len(current))
-    kept = _kept(current[:top], texts)
+    low = floor(current)
+    ours = [i for i in range(low, len(current)) if owned_tag(current[i]) is not None]
+    kept = {ours[k] for k in _kept([current[i] for i in ours], texts)}
     # `-D chain rule` removes the first copy of a rule: a rule to delete that also stands among
     # the kept ones would take the good copy with it, so such a rule goes in every copy.
     while True:
@@ -68,12 +96,27 @@ def ordered(
         line = current[index]
         tag = owned_tag(line)
         if tag is not None and index not in kept:
-            why = _why_not(table, chain, line, tag, tags, copies[line] > 1)
+            above = index < low
+            why = "above " + _barrier_named(current, low) if above else None
+            why = why or _why_not(table, chain, line, tag, tags, copies[line] > 1)
             yield rule_change("delete", table, chain, line, index + 1, why)
+    # Insert positions, as the chain will be when the deletes above are done.
+    chain_now = [line for i, line in enumerate(current) if owned_tag(line) is None or i in kept]
     present = {current[i] for i in kept}
-    for position, text in enumerate(texts, 1):
-        if text not in present:
-            yield rule_change("create", table, chain, text, position, "missing")
+    previous: int | None = None  # index in chain_now of the last rule of ours placed
+    for text in texts:
+        if text in present:
+            previous = chain_now.index(text)
+            continue
+        at = previous + 1 if previous is not None else floor(chain_now)
+        chain_now.insert(at, text)
+        previous = at
+        yield rule_change("create", table, chain, text, at + 1, "missing")
+
+
+def _barrier_named(current: Sequence[str], low: int) -> str:
+    line = current[low - 1]
+    return f"the daemon's or the user's jump ({line})"
 
 
 def _kept(block: Sequence[str], texts: Sequence[str]) -> set[int]:
@@ -163,7 +206,7 @@ def install(table: str, chains: dict[str, list[str]], want: Wanted) -> list[Chan
     """Changes that install dockyard's rules in `table`, chains first."""
     changes = [
         chain_change("create", table, chain, "missing")
-        for chain in CREATED[table]
+        for chain in ENSURED[table]
         if chain not in chains
     ]
     for (t, chain), rules in want.builtin.items():
@@ -175,7 +218,7 @@ def install(table: str, chains: dict[str, list[str]], want: Wanted) -> list[Chan
     for chain, current in chains.items():
         wanted_here = (table, chain) in want.builtin or (table, chain) in want.own
         if not wanted_here and chain != USER_CHAIN:
-            changes.extend(ordered(table, chain, current, []))
+            changes.extend(ordered(table, chain, current, []))  # only tagged rules go
     return changes
 
 
@@ -195,7 +238,7 @@ def remove(table: str, chains: dict[str, list[str]]) -> list[Change]:
         for line in lines
         if owned_tag(line) is None
     ]
-    for chain in CREATED[table]:
+    for chain in REMOVABLE[table]:
         if chain not in chains:
             continue
         if chain == USER_CHAIN and chains[chain]:

@@ -1,12 +1,15 @@
-"""The rules Docker 1.x installs, as dockyard writes them: in iptables-save's own canonical
-form, so that what is read back compares equal to what is wanted, text for text.
+"""The rules dockyard writes, in iptables-save's own canonical form, so that what is read back
+compares equal to what is wanted, text for text.
 
-A rule dockyard puts in a built-in chain carries a comment `dockyard:<hash>`, the hash of the
-rest of the rule (Calico Felix does the same): ownership is found by reading comments only, and
-a rule of ours edited by hand no longer matches its own hash. The DOCKER chains are dockyard's
-own, as they were Docker's: every rule in them is dockyard's, so theirs carry no comment. A
-comment match takes 256 bytes in the kernel; without it a table of 100,000 published ports is
-half the size, and it loads, saves and changes in about 60% of the time.
+Ownership is by chain, never by guess. The DOCKER chains belong to the container daemon (Docker
+1.x at each start, dockerd today): dockyard creates them when they are missing, so that a
+daemon and its rules find them, and never flushes, deletes from or reorders them. What
+dockyard publishes lives in its own chains, DOCKYARD in nat and filter, which only dockyard
+writes; their rules carry no comment (a comment match takes 256 bytes in the kernel: without
+it a table of 100,000 published ports is half the size and loads, saves and changes in about
+60% of the time). A rule dockyard puts in a built-in chain carries a comment `dockyard:<hash>`,
+the hash of the rest of the rule (as Calico Felix does): ownership is found by reading comments
+only, and a rule of ours edited by hand no longer matches its own hash.
 """
 
 from __future__ import annotations
@@ -19,9 +22,15 @@ from dockyard.spec import Spec
 from dockyard.spec.model import ANY_ADDRESS, DEFAULT_PROTO
 
 TAG = "dockyard:"
-OWN_CHAINS = {"nat": ("DOCKER",), "filter": ("DOCKER",)}  # dockyard's, every rule in them
+OWN = "DOCKYARD"
+OWN_CHAINS = {"nat": (OWN,), "filter": (OWN,)}  # dockyard's, every rule in them
+DAEMON = "DOCKER"  # the daemon's: created when missing, never flushed, emptied or reordered
 USER_CHAIN = "DOCKER-USER"  # the user's: created once, never flushed, never emptied by dockyard
-CREATED = {"nat": ("DOCKER",), "filter": ("DOCKER", USER_CHAIN)}  # the chains dockyard creates
+# The chains dockyard makes when they are missing, and those it may remove again (`down`,
+# `iptables: false`): never the daemon's.
+ENSURED = {"nat": (OWN, DAEMON), "filter": (OWN, DAEMON, USER_CHAIN)}
+REMOVABLE = {"nat": (OWN,), "filter": (OWN, USER_CHAIN)}
+ISOLATION = "DOCKER-ISOLATION-"  # the daemon's chains that keep its networks apart
 BUILTIN = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
@@ -40,7 +49,7 @@ def tag_of(body: str) -> str:
 class Rule(NamedTuple):
     table: str
     chain: str
-    short: str  # the rule without its comment: `-o docker0 -j DOCKER`
+    short: str  # the rule without its comment: `-o docker0 -j DOCKYARD`
 
     @property
     def tag(self) -> str:
@@ -70,20 +79,20 @@ class Wanted(NamedTuple):
 
 
 def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
-    """Docker 1.x's rules for the bridge."""
+    """Docker 1.x's rules for the bridge; the published ports in dockyard's own chains."""
     net = spec.network
     b = net.bridge.name
     rules: dict[tuple[str, str], list[Rule]] = {
         ("nat", "PREROUTING"): [
-            rule("nat", "PREROUTING", "-m addrtype --dst-type LOCAL", "-j DOCKER")
+            rule("nat", "PREROUTING", "-m addrtype --dst-type LOCAL", f"-j {OWN}")
         ],
         ("nat", "OUTPUT"): [
-            rule("nat", "OUTPUT", "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL", "-j DOCKER")
+            rule("nat", "OUTPUT", "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL", f"-j {OWN}")
         ],
         ("nat", "POSTROUTING"): [],
         ("filter", "FORWARD"): [
             rule("filter", "FORWARD", "", f"-j {USER_CHAIN}"),
-            rule("filter", "FORWARD", f"-o {b}", "-j DOCKER"),
+            rule("filter", "FORWARD", f"-o {b}", f"-j {OWN}"),
             rule(
                 "filter",
                 "FORWARD",
@@ -111,4 +120,4 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
             f"-j DNAT --to-destination {to_ip}:{to_port}"
         )
         accept[f"-d {to_ip}/32 ! -i {b} -o {b} -p {p} -m {p} --dport {to_port} -j ACCEPT"] = None
-    return Wanted(rules, {("nat", "DOCKER"): dnat, ("filter", "DOCKER"): list(accept)})
+    return Wanted(rules, {("nat", OWN): dnat, ("filter", OWN): list(accept)})
