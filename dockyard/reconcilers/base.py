@@ -37,6 +37,10 @@ class Seen:
         assert isinstance(found, kind)
         return found
 
+    def get(self, kind: type[T]) -> T | None:
+        found = self._by_type.get(kind)
+        return found if isinstance(found, kind) else None
+
     def items(self) -> Iterator[tuple[str, object]]:
         return iter(self._by_name.items())
 

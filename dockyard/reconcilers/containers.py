@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
+from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.migration import MigrationObserved
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
@@ -115,9 +116,13 @@ class Containers:
         return ContainersObserved(tuple(_entry(tree, cid) for cid in ids))
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         return []
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         return [
             Note(self.name, "warning", f"container {cid[:12]} is left alone: {why}")
             for cid, why in problems(spec, seen).items()

@@ -37,12 +37,18 @@ class DirectoriesObserved:
     owner: str  # uid:gid that dockyard runs as, and so the owner Docker's directories get
     missing_ancestors: tuple[str, ...]
     entries: tuple[Entry, ...]
+    # What shows that a current dockerd uses the root: image/, buildkit/, a config.v2.json.
+    modern: tuple[str, ...] = ()
 
     def entry(self, path: str) -> Entry:
         return next((e for e in self.entries if e.path == path), Entry(path, "missing"))
 
 
 SUBDIRS = ("containers", "graph", "volumes", "init", "execdriver")
+MODERN_DIRS = ("image", "buildkit")
+# The modes a current dockerd sets at each start (so that a container's user can traverse
+# them); on a root it uses they are accepted as well as Docker 1.x's 0700.
+MODERN_MODES = {"": 0o710, "containers": 0o710, "volumes": 0o701}
 
 
 def wanted(spec: Spec, root: Path) -> list[tuple[Path, int]]:
@@ -64,6 +70,29 @@ def inspect(tree: Tree, rel: str) -> Entry:
     return Entry(path, got.kind, got.octal, got.owner, found)
 
 
+def modern_markers(tree: Tree) -> tuple[str, ...]:
+    """What shows that a current dockerd uses this root: its image store, its build cache, a
+    container in its format."""
+    found = [f"{d}/" for d in MODERN_DIRS if tree.stat(d).kind == "directory"]
+    if tree.stat("containers").kind == "directory":
+        for cid in tree.listdir("containers") or ():
+            if tree.stat(f"containers/{cid}/config.v2.json").kind == "file":
+                found.append(f"containers/{cid[:12]}/config.v2.json")
+                break
+    return tuple(found)
+
+
+def modern_root(seen: Seen) -> str | None:
+    """Pure: why the Docker 1.x-only concerns only observe this root, or None."""
+    got = seen.get(DirectoriesObserved)
+    if got is None or not got.modern:
+        return None
+    return (
+        f"{got.root} is used by a current Docker daemon ({', '.join(got.modern)}): the Docker "
+        "1.x-only concerns (migration, tag store, link graph, containers) only observe it"
+    )
+
+
 def relative(path: str, root: Path) -> str:
     rel = Path(path).relative_to(root)
     return "" if rel == Path() else str(rel)
@@ -77,13 +106,16 @@ class Directories:
     def observe(self, spec: Spec, host: Host) -> DirectoriesObserved:
         missing = [p for p in host.root.parents if not p.exists()]
         tree = host.fs
+        entries = tuple(
+            inspect(tree, relative(str(path), host.root)) for path, _ in wanted(spec, host.root)
+        )
+        root_there = entries[0].kind == "directory"
         return DirectoriesObserved(
             root=str(host.root),
             owner=f"{os.geteuid()}:{os.getegid()}",
             missing_ancestors=tuple(str(p) for p in reversed(missing)),
-            entries=tuple(
-                inspect(tree, relative(str(path), host.root)) for path, _ in wanted(spec, host.root)
-            ),
+            entries=entries,
+            modern=modern_markers(tree) if root_there else (),
         )
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
@@ -122,6 +154,8 @@ class Directories:
             elif entry.kind == "directory":
                 have = {"mode": entry.mode, "owner": entry.owner}
                 drifted = [k for k in want if have[k] != want[k]]
+                if drifted == ["mode"] and self._daemons_mode(got, path, entry):
+                    drifted = []
                 if drifted:
                     changes.append(
                         Change(
@@ -136,9 +170,18 @@ class Directories:
                     )
         return changes
 
+    @staticmethod
+    def _daemons_mode(got: DirectoriesObserved, path: Path, entry: Entry) -> bool:
+        """The mode a current dockerd gives this directory, on a root it uses."""
+        rel = relative(str(path), Path(got.root))
+        modern = MODERN_MODES.get(rel)
+        return bool(got.modern) and modern is not None and entry.mode == f"{modern:04o}"
+
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         got = seen[DirectoriesObserved]
-        return [
+        why = modern_root(seen)
+        notes = [Note(self.name, "info", why)] if why else []
+        return notes + [
             Note(
                 self.name,
                 "error",

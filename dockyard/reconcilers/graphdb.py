@@ -18,6 +18,7 @@ from typing import ClassVar
 from dockyard.change import Change, Note
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.containers import ContainersObserved
+from dockyard.reconcilers.directories import modern_root
 from dockyard.spec import Spec
 from dockyard.state.host import Host
 from dockyard.state.safepath import Tree
@@ -98,6 +99,8 @@ class GraphDb:
         return f"{Path(obs.path).parent}/{DB}.corrupt-{n}"
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         obs = seen[GraphDbObserved]
         wanted = names_wanted(seen)
         names = sorted(n for n in wanted if n not in obs.names)
@@ -138,6 +141,8 @@ class GraphDb:
         ]
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         obs = seen[GraphDbObserved]
         notes = []
         if obs.problem:

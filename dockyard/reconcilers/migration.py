@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from dockyard.change import Action, Change, Note
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
+from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
@@ -373,6 +374,8 @@ class Migration:
         return steps, left, None
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         obs = seen[MigrationObserved]
         changes = []
         if self._rejected(obs):
@@ -397,6 +400,8 @@ class Migration:
         return changes
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         obs = seen[MigrationObserved]
         notes = []
         rejected = self._rejected(obs)

@@ -14,6 +14,7 @@ from typing import ClassVar
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
+from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.migration import moves_tags
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.spec import Spec
@@ -63,6 +64,8 @@ class TagStore:
         return f"repositories-{driver}" if driver else None
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         obs = seen[TagStoreObserved]
         target = self._target(spec, seen)
         if target is None or obs.files.get(target, "missing") != "missing":
@@ -82,6 +85,8 @@ class TagStore:
         ]
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        if modern_root(seen):
+            return []  # a current dockerd's root: observed only
         obs = seen[TagStoreObserved]
         target = self._target(spec, seen)
         state = obs.files.get(target or "", "missing")

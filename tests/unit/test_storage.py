@@ -287,3 +287,32 @@ def test_show_finds_a_container_by_prefix(legacy: Path, capsys: pytest.CaptureFi
         "error: 'c0ffee' is ambiguous: it starts 2 container ids (c0ffee000001, c0ffee000002); "
         "give more characters\n"
     )
+
+
+def test_a_current_dockerds_root_is_observed_not_converted(tmp_path: Path) -> None:
+    """dockerd 20.10's layout: image/, buildkit/, containers in config.v2.json, its modes."""
+    box = Box(tmp_path, "vfs")
+    root = box.root
+    for d in ("image/vfs/imagedb", "buildkit", "containers/abc123/mounts", "volumes", "vfs/dir"):
+        (root / d).mkdir(parents=True)
+    (root / "containers/abc123/config.v2.json").write_text('{"ID": "abc123", "Name": "/web"}')
+    root.chmod(0o710)
+    (root / "containers").chmod(0o710)
+    (root / "volumes").chmod(0o701)
+    outcome = box.converge()
+    assert outcome.ok, outcome.error
+    notes = [n.message for n in outcome.plan.notes]
+    assert (
+        notes.count(
+            f"{root} is used by a current Docker daemon (image/, buildkit/, "
+            "containers/abc123/config.v2.json): the Docker 1.x-only concerns (migration, tag store, "
+            "link graph, containers) only observe it"
+        )
+        == 1
+    )
+    assert not [n for n in outcome.plan.notes if n.reconciler == "containers"]
+    made = {c.name.removeprefix(f"{root}/") for c in outcome.applied}
+    assert not made & {"repositories-vfs", "linkgraph.db"}
+    assert {(root / d).stat().st_mode & 0o777 for d in ("", "containers")} == {0o710}
+    assert (root / "volumes").stat().st_mode & 0o777 == 0o701
+    assert box.converge(dry_run=True).plan.changes == []
