@@ -305,8 +305,8 @@ def test_a_current_dockerds_root_is_observed_not_converted(tmp_path: Path) -> No
     assert (
         notes.count(
             f"{root} is used by a current Docker daemon (image/, buildkit/, "
-            "containers/abc123/config.v2.json): the Docker 1.x-only concerns (migration, tag store, "
-            "link graph, containers) only observe it"
+            "containers/abc123/config.v2.json): the Docker 1.x-only concerns (migration, "
+            "tag store, link graph, containers) only observe it"
         )
         == 1
     )

@@ -1,0 +1,103 @@
+"""daemon.json and dockerd flags to a spec and back."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from dockyard import daemon_json
+from dockyard.errors import DockyardError
+from dockyard.spec import load_text
+
+DAEMON = {
+    "bridge": "docker0",
+    "mtu": 1450,
+    "iptables": True,
+    "ip-forward": True,
+    "ip-masq": True,
+    "icc": False,
+    "ip": "127.0.0.1",
+    "dns": ["192.0.2.53", "192.0.2.54"],
+    "dns-search": ["example.test"],
+    "dns-opts": ["ndots:2"],
+    "data-root": "/srv/docker",
+    "pidfile": "/run/dockerd.pid",
+    "storage-driver": "vfs",
+    "storage-opts": ["size=10G"],
+}
+
+
+def round_trip(daemon: dict[str, object]) -> dict[str, object]:
+    spec_data, _ = daemon_json.to_spec(daemon)
+    spec = load_text(yaml.safe_dump(spec_data))
+    mtu = spec.network.bridge.mtu
+    assert isinstance(mtu, int)
+    return daemon_json.export(spec, mtu, [str(s) for s in spec.dns.servers])
+
+
+def test_a_daemon_json_round_trips_through_a_spec() -> None:
+    assert round_trip(DAEMON) == DAEMON
+
+
+def test_settings_dockyard_does_not_manage_are_notes() -> None:
+    spec, notes = daemon_json.to_spec({**DAEMON, "log-driver": "journald", "graph": "/old"})
+    assert spec["root"] == "/old"  # Docker 1.x's name of the data root
+    assert notes == ["log-driver: not managed by dockyard; keep it in daemon.json"]
+
+
+def test_bip_becomes_the_bridge_address_with_a_note() -> None:
+    spec, notes = daemon_json.to_spec({"bip": "10.9.0.1/24"})
+    assert spec == {"version": 1, "network": {"bridge": {"address": "10.9.0.1/24"}}}
+    assert notes and notes[0].startswith("bip: dockyard gives the bridge this address")
+
+
+def test_flags_are_read_as_dockerd_reads_them() -> None:
+    flags = (
+        "dockerd -b docker0 --mtu=1450 --iptables=false --icc=true --ip-forward "
+        "--dns 192.0.2.53 --dns=192.0.2.54 --dns-opt ndots:2 -g /srv/docker "
+        "--storage-opt size=10G --log-level debug"
+    )
+    assert daemon_json.parse_flags(flags) == {
+        "bridge": "docker0",
+        "mtu": 1450,
+        "iptables": False,
+        "icc": True,
+        "ip-forward": True,
+        "dns": ["192.0.2.53", "192.0.2.54"],
+        "dns-opts": ["ndots:2"],
+        "data-root": "/srv/docker",
+        "storage-opts": ["size=10G"],
+        "log-level": "debug",
+    }
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ("--mtu", "--from-flags: --mtu needs a value"),
+        ("--mtu big", "--from-flags: mtu takes a number, got 'big'"),
+        ("--iptables=maybe", "--from-flags: iptables takes true or false, got 'maybe'"),
+        ("docker0", "--from-flags: 'docker0' is not a flag"),
+    ],
+)
+def test_bad_flags_are_clear_errors(flags: str, message: str) -> None:
+    with pytest.raises(DockyardError) as e:
+        daemon_json.parse_flags(flags)
+    assert str(e.value) == message
+
+
+def test_export_of_the_defaults_attaches_dockerd_to_dockyards_bridge() -> None:
+    doc = daemon_json.export(load_text("version: 1\n"), 1500, ["192.0.2.53"])
+    assert doc == {
+        "data-root": "/var/lib/docker",
+        "pidfile": "/var/run/docker.pid",
+        "bridge": "docker0",
+        "mtu": 1500,
+        "iptables": True,
+        "ip-forward": True,
+        "ip-masq": True,
+        "icc": True,
+        "ip": "0.0.0.0",
+        "dns": ["192.0.2.53"],
+    }
+    assert "bip" not in doc  # dockerd refuses --bip together with --bridge
