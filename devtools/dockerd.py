@@ -473,6 +473,7 @@ class Dockerd:
 
     def _teardown(self, kill_containers: bool = True, timeout: float = 30.0) -> None:
         proc = self._proc
+        seen = self._leftover_pids()
         if proc is not None and proc.poll() is None:
             if kill_containers and _ping(self.paths.socket):
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -489,6 +490,9 @@ class Dockerd:
             proc.wait(1)
         left = self._kill_leftovers()
         self._proc = None
+        # containerd's shims are orphans of pid 1 once they exit: give it a moment to reap
+        # them, so that none of them is even a zombie when this returns.
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in seen), 5.0)
         if left:
             raise DockerdError(f"left behind after dockerd stopped: {left}")
 
