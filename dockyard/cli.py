@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     down.add_argument("--detailed-exitcode", action="store_true")
     down.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    down.add_argument(
+        "--force",
+        action="store_true",
+        help="remove the bridge even with containers attached or a live daemon",
+    )
     output(down)
 
     plan = sub.add_parser("plan", help="print what would change; change nothing")
@@ -348,7 +353,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from dockyard.state.host import Host
 
     spec = _load(args.spec)
-    reconcilers = engine.order(default_set())
+    reconcilers = engine.order(default_set(force_down=args.force))
     host = Host.for_spec(spec)
     style = _style(args)
     if args.dry_run:

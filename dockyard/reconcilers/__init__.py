@@ -5,9 +5,9 @@ from __future__ import annotations
 from dockyard.reconcilers.base import Reconciler, Seen
 
 
-def default_set(force_dns: bool = False) -> list[Reconciler]:
+def default_set(force_dns: bool = False, force_down: bool = False) -> list[Reconciler]:
     """Every reconciler, as a run uses them. `force_dns`: rewrite a resolv.conf edited by
-    hand."""
+    hand; `force_down`: `down` removes the bridge even while containers use it."""
     from dockyard.reconcilers.bridge import Bridge
     from dockyard.reconcilers.containers import Containers
     from dockyard.reconcilers.directories import Directories
@@ -27,7 +27,7 @@ def default_set(force_dns: bool = False) -> list[Reconciler]:
         Preflight(),
         Directories(),
         PidFile(),
-        Bridge(),
+        Bridge(force=force_down),
         Iptables(),
         IpForward(),
         Dns(force=force_dns),

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
+from dockyard.reconcilers.pidfile import PidFileObserved
 from dockyard.spec import Spec
 from dockyard.state import netlink, resolv, safepath
 from dockyard.state.host import Host
@@ -34,6 +35,7 @@ class BridgeLink:
     mac: str | None
     up: bool
     addresses: tuple[str, ...]  # IPv4, CIDR form, in the kernel's order (primary first)
+    ports: tuple[str, ...] = ()  # the links attached to it (containers' veths)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,14 @@ class BridgeObserved:
     default_mtu: int | None = None
     recorded_address: str | None = None  # what the ledger says dockyard chose before
     created: bool = False  # the ledger says dockyard created this bridge
+
+
+def _ports(sysfs: Path, bridge: str) -> tuple[str, ...]:
+    """The bridge's ports, as the kernel lists them (sysfs is per network namespace)."""
+    try:
+        return tuple(sorted(p.name for p in (sysfs / "class/net" / bridge / "brif").iterdir()))
+    except OSError:
+        return ()
 
 
 def derived_mac(name: str) -> str:
@@ -153,6 +163,9 @@ class Bridge:
     after: ClassVar[tuple[str, ...]] = ("preflight",)
     observation: ClassVar[type] = BridgeObserved
 
+    def __init__(self, force: bool = False) -> None:
+        self.force = force  # `down --force`: remove the bridge even while containers use it
+
     def observe(self, spec: Spec, host: Host) -> BridgeObserved:
         bridge = spec.network.bridge
         if bridge.disabled:
@@ -165,7 +178,15 @@ class Bridge:
             addresses = tuple(
                 str(a.interface) for a in _retry(netlink.addresses) if a.index == found.index
             )
-            link = BridgeLink(found.name, found.kind, found.mtu, found.mac, found.up, addresses)
+            link = BridgeLink(
+                found.name,
+                found.kind,
+                found.mtu,
+                found.mac,
+                found.up,
+                addresses,
+                _ports(host.sys, found.name),
+            )
         routes = []
         default_dev = default_mtu = None
         for r in _retry(netlink.routes):
@@ -310,6 +331,11 @@ class Bridge:
         if not obs.created or link.kind != "bridge":
             why = "dockyard did not create it" if not obs.created else "it is not a bridge"
             return [], [Note(self.name, "info", f"{link.name} stays: {why}")]
+        in_use = self._in_use(link, seen)
+        if in_use and not self.force:
+            # An error: the firewall, which comes after the bridge, stays with it.
+            message = f"{link.name} stays: {in_use}; stop them first, or reconcile down --force"
+            return [], [Note(self.name, "error", message)]
         before = {
             "address": link.addresses[0] if link.addresses else None,
             "mtu": link.mtu,
@@ -328,6 +354,18 @@ class Bridge:
                 claim=True,
             )
         ], []
+
+    @staticmethod
+    def _in_use(link: BridgeLink, seen: Seen) -> str | None:
+        """Why removing the bridge would strand containers: ports attached, a live daemon."""
+        if link.ports:
+            shown = ", ".join(link.ports[:5]) + (", ..." if len(link.ports) > 5 else "")
+            return f"{len(link.ports)} port(s) attached ({shown}), containers use it"
+        daemon = seen.get(PidFileObserved)
+        if daemon is not None and daemon.alive and daemon.pid is not None:
+            who = f"pid {daemon.pid}" + (f", {daemon.command}" if daemon.command else "")
+            return f"a live daemon ({who}) holds {daemon.path}"
+        return None
 
     def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
         """For `show`: which address and MTU the spec leads to, and why."""

@@ -310,3 +310,34 @@ def test_a_failing_pass_backs_off_and_the_loop_goes_on(
     resolv.write_text(saved)
     box.run(["ip", "link", "del", "docker0"], check=True)
     w.wait_for(corrective("bridge docker0"), "recovery after the errors")
+
+
+def test_down_never_strands_containers_unless_forced(box: Sandbox) -> None:
+    assert box.reconcile("SPEC").returncode == 0
+    box.run(
+        ["ip", "link", "add", "veth-c1", "type", "veth", "peer", "name", "veth-c1p"], check=True
+    )
+    box.run(["ip", "link", "set", "veth-c1", "master", "docker0"], check=True)
+    refused = box.reconcile("down", "SPEC")
+    assert refused.returncode == 1
+    assert (
+        "docker0 stays: 1 port(s) attached (veth-c1), containers use it; stop them first, or "
+        "reconcile down --force" in refused.stderr
+    )
+    assert box.run(["ip", "link", "show", "docker0"]).returncode == 0
+    assert "dockyard:" in box.run(["iptables-save"]).stdout  # the firewall stays with it
+    box.run(["ip", "link", "del", "veth-c1"], check=True)
+
+    pidfile = Path(box.spec["pidfile"])
+    with subprocess.Popen(["sleep", "60"]) as daemon:
+        try:
+            pidfile.write_text(f"{daemon.pid}\n")
+            refused = box.reconcile("down", "SPEC")
+            assert refused.returncode == 1
+            assert f"a live daemon (pid {daemon.pid}, sleep) holds {pidfile}" in refused.stderr
+            forced = box.reconcile("down", "SPEC", "--force")
+            assert forced.returncode == 0, forced.stderr
+            assert box.run(["ip", "link", "show", "docker0"]).returncode != 0
+            assert pidfile.read_text() == f"{daemon.pid}\n"  # a live holder's file stays
+        finally:
+            daemon.kill()
