@@ -12,15 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard import engine, lock
-from dockyard.reconcilers.containers import Containers
-from dockyard.reconcilers.directories import Directories
-from dockyard.reconcilers.dns import Dns
-from dockyard.reconcilers.exec_init import ExecInit
-from dockyard.reconcilers.graphdb import GraphDb
-from dockyard.reconcilers.migration import Migration
-from dockyard.reconcilers.pidfile import PidFile
-from dockyard.reconcilers.storage import Storage
-from dockyard.reconcilers.tagstore import TagStore
+from dockyard.reconcilers import default_set
 from dockyard.spec import load
 from dockyard.state.host import Host
 from tests.storage_world import fake_proc, make_legacy_root
@@ -28,19 +20,13 @@ from tests.storage_world import fake_proc, make_legacy_root
 INIT_BINARY = b"\x7fELF dockerinit stand-in\n" * 64
 
 
+FILES = ("directories", "pidfile", "dns", "storage", "migration", "tagstore", "containers")
+FILES_TOO = ("graphdb", "exec")
+
+
 def reconcilers() -> list[Any]:
     """Every reconciler that touches files; networking is off in these specs."""
-    return [
-        Directories(),
-        PidFile(),
-        Dns(),
-        Storage(),
-        Migration(),
-        TagStore(),
-        Containers(),
-        GraphDb(),
-        ExecInit(),
-    ]
+    return [r for r in default_set() if r.name in FILES + FILES_TOO]
 
 
 @dataclass

@@ -136,34 +136,32 @@ def _reference(meta: Any, key: str, what: str) -> tuple[str | None, str | None]:
     return str(value), None
 
 
-def _images(tree: Tree, names: list[str]) -> list[Image]:
-    out = []
+def _legacy(
+    tree: Tree, where: str, names: list[str], sub: str, meta: str, key: str, what: str
+) -> list[tuple[str, str | None, str | None]]:
+    """(id, what it refers to, what is wrong) for each `<where>/<id>` that has a `sub`
+    directory to migrate; `meta` is its JSON, whose `key` names a parent or an image."""
+    out: list[tuple[str, str | None, str | None]] = []
     for name in names:
-        if tree.expect(f"graph/{name}/layer", "directory").kind == "missing":
+        if tree.expect(f"{where}/{name}/{sub}", "directory").kind == "missing":
             continue
         if not is_id(name):
-            out.append(Image(name, None, "not an image id"))
+            out.append((name, None, f"not {what} id"))
             continue
-        meta, error = _load_json(tree, f"graph/{name}/json")
-        parent, bad = (None, None) if error else _reference(meta, "parent", "parent")
-        problem = f"json: {error}" if error else bad and f"json: {bad}"
-        out.append(Image(name, parent, problem))
+        doc, error = _load_json(tree, f"{where}/{name}/{meta}")
+        ref, bad = (None, None) if error else _reference(doc, key, key.lower())
+        problem = error or bad
+        out.append((name, ref, problem and f"{meta}: {problem}"))
     return out
+
+
+def _images(tree: Tree, names: list[str]) -> list[Image]:
+    return [Image(*e) for e in _legacy(tree, "graph", names, "layer", "json", "parent", "an image")]
 
 
 def _containers(tree: Tree, names: list[str]) -> list[Container]:
-    out = []
-    for name in names:
-        if tree.expect(f"containers/{name}/rw", "directory").kind == "missing":
-            continue
-        if not is_id(name):
-            out.append(Container(name, None, "not a container id"))
-            continue
-        meta, error = _load_json(tree, f"containers/{name}/config.json")
-        image, bad = (None, None) if error else _reference(meta, "Image", "image")
-        problem = f"config.json: {error}" if error else bad and f"config.json: {bad}"
-        out.append(Container(name, image, problem))
-    return out
+    found = _legacy(tree, "containers", names, "rw", "config.json", "Image", "a container")
+    return [Container(*e) for e in found]
 
 
 def chain(image: str, parents: dict[str, str | None]) -> list[str]:

@@ -132,17 +132,11 @@ class PidFile:
         got = seen[PidFileObserved]
         if got.problem or not got.exists or got.alive:
             return []  # not a pid file, or a live holder: never touched; `check` says so
-        return [
-            Change(
-                self.name,
-                "pidfile",
-                got.path,
-                "delete",
-                self._held(got),
-                None,
-                self._stale_reason(got),
-            )
-        ]
+        return [self._removal(got)]
+
+    def _removal(self, got: PidFileObserved) -> Change:
+        held = self._held(got)
+        return Change(self.name, "pidfile", got.path, "delete", held, None, self._stale_reason(got))
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         got = seen[PidFileObserved]
@@ -162,17 +156,7 @@ class PidFile:
             return [], []
         if got.alive and got.pid is not None:
             return [], [Note(self.name, "info", f"{got.path} stays: live pid {got.pid} holds it")]
-        return [
-            Change(
-                self.name,
-                "pidfile",
-                got.path,
-                "delete",
-                self._held(got),
-                None,
-                self._stale_reason(got),
-            )
-        ], []
+        return [self._removal(got)], []
 
     def apply(self, change: Change, host: Host) -> None:
         tree, name = _at(Path(change.name))

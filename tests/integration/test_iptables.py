@@ -235,44 +235,12 @@ def test_a_rule_put_by_hand_into_our_chain_is_shown_and_removed(fw: Firewall) ->
 def test_the_daemons_chains_are_never_flushed_emptied_or_reordered(fw: Firewall) -> None:
     fw.converge()
     daemon = [
-        ("-t", "nat", "-A", "DOCKER", "-i", "docker0", "-j", "RETURN"),
-        (
-            "-t",
-            "nat",
-            "-A",
-            "DOCKER",
-            "!",
-            "-i",
-            "docker0",
-            "-p",
-            "tcp",
-            "--dport",
-            "9",
-            "-j",
-            "DNAT",
-            "--to-destination",
-            "172.17.0.9:9",
-        ),
-        (
-            "-A",
-            "DOCKER",
-            "-d",
-            "172.17.0.9/32",
-            "!",
-            "-i",
-            "docker0",
-            "-o",
-            "docker0",
-            "-p",
-            "tcp",
-            "--dport",
-            "9",
-            "-j",
-            "ACCEPT",
-        ),
+        "-t nat -A DOCKER -i docker0 -j RETURN",
+        "-t nat -A DOCKER ! -i docker0 -p tcp --dport 9 -j DNAT --to-destination 172.17.0.9:9",
+        "-A DOCKER -d 172.17.0.9/32 ! -i docker0 -o docker0 -p tcp --dport 9 -j ACCEPT",
     ]
     for rule in daemon:
-        fw.iptables(*rule)
+        fw.iptables(*rule.split())
     before = {t: [x for x in fw.save(t) if x.startswith("-A DOCKER ")] for t in ("nat", "filter")}
     assert fw.plan()[0] == 0  # the daemon's rules are not drift
     for network in ({}, {"iptables": False}):
