@@ -44,6 +44,7 @@ class RouteFact:
     dev: str | None
     gateway: str | None = None
     multipath: bool = False
+    kind: str = "unicast"  # or blackhole, unreachable, prohibit: they rule a subnet out too
 
     @property
     def on_link(self) -> bool:
@@ -71,6 +72,10 @@ def _ports(sysfs: Path, bridge: str) -> tuple[str, ...]:
         return ()
 
 
+# rtnetlink route types: where packets go, or that they go nowhere (Docker 1.x counted these).
+ROUTE_KINDS = {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
+
+
 def derived_mac(name: str) -> str:
     """A locally administered unicast MAC that only depends on the bridge's name."""
     digest = hashlib.sha256(f"dockyard bridge {name}".encode()).digest()
@@ -85,7 +90,11 @@ def conflict(net: ipaddress.IPv4Network, obs: BridgeObserved, bridge: str) -> st
     """
     for route in obs.routes:
         dst = ipaddress.IPv4Network(route.dst)
-        if route.on_link and dst.prefixlen > 0 and route.dev != bridge and net.overlaps(dst):
+        if dst.prefixlen == 0 or not net.overlaps(dst):
+            continue
+        if route.kind != "unicast":
+            return f"overlaps {route.kind} route {route.dst}"
+        if route.on_link and route.dev != bridge:
             return f"overlaps route {route.dst} dev {route.dev}"
     for server in obs.nameservers:
         address = ipaddress.ip_address(server)
@@ -190,10 +199,12 @@ class Bridge:
         routes = []
         default_dev = default_mtu = None
         for r in _retry(netlink.routes):
-            if r.table != netlink.RT_TABLE_MAIN or r.type != netlink.RTN_UNICAST:
+            kind = ROUTE_KINDS.get(r.type)
+            if r.table != netlink.RT_TABLE_MAIN or kind is None:
                 continue
             dev = by_index.get(r.oif) if r.oif is not None else None
-            routes.append(RouteFact(str(r.dst), dev.name if dev else None, r.gateway, r.multipath))
+            name = dev.name if dev else None
+            routes.append(RouteFact(str(r.dst), name, r.gateway, r.multipath, kind))
             if r.dst.prefixlen == 0 and default_dev is None and dev is not None:
                 default_dev, default_mtu = dev.name, dev.mtu
         resolv_path = Path(spec.dns.host_resolv_conf)

@@ -80,6 +80,21 @@ def test_a_route_on_172_17_moves_auto_to_the_next_candidate(box: Sandbox) -> Non
     assert addresses(box) == ["10.0.42.1/16"]
 
 
+@pytest.mark.parametrize("kind", ["blackhole", "unreachable", "prohibit"])
+def test_a_route_to_nowhere_rules_out_its_range(box: Sandbox, kind: str) -> None:
+    box.run(["ip", "route", "add", kind, "172.17.0.0/16"], check=True)
+    box.run(["ip", "route", "add", kind, "10.0.0.0/15"], check=True)
+    converge(box)
+    assert addresses(box) == ["10.42.42.1/16"]
+    show = json.loads(box.reconcile("show", "SPEC", "-o", "json").stdout)
+    reasons = [c.get("reason") for c in show["observed"]["bridge"]["planned"]["candidates"][:3]]
+    assert reasons == [
+        f"overlaps {kind} route 172.17.0.0/16",
+        f"overlaps {kind} route 10.0.0.0/15",
+        f"overlaps {kind} route 10.0.0.0/15",
+    ]
+
+
 def test_a_nameserver_rules_out_its_range_too(box: Sandbox) -> None:
     dummy(box, "dummy0", "172.17.0.1/16")
     Path(box.spec["dns"]["host_resolv_conf"]).write_text("nameserver 10.0.0.2\n")
