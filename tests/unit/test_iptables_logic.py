@@ -89,6 +89,20 @@ def test_two_host_ports_to_one_container_port_share_one_accept() -> None:
     assert len(own[("filter", "DOCKYARD")]) == 1
 
 
+def test_a_port_without_host_ip_is_published_on_default_bind_ip() -> None:
+    text = spec_with_ports(
+        "{host_port: 80, container_ip: 172.17.0.2, container_port: 80}",
+        "{host_ip: 0.0.0.0, host_port: 81, container_ip: 172.17.0.2, container_port: 81}",
+    )
+    spec = load_text(text.replace("network:\n", "network:\n  default_bind_ip: 127.0.0.1\n"))
+    dnat = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own[("nat", "DOCKYARD")]
+    assert dnat == [
+        "-d 127.0.0.1/32 ! -i docker0 -p tcp -m tcp --dport 80 -j DNAT "
+        "--to-destination 172.17.0.2:80",
+        "! -i docker0 -p tcp -m tcp --dport 81 -j DNAT --to-destination 172.17.0.2:81",
+    ]
+
+
 def test_own_chain_order_does_not_matter() -> None:
     spec = load_text(
         spec_with_ports(

@@ -107,12 +107,14 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
         rules[("nat", "POSTROUTING")].append(
             rule("nat", "POSTROUTING", f"-s {subnet} ! -o {b}", "-j MASQUERADE")
         )
+    bind = str(net.default_bind_ip)
     # Written for speed: this loop runs once per published port, 100,000 times at scale.
     dnat: list[str] = []
     accept: dict[str, None] = {}  # two host ports may lead to one container port: one ACCEPT
     for port in net.published_ports:
         p = port.get("proto", DEFAULT_PROTO)
-        host_ip = port.get("host_ip", ANY_ADDRESS)
+        # A port without host_ip is published on default_bind_ip, as Docker's --ip did.
+        host_ip = port.get("host_ip", bind)
         to_ip, to_port = port["container_ip"], port["container_port"]
         dst = "" if host_ip == ANY_ADDRESS else f"-d {host_ip}/32 "
         dnat.append(
