@@ -9,6 +9,7 @@ is never deleted, rewritten or reordered.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -133,7 +134,7 @@ class Iptables:
         got = seen[IptablesObserved]
         if got.backend is None:
             return [Note(self.name, "error", f"no iptables backend: {got.backend_reason}")]
-        notes = []
+        notes = self._outside_the_subnet(spec, seen)
         if not spec.network.iptables:
             notes.append(
                 Note(
@@ -144,6 +145,30 @@ class Iptables:
                 )
             )
         return notes
+
+    def _outside_the_subnet(self, spec: Spec, seen: Seen) -> list[Note]:
+        """A container address outside the subnet the bridge has, or that `address: auto`
+        chose, gets no traffic: an error, checked after the choice."""
+        bridge = seen.get(BridgeObserved)
+        subnet = bridge_subnet(spec, bridge) if bridge is not None else None
+        if subnet is None or not spec.network.iptables:
+            return []
+        network, mask = int(subnet.network_address), int(subnet.netmask)
+        addresses = {p["container_ip"] for p in spec.network.published_ports}
+        outside = sorted((ip for ip in addresses if _as_int(ip) & mask != network), key=_as_int)
+        if not outside:
+            return []
+        shown = ", ".join(outside[:5]) + (
+            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        )
+        return [
+            Note(
+                self.name,
+                "error",
+                f"network.published_ports: container_ip {shown} is outside {subnet}, the "
+                f"subnet of {spec.network.bridge.name}; nothing is published",
+            )
+        ]
 
     def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
         """`down`: every rule and chain of dockyard's goes; foreign ones stay."""
@@ -194,6 +219,10 @@ class Iptables:
             done = [c for table in committed for c in batches[table]]
             why = "; ".join(str(e) for e in failed if e.table not in committed)
             raise PartiallyApplied(why, done)
+
+
+def _as_int(ip: str) -> int:
+    return int.from_bytes(socket.inet_aton(ip), "big")
 
 
 def _tagged(lines: list[str]) -> int:
