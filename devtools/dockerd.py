@@ -569,9 +569,22 @@ def in_netns_http_get(
 ) -> str:
     """The body of GET http://host:port/path made from inside the sandbox's namespace (real
     traffic), retried until `timeout` while the server is not up yet."""
-    return box.run(
-        [sys.executable, "-c", _HTTP_GET, host, str(port), path, str(timeout)], check=True
-    ).stdout
+    return netns_http_get(box.ns, host, port, path, timeout)
+
+
+def netns_http_get(ns: str, host: str, port: int, path: str = "/", timeout: float = 10.0) -> str:
+    """The same from inside network namespace `ns` (another namespace of the test's)."""
+    argv = [sys.executable, "-c", _HTTP_GET, host, str(port), path, str(timeout)]
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise DockerdError(f"GET http://{host}:{port}{path} from {ns}: {done.stderr.strip()}")
+    return done.stdout
 
 
 _HTTP_GET = """

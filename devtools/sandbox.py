@@ -90,10 +90,14 @@ class Sandbox:
         return self.base / relative.lstrip("/")
 
     def reconcile(
-        self, *args: str, env: dict[str, str] | None = None, check: bool = False
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """`reconcile ARGS` inside the namespace; SPEC stands for this sandbox's spec file."""
-        return self.run(self._reconcile(args), env=env, check=check)
+        return self.run(self._reconcile(args), env=env, check=check, timeout=timeout)
 
     def dockyard(self, *args: str) -> list[str]:
         """The argument list that runs `reconcile ARGS` inside the namespace (SPEC as above),
@@ -105,8 +109,13 @@ class Sandbox:
         return [sys.executable, "-m", "dockyard", *argv]
 
     def run(
-        self, argv: Sequence[str], env: dict[str, str] | None = None, check: bool = False
+        self,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
+        """`argv` inside the namespace; with `timeout`, killed after that many seconds."""
         full_env = {**os.environ, **self.env, **(env or {})}
         return subprocess.run(
             ["ip", "netns", "exec", self.ns, *argv],
@@ -114,6 +123,7 @@ class Sandbox:
             text=True,
             env=full_env,
             check=check,
+            timeout=timeout,
         )
 
     def sysctl(self, name: str) -> str:

@@ -3,102 +3,20 @@ polls for an outcome; no assertion is about how long something took."""
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devtools.sandbox import Sandbox
+from tests.integration.watching import PATIENCE, Watcher, corrective
 
 pytestmark = pytest.mark.root
-PATIENCE = 30.0  # seconds: an upper bound on waiting, never an expectation
-
-
-class Watcher:
-    def __init__(self, box: Sandbox, *extra: str) -> None:
-        self.box = box
-        argv = box.dockyard("watch", "SPEC", "-o", "json", "--interval", "1", *extra)
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **box.env},
-        )
-        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.events.put(json.loads(line))
-
-    def wait_for(
-        self, match: Callable[[dict[str, Any]], bool], what: str, since: int = 0
-    ) -> dict[str, Any]:
-        """The first event from the `since`-th on that matches, waiting for it if need be."""
-        deadline = time.monotonic() + PATIENCE
-        for event in self.seen[since:]:
-            if match(event):
-                return event
-        while time.monotonic() < deadline:
-            try:
-                event = self.events.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.seen.append(event)
-            if match(event):
-                return event
-        raise AssertionError(f"no {what}; events: {self.seen[-10:]}; stderr: {self.stderr()}")
-
-    def ready(self) -> None:
-        self.wait_for(lambda e: e["event"] == "ready", "ready event")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=PATIENCE)
-
-    def stderr(self) -> str:
-        if self.proc.poll() is None:
-            return "(running)"
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
-
-
-@pytest.fixture
-def watcher(box: Sandbox) -> Iterator[Callable[..., Watcher]]:
-    started: list[Watcher] = []
-
-    def start(*extra: str) -> Watcher:
-        w = Watcher(box, *extra)
-        started.append(w)
-        return w
-
-    yield start
-    for w in started:
-        if w.proc.poll() is None:
-            w.proc.kill()
-            w.proc.wait()
-
-
-def corrective(resource: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda e: (
-        e["event"] == "change" and e["kind"] == "corrective" and e["resource"] == resource
-    )
 
 
 def root_of(box: Sandbox) -> Path:
