@@ -258,3 +258,30 @@ def test_shared_data_root_settles(box: Sandbox) -> None:
         docker(d, "start", "exited")
         docker(d, "run", "-d", "--name", "again", IMAGE, "sleep", "600")
         reconcile(box, "plan", "SPEC")
+
+
+def test_down_refuses_while_a_container_runs_on_the_bridge(box: Sandbox) -> None:
+    """`down` would take docker0 from under a running container: refused, naming the port;
+    the container keeps its network; `--force` is the way to do it anyway."""
+    box.write_spec(spec())
+    reconcile(box, "SPEC")
+    with (
+        outside(box) as out,
+        out.peer_server(EGRESS_PORT),
+        private_dockerd(box, "--bridge", "docker0", "--iptables=false") as d,
+    ):
+        d.import_busybox()
+        docker(d, "run", "-d", "--name", "app", IMAGE, "sleep", "600")
+        refused = box.reconcile("down", "SPEC", timeout=TIMEOUT)
+        assert refused.returncode == 1
+        assert "docker0 stays: 1 port(s) attached (veth" in refused.stderr
+        assert "containers use it; stop them first, or reconcile down --force" in refused.stderr
+        app = ("exec", "app")
+        assert get_from_container(d, app, ADDRESS, EGRESS_PORT) == f"{SANDBOX_ADDRESS}\n"
+        docker(d, "rm", "-f", "app")
+        # With no container, the live daemon holding the pid file still keeps the bridge.
+        refused = box.reconcile("down", "SPEC", timeout=TIMEOUT)
+        assert refused.returncode == 1
+        assert f"a live daemon (pid {d.pid}, dockerd) holds {d.paths.pidfile}" in refused.stderr
+    reconcile(box, "down", "SPEC")
+    assert box.run(["ip", "link", "show", "docker0"]).returncode != 0
