@@ -4,7 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all deps test unit lint demo bench clean
+# `make dist`: the wheel, the single-file build and the Ansible collection. The single file is
+# a PEX zipapp holding the binary wheels of every CPython in DIST_PYTHONS, so it runs on a host
+# that has only one of them (`python3 dist/reconcile.pyz ...`, or the file itself).
+DIST        ?= dist
+DIST_PYTHONS ?= 311 312 313 314
+DIST_ARCH   ?= $(shell uname -m)
+COLLECTION  := integrations/ansible/ansible_collections/dockyard/host
+FLEET_HOSTS ?= 20
+
+.PHONY: all deps test unit lint demo bench dist fleet-demo clean
 
 all: test
 
@@ -25,16 +34,29 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit tests/golden
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check dockyard tests devtools bench
-	$(VENV)/bin/ruff format --check dockyard tests devtools bench
+	$(VENV)/bin/ruff check dockyard tests devtools bench integrations
+	$(VENV)/bin/ruff format --check dockyard tests devtools bench integrations
 	$(VENV)/bin/mypy
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo
+
+fleet-demo: $(STAMP)
+	$(PY) -m devtools.fleet_demo $(FLEET_HOSTS)
+
+dist: $(STAMP)
+	mkdir -p $(DIST)
+	rm -f $(DIST)/dockyard-*.whl $(DIST)/reconcile.pyz $(DIST)/dockyard-host-*.tar.gz
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	$(VENV)/bin/pex $(DIST)/dockyard-*.whl --console-script reconcile --venv --sh-boot \
+	    --python-shebang '/usr/bin/env python3' \
+	    $(foreach v,$(DIST_PYTHONS),--platform manylinux2014_$(DIST_ARCH)-cp-$(v)-cp$(v)) \
+	    --output-file $(DIST)/reconcile.pyz
+	LC_ALL=C.UTF-8 $(VENV)/bin/ansible-galaxy collection build $(COLLECTION) --output-path $(DIST)
 
 bench: $(STAMP)
 	$(PY) -m compileall -q dockyard devtools bench
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DIST)
