@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,40 @@ class Member:
         return self.box.spec
 
 
+@dataclass(frozen=True)
+class Drift:
+    """A change made by hand on one host, and the line its plan then shows for it."""
+
+    what: str
+    make: Callable[[Member], object]
+    shows: str
+
+
+# By host index: the drift the test and the demo make on a few hosts of the fleet.
+DRIFTS = {
+    2: Drift(
+        "net.ipv4.ip_forward back to 0",
+        lambda m: m.box.set_sysctl("net.ipv4.ip_forward", "0"),
+        "~ sysctl net.ipv4.ip_forward",
+    ),
+    5: Drift(
+        "docker0's MTU set to 1500",
+        lambda m: m.box.run(["ip", "link", "set", "docker0", "mtu", "1500"], check=True),
+        "~ bridge docker0",
+    ),
+    11: Drift(
+        "the published port's DNAT rule flushed from nat DOCKER",
+        lambda m: m.box.run(["iptables", "-w", "-t", "nat", "-F", "DOCKER"], check=True),
+        "+ rule nat DOCKER",
+    ),
+    17: Drift(
+        "<root>/graph opened to 0755",
+        lambda m: (Path(m.spec["root"]) / "graph").chmod(0o755),
+        "~ directory ",
+    ),
+}
+
+
 @dataclass
 class Run:
     """One ansible-playbook run: its exit code, its output and each host's module result."""
@@ -100,23 +134,20 @@ class Run:
         return {h for h, r in self.results.items() if r.get("failed") or r.get("unreachable")}
 
 
-class Fleet:
-    def __init__(self, members: list[Member], workdir: Path, forks: int) -> None:
-        self.members = members
+class Ansible:
+    """ansible-playbook with the collection installed in a working directory of its own
+    (its configuration, temporary files and the results of every run stay there)."""
+
+    def __init__(self, workdir: Path, forks: int, archive: Path | None = None) -> None:
         self.workdir = workdir
-        self.forks = forks
         self._runs = 0
+        collections = install_collection(workdir, archive)
+        (workdir / "ansible.cfg").write_text(_config(workdir, forks, collections))
 
-    @property
-    def names(self) -> set[str]:
-        return {m.name for m in self.members}
-
-    def member(self, name: str) -> Member:
-        return next(m for m in self.members if m.name == name)
-
-    def env(self, results: Path) -> dict[str, str]:
+    def env(self, results: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {
             **os.environ,
+            **(extra or {}),
             "ANSIBLE_CONFIG": str(self.workdir / "ansible.cfg"),
             "DOCKYARD_FLEET_RESULTS": str(results),
             "LC_ALL": "C.UTF-8",  # ansible-core insists on a UTF-8 locale
@@ -126,26 +157,28 @@ class Fleet:
 
     def playbook(
         self,
+        inventory: Path,
+        playbook: Path,
         *options: str,
         extra_vars: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
         echo: bool = False,
     ) -> Run:
-        """`ansible-playbook converge.yml` over the whole fleet, with `options` (`--check`,
-        `--diff`, `--limit`); each host's result is read from the file the callback
-        `devtools/ansible_plugins/fleet_results.py` writes for it."""
+        """`ansible-playbook` with `options` (`--check`, `--diff`, `--limit`); each host's
+        result is read from the file the callback `devtools/ansible_plugins/fleet_results.py`
+        writes for it."""
         self._runs += 1
         saved = self.workdir / f"results-{self._runs}"
-        argv = [tool("ansible-playbook"), "-i", str(self.workdir / "inventory.yml")]
-        argv += [str(PLAYBOOK), *options]
+        argv = [tool("ansible-playbook"), "-i", str(inventory), str(playbook), *options]
         if extra_vars:
             argv += ["--extra-vars", json.dumps(extra_vars)]
         if echo:
-            print("$ ansible-playbook " + shlex.join(argv[2:]), flush=True)
+            print("$ ansible-playbook " + shlex.join(argv[1:]), flush=True)
         started = time.perf_counter()
         proc = subprocess.run(
             argv,
             cwd=self.workdir,
-            env=self.env(saved),
+            env=self.env(saved, env),
             stdout=None if echo else subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -156,23 +189,45 @@ class Fleet:
         return Run(proc.returncode, proc.stdout or "", seconds, results)
 
 
-def _wrapper(box: Sandbox, path: Path) -> Path:
-    """The host's Python: this interpreter, inside the host's network namespace."""
+class Fleet:
+    def __init__(self, members: list[Member], ansible: Ansible, inventory: Path) -> None:
+        self.members = members
+        self.ansible = ansible
+        self.inventory = inventory
+
+    @property
+    def names(self) -> set[str]:
+        return {m.name for m in self.members}
+
+    def playbook(
+        self, *options: str, extra_vars: dict[str, Any] | None = None, echo: bool = False
+    ) -> Run:
+        """`ansible-playbook converge.yml` over the whole fleet."""
+        return self.ansible.playbook(
+            self.inventory, PLAYBOOK, *options, extra_vars=extra_vars, echo=echo
+        )
+
+
+def _wrapper(box: Sandbox, python: str) -> Path:
+    """The host's Python: `python`, inside the host's network namespace."""
+    path = box.base / "python"
     path.write_text(
         "#!/bin/sh\n"
         f"# A fleet host: its Ansible modules run in network namespace {box.ns}.\n"
-        f'exec ip netns exec {shlex.quote(box.ns)} {shlex.quote(sys.executable)} "$@"\n'
+        f'exec ip netns exec {shlex.quote(box.ns)} {shlex.quote(python)} "$@"\n'
     )
     path.chmod(0o755)
     return path
 
 
-def _inventory(members: Sequence[Member]) -> dict[str, Any]:
+def _inventory(
+    members: Sequence[Member], python: str, environment: dict[str, str]
+) -> dict[str, Any]:
     hosts = {
         m.name: {
-            "ansible_python_interpreter": str(_wrapper(m.box, m.box.base / "python")),
+            "ansible_python_interpreter": str(_wrapper(m.box, python)),
             "dockyard_spec": m.spec,
-            "dockyard_environment": m.box.env,
+            "dockyard_environment": {**m.box.env, **environment},
         }
         for m in members
     }
@@ -198,11 +253,14 @@ def _config(workdir: Path, forks: int, collections: Path) -> str:
     )
 
 
-def install_collection(workdir: Path) -> Path:
-    """`ansible-galaxy collection build`, then install the archive under `workdir`."""
-    galaxy("build", str(COLLECTION), "--output-path", str(workdir))
+def install_collection(workdir: Path, archive: Path | None = None) -> Path:
+    """Install the collection's `archive` under `workdir`; without one, first build it from
+    this checkout with `ansible-galaxy collection build`."""
+    if archive is None:
+        galaxy("build", str(COLLECTION), "--output-path", str(workdir))
+        archive = next(workdir.glob("dockyard-host-*.tar.gz"))
     collections = workdir / "collections"
-    galaxy("install", str(next(workdir.glob("dockyard-host-*.tar.gz"))), "-p", str(collections))
+    galaxy("install", str(archive), "-p", str(collections))
     return collections
 
 
@@ -217,17 +275,23 @@ def galaxy(*args: str) -> None:
 
 
 @contextlib.contextmanager
-def fleet(size: int, forks: int | None = None, prefix: str = "dky-fleet") -> Iterator[Fleet]:
-    """`size` hosts, deleted afterwards by name (each sandbox deletes its own namespace and
-    root), also when something fails or is interrupted part way."""
+def fleet(
+    size: int,
+    forks: int | None = None,
+    prefix: str = "dky-fleet",
+    python: str = sys.executable,
+    environment: dict[str, str] | None = None,
+) -> Iterator[Fleet]:
+    """`size` hosts whose modules run with `python` (by default this one, which imports
+    dockyard) and `environment`. Each sandbox deletes its namespace by name and its root
+    afterwards, also when something fails or is interrupted part way."""
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{prefix}-")))
         members = [
             Member(f"h{i:03d}", i, stack.enter_context(sandbox(host_spec(i), prefix=prefix)))
             for i in range(size)
         ]
-        collections = install_collection(workdir)
-        chosen = forks or size
-        (workdir / "ansible.cfg").write_text(_config(workdir, chosen, collections))
-        (workdir / "inventory.yml").write_text(yaml.safe_dump(_inventory(members)))
-        yield Fleet(members, workdir, chosen)
+        ansible = Ansible(workdir, forks or size)
+        inventory = workdir / "inventory.yml"
+        inventory.write_text(yaml.safe_dump(_inventory(members, python, environment or {})))
+        yield Fleet(members, ansible, inventory)

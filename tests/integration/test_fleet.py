@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devtools.fleet import Fleet, Member, fleet, mtu_of, port_of
+from devtools.fleet import DRIFTS, Fleet, Member, fleet, mtu_of, port_of
 
 pytestmark = pytest.mark.root
 
@@ -66,15 +66,6 @@ def bridge_diff(result: dict[str, Any]) -> str:
     return diffs[0]["after"] if diffs else ""
 
 
-# Drift made by hand on some hosts, and the change each host's plan must then show.
-DRIFTS: dict[int, tuple[Callable[[Member], None], str]] = {
-    2: (lambda m: m.box.set_sysctl("net.ipv4.ip_forward", "0"), "~ sysctl net.ipv4.ip_forward"),
-    5: (lambda m: m.box.run(["ip", "link", "set", "docker0", "mtu", "1500"]), "~ bridge docker0"),
-    11: (lambda m: m.box.run(["iptables", "-w", "-t", "nat", "-F", "DOCKER"]), "+ rule nat DOCKER"),
-    17: (lambda m: (root_of(m) / "graph").chmod(0o755), "~ directory "),
-}
-
-
 def test_a_fleet_is_planned_converged_kept_repaired_and_torn_down(hosts: Fleet) -> None:
     everyone = hosts.names
 
@@ -104,10 +95,10 @@ def test_a_fleet_is_planned_converged_kept_repaired_and_torn_down(hosts: Fleet) 
     assert second.changed() == set(), "a converged fleet changes nothing"
     assert all(r["drift"] == [] for r in second.results.values())
 
-    drifted = {hosts.members[i].name: expected for i, (_, expected) in DRIFTS.items()}
+    drifted = {hosts.members[i].name: drift.shows for i, drift in DRIFTS.items()}
     converged = {m.name: snapshot(m) for m in hosts.members}
-    for i, (make_drift, _) in DRIFTS.items():
-        make_drift(hosts.members[i])
+    for i, drift in DRIFTS.items():
+        drift.make(hosts.members[i])
     repair = hosts.playbook()
     assert repair.returncode == 0, repair.output
     assert repair.changed() == set(drifted), "drift is repaired on exactly the drifted hosts"
