@@ -13,7 +13,7 @@ DIST_ARCH   ?= $(shell uname -m)
 COLLECTION  := integrations/ansible/ansible_collections/dockyard/host
 FLEET_HOSTS ?= 20
 
-.PHONY: all deps test unit lint demo bench dist fleet-demo clean
+.PHONY: all deps test unit lint sanity demo bench dist fleet-demo clean
 
 all: test
 
@@ -33,10 +33,14 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit tests/golden
 
-lint: $(STAMP)
+lint: $(STAMP) sanity
 	$(VENV)/bin/ruff check dockyard tests devtools bench integrations
 	$(VENV)/bin/ruff format --check dockyard tests devtools bench integrations
 	$(VENV)/bin/mypy
+
+# ansible-test sanity on the collection (its first run installs its tools from PyPI, ~3 min)
+sanity: $(STAMP)
+	$(PY) -m devtools.sanity
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo

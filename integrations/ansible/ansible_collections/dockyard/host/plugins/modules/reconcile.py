@@ -301,9 +301,9 @@ def through_program(module, program, check):
         return doc
     # No document: dockyard stopped before a run began. A spec that does not validate is
     # the usual reason; `validate` says so with every problem, one per line.
-    vrc, _, verr = module.run_command([program, "validate", path])
-    if vrc != 0:
-        raise Stopped("the spec is not valid", spec_errors=verr.splitlines())
+    checked = module.run_command([program, "validate", path])
+    if checked[0] != 0:
+        raise Stopped("the spec is not valid", spec_errors=checked[2].splitlines())
     raise Stopped(err.strip() or f"{program} exited with {rc}", rc=rc)
 
 
