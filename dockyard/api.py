@@ -86,12 +86,4 @@ def apply(
             seen = engine.observe(reconcilers, spec, host)
             the_plan = engine.plan(reconcilers, spec, seen, teardown)
             outcome = engine.apply(the_plan, reconcilers, spec, host, progress, teardown)
-    return render.plan_json(
-        the_plan,
-        command,
-        applied=[c.to_json() for c in outcome.applied],
-        rolled_back=[c.to_json() for c in outcome.rolled_back],
-        undo_failures=outcome.undo_failures,
-        error=outcome.error,
-        converged=outcome.ok,
-    )
+    return render.outcome_json(the_plan, outcome, command)
