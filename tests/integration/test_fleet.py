@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from devtools.fleet import DRIFTS, Fleet, Member, fleet, mtu_of, port_of
 
@@ -137,4 +138,29 @@ def test_an_invalid_spec_fails_with_every_located_problem() -> None:
     assert len(problems) == 2, problems
     assert any(p.startswith("<inline spec>:") and "network.bridge.mtu:" in p for p in problems)
     assert any("network.bridge.nmae: unknown field; did you mean 'name'?" in p for p in problems)
+    assert before == after
+
+
+def test_a_failed_check_fails_the_task_and_changes_nothing(tmp_path: Path) -> None:
+    """The spec from a file on the host (`path:`), asking for a kernel no host has."""
+    with fleet(1) as one:
+        host = one.members[0]
+        host.box.write_spec({"version": 1, "preflight": {"min_kernel": "99.0"}})
+        task = {
+            "dockyard.host.reconcile": {"path": str(host.box.spec_path)},
+            "environment": "{{ dockyard_environment }}",
+        }
+        playbook = tmp_path / "from-file.yml"
+        play = {"hosts": "all", "gather_facts": False, "tasks": [task]}
+        playbook.write_text(yaml.safe_dump([play]))
+        before = snapshot(host)
+        check = one.ansible.playbook(one.inventory, playbook, "--check")
+        run = one.ansible.playbook(one.inventory, playbook)
+        after = snapshot(host)
+    planned, applied = check.results["h000"], run.results["h000"]
+    assert planned["failed"] is True
+    assert planned["msg"].startswith("a run would fail before changing anything: preflight: ")
+    assert applied["failed"] is True and applied["changed"] is False
+    assert applied["msg"].startswith("nothing was changed: preflight: ")
+    assert applied["plan"]["converged"] is False
     assert before == after

@@ -150,8 +150,8 @@ plan:
         - reconciler: bridge
           resource: bridge docker0
           action: update
-          before: {mtu: 1500}
-          after: {mtu: 1450}
+          before: {address: 172.17.42.1/16, mtu: 1500, mac: "02:de:ad:65:4d:be", state: up}
+          after: {address: 172.17.42.1/16, mtu: 1450, mac: "02:de:ad:65:4d:be", state: up}
           reason: mtu differs
     notes:
       description: Notes that are not changes; one with severity V(error) stops the run.
@@ -195,7 +195,7 @@ drift:
   returned: when dockyard could read the spec and start
   type: list
   elements: str
-  sample: ["~ sysctl net.ipv4.ip_forward", "+ rule nat POSTROUTING masquerade"]
+  sample: ["~ bridge docker0", "~ sysctl net.ipv4.ip_forward"]
 notes:
   description: dockyard's notes about the host, with their reconciler and severity.
   returned: when dockyard could read the spec and start
@@ -204,14 +204,15 @@ notes:
   sample:
     - reconciler: sysinfo
       severity: warning
-      message: "Your kernel does not support swap limit capabilities"
+      message: "Your kernel does not support cgroup swap limit (no swap limit support)"
 spec_errors:
   description:
     - "Every problem of an invalid spec, each as C(source:line:col: field: problem)."
   returned: when the spec is invalid
   type: list
   elements: str
-  sample: ["<inline spec>:4:10: network.bridge.mtu: Input should be less than or equal to 65535"]
+  sample:
+    - "<inline spec>:4:10: network.bridge.mtu: must be auto or a number from 68 to 65535, got 10"
 """
 
 import json
@@ -357,11 +358,14 @@ def outcome(module, doc):
     if module._diff:
         result["diff"] = diffs_of(doc)
     errors = [n for n in doc["notes"] if n["severity"] == "error"]
+    for note in doc["notes"]:
+        if note["severity"] == "warning":
+            module.warn(f"{note['reconciler']}: {note['message']}")
     if check:
         result["changed"] = bool(doc["changes"])
         if errors:
             reasons = "; ".join(f"{n['reconciler']}: {n['message']}" for n in errors)
-            module.fail_json(msg=f"a run would change nothing: {reasons}", **result)
+            module.fail_json(msg=f"a run would fail before changing anything: {reasons}", **result)
         module.exit_json(msg=summary_text(doc, check), **result)
     if not doc["converged"]:
         # Rolled back: nothing stays changed unless an undo failed.
