@@ -4,7 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all deps test unit lint demo bench fuzz clean
+# `make dist`: the wheel, the single-file build and the Ansible collection. The single file is
+# a PEX zipapp holding the binary wheels of every CPython in DIST_PYTHONS, so it runs on a host
+# that has only one of them (`python3 dist/reconcile.pyz ...`, or the file itself).
+DIST        ?= dist
+DIST_PYTHONS ?= 311 312 313 314
+DIST_ARCH   ?= $(shell uname -m)
+COLLECTION  := integrations/ansible/ansible_collections/dockyard/host
+FLEET_HOSTS ?= 20
+
+.PHONY: all deps test unit lint sanity demo bench dist fleet-demo fuzz clean
 
 all: test
 
@@ -24,10 +33,14 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit tests/golden
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check dockyard tests devtools bench
-	$(VENV)/bin/ruff format --check dockyard tests devtools bench
+lint: $(STAMP) sanity
+	$(VENV)/bin/ruff check dockyard tests devtools bench integrations
+	$(VENV)/bin/ruff format --check dockyard tests devtools bench integrations
 	$(VENV)/bin/mypy
+
+# ansible-test sanity on the collection (its first run installs its tools from PyPI, ~3 min)
+sanity: $(STAMP)
+	$(PY) -m devtools.sanity
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo
@@ -38,9 +51,22 @@ fuzz: $(STAMP)
 	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
 		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py
 
+fleet-demo: $(STAMP)
+	$(PY) -m devtools.fleet_demo $(FLEET_HOSTS)
+
+dist: $(STAMP)
+	mkdir -p $(DIST)
+	rm -f $(DIST)/dockyard-*.whl $(DIST)/reconcile.pyz $(DIST)/dockyard-host-*.tar.gz
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir $(DIST) .
+	$(VENV)/bin/pex $(DIST)/dockyard-*.whl --console-script reconcile --venv --sh-boot \
+	    --python-shebang '/usr/bin/env python3' \
+	    $(foreach v,$(DIST_PYTHONS),--platform manylinux2014_$(DIST_ARCH)-cp-$(v)-cp$(v)) \
+	    --output-file $(DIST)/reconcile.pyz
+	LC_ALL=C.UTF-8 $(VENV)/bin/ansible-galaxy collection build $(COLLECTION) --output-path $(DIST)
+
 bench: $(STAMP)
 	$(PY) -m compileall -q dockyard devtools bench
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DIST)

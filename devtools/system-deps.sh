@@ -10,6 +10,7 @@ command -v iptables-legacy-restore >/dev/null 2>&1 || missing="$missing iptables
 command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v flock >/dev/null 2>&1 || missing="$missing util-linux"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"  # bench/baseline.sh
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"  # verifies the role's units
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || missing="$missing docker.io"
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \

@@ -416,17 +416,7 @@ def _report(
     from dockyard import render
 
     if args.output == "json":
-        doc = render.plan_json(
-            the_plan,
-            command,
-            applied=[c.to_json() for c in outcome.applied],
-            rolled_back=[c.to_json() for c in outcome.rolled_back],
-            undo_failures=outcome.undo_failures,
-            failed=outcome.failed,
-            error=outcome.error,
-            converged=outcome.ok,
-        )
-        print(render.dumps(doc), end="")
+        print(render.dumps(render.outcome_json(the_plan, outcome, command)), end="")
     elif outcome.ok and outcome.applied:
         n = the_plan.summary()
         print(

@@ -6,9 +6,12 @@ import dataclasses
 import difflib
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.change import Change, Note, Plan
+
+if TYPE_CHECKING:
+    from dockyard.engine import Outcome
 
 FORMAT_VERSION = 1
 
@@ -147,6 +150,21 @@ def plan_json(plan: Plan, command: str, **extra: Any) -> dict[str, Any]:
         "summary": plan.summary(),
         **extra,
     }
+
+
+def outcome_json(plan: Plan, outcome: Outcome, command: str) -> dict[str, Any]:
+    """The document of a run that applied its plan, or tried to: what was applied, what was
+    rolled back, and whether the host was verified to converge."""
+    return plan_json(
+        plan,
+        command,
+        applied=[c.to_json() for c in outcome.applied],
+        rolled_back=[c.to_json() for c in outcome.rolled_back],
+        undo_failures=outcome.undo_failures,
+        failed=outcome.failed,
+        error=outcome.error,
+        converged=outcome.ok,
+    )
 
 
 def observation_data(observed: object) -> Any:

@@ -1,0 +1,192 @@
+"""`make dist` and what is built from it: the single file on a Python that has no dockyard,
+the role dockyard.host.install (from the built collection archive) with the single file and
+with the wheel, and the module talking to the installed program through its JSON output."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devtools.fleet import REPO, Ansible, Run, fleet
+
+pytestmark = pytest.mark.root
+
+EXAMPLE = REPO / "examples/docker-default.yaml"
+
+
+def clean_python() -> str:
+    """A Python that is not this virtual environment and cannot import dockyard."""
+    for candidate in ("/usr/bin/python3", str(Path(sys.base_prefix) / "bin/python3")):
+        if Path(candidate).exists():
+            return candidate
+    pytest.fail("no system Python 3")
+
+
+@dataclass
+class Dist:
+    wheel: Path
+    zipapp: Path
+    collection: Path
+
+
+@pytest.fixture(scope="module")
+def dist() -> Iterator[Dist]:
+    with tempfile.TemporaryDirectory(prefix="dky-dist-") as tmp:
+        subprocess.run(["make", "-s", "-C", str(REPO), "dist", f"DIST={tmp}"], check=True)
+        out = Path(tmp)
+        yield Dist(
+            next(out.glob("dockyard-*.whl")),
+            out / "reconcile.pyz",
+            next(out.glob("dockyard-host-*.tar.gz")),
+        )
+
+
+def test_the_single_file_runs_on_a_python_without_dockyard(dist: Dist, tmp_path: Path) -> None:
+    python = clean_python()
+    assert subprocess.run([python, "-I", "-c", "import dockyard"], check=False).returncode != 0
+    env = {"PATH": "/usr/bin:/bin", "PEX_ROOT": str(tmp_path / "pex")}
+    run = subprocess.run(
+        [python, "-I", str(dist.zipapp), "validate", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{EXAMPLE}: valid\n"
+    # As a program too: it finds a Python by itself.
+    direct = subprocess.run(
+        [str(dist.zipapp), "--version"], capture_output=True, text=True, env=env, check=False
+    )
+    assert direct.stdout == "dockyard 0.1.0\n", direct.stderr
+
+
+class Installer:
+    """The role, run by ansible-playbook on this machine, into a temporary directory only."""
+
+    def __init__(self, dist: Dist, base: Path) -> None:
+        self.base = base
+        self.ansible = Ansible(base / "ansible", forks=1, archive=dist.collection)
+        self.inventory = base / "inventory.yml"
+        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        self.inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local}}}))
+        self.playbook = base / "install.yml"
+        role = {"hosts": "all", "gather_facts": False, "roles": ["dockyard.host.install"]}
+        self.playbook.write_text(yaml.safe_dump([role]))
+
+    @property
+    def prefix(self) -> Path:
+        return self.base / "opt/dockyard"
+
+    @property
+    def units(self) -> Path:
+        return self.base / "systemd"
+
+    def run(self, **variables: Any) -> Run:
+        defaults = {
+            "dockyard_prefix": str(self.prefix),
+            "dockyard_spec_path": str(self.base / "etc/dockyard/spec.yaml"),
+            "dockyard_systemd_dir": str(self.units),
+            "dockyard_metrics_file": str(self.base / "metrics/dockyard.prom"),
+            "dockyard_manage_services": False,
+            "dockyard_python": clean_python(),
+        }
+        return self.ansible.playbook(
+            self.inventory,
+            self.playbook,
+            extra_vars={**defaults, **variables},
+            env={"PEX_ROOT": str(self.base / "pex")},
+        )
+
+
+def installed(installer: Installer, **variables: Any) -> Run:
+    first = installer.run(**variables)
+    assert first.returncode == 0, first.output
+    again = installer.run(**variables)
+    assert again.returncode == 0, again.output
+    assert again.changed() == set(), "installing again changes nothing"
+    return first
+
+
+def test_the_role_installs_the_single_file_units_and_spec(dist: Dist, tmp_path: Path) -> None:
+    installer = Installer(dist, tmp_path)
+    spec = {"version": 1, "network": {"bridge": {"mtu": 1450}}}
+    installed(installer, dockyard_zipapp=str(dist.zipapp), dockyard_spec=spec)
+
+    program = installer.prefix / "bin/reconcile"
+    assert program.read_bytes() == dist.zipapp.read_bytes()
+    assert yaml.safe_load((tmp_path / "etc/dockyard/spec.yaml").read_text()) == spec
+    for unit in ("dockyard.service", "dockyard-reconcile.service", "dockyard-reconcile.timer"):
+        shipped = REPO / "examples/systemd" / unit
+        assert (installer.units / unit).read_text() == shipped.read_text()
+    dropin = (installer.units / "dockyard.service.d/ansible.conf").read_text()
+    assert f'ExecStart="{program}" watch "{tmp_path}/etc/dockyard/spec.yaml"' in dropin
+    assert f'Environment="PEX_ROOT={installer.prefix}/pex"' in dropin
+    # systemd reads the units with their drop-ins and finds the program they run.
+    for unit in ("dockyard.service", "dockyard-reconcile.service", "dockyard-reconcile.timer"):
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", unit],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SYSTEMD_UNIT_PATH": f"{installer.units}:"},
+            check=False,
+        )
+        assert verify.returncode == 0, verify.stderr
+
+
+def test_the_role_refuses_an_invalid_spec(dist: Dist, tmp_path: Path) -> None:
+    installer = Installer(dist, tmp_path)
+    bad = {"version": 1, "network": {"bridge": {"mtu": 10}}}
+    run = installer.run(dockyard_zipapp=str(dist.zipapp), dockyard_spec=bad)
+    assert run.returncode != 0
+    assert run.results["localhost"]["failed"] is True
+    assert "network.bridge.mtu: must be auto or a number" in run.results["localhost"]["stderr"]
+    assert not (tmp_path / "etc/dockyard/spec.yaml").exists()
+
+
+def test_the_role_installs_the_wheel_in_a_virtual_environment(dist: Dist, tmp_path: Path) -> None:
+    installer = Installer(dist, tmp_path)
+    installed(installer, dockyard_wheel=str(dist.wheel))
+    version = subprocess.run(
+        [str(installer.prefix / "bin/reconcile"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout == "dockyard 0.1.0\n"
+    assert (installer.prefix / "pyvenv.cfg").exists()
+
+
+def test_the_module_uses_the_installed_program_through_its_json(dist: Dist, tmp_path: Path) -> None:
+    """A host whose Python cannot import dockyard: the module runs the program the role put
+    in place, reads its -o json documents, and relays a bad spec's located problems."""
+    program = tmp_path / "reconcile"
+    shutil.copy(dist.zipapp, program)
+    pex = {"PEX_ROOT": str(tmp_path / "pex")}
+    with fleet(2, python=clean_python(), environment=pex, prefix="dky-json") as hosts:
+        use = {"dockyard_executable": str(program)}
+        check = hosts.playbook("--check", extra_vars=use)
+        first = hosts.playbook(extra_vars=use)
+        second = hosts.playbook(extra_vars=use)
+        bad = {**use, "dockyard_spec": {"version": 1, "network": {"bridge": {"mtu": 10}}}}
+        refused = hosts.playbook(extra_vars=bad)
+    assert check.returncode == first.returncode == second.returncode == 0, first.output
+    assert check.changed() == first.changed() == hosts.names
+    assert all(r["plan"]["command"] == "plan" for r in check.results.values())
+    assert all(r["plan"]["converged"] for r in first.results.values())
+    assert second.changed() == set()
+    assert refused.failed() == hosts.names
+    for result in refused.results.values():
+        assert result["msg"] == "the spec is not valid"
+        [problem] = result["spec_errors"]
+        assert "network.bridge.mtu: must be auto or a number from 68 to 65535, got 10" in problem
