@@ -59,6 +59,10 @@ class Document:
     def _locator(self) -> Locate:
         if self.positions is not None:
             return self.positions.of
+        if len(self.text) > limits.SMALL_TEXT:
+            from dockyard.spec.skim import Skim
+
+            return Skim(self.text, self.data, self._whole).of
         return self._whole()
 
     def _whole(self) -> Locate:
