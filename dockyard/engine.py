@@ -162,7 +162,11 @@ def apply(
 
 
 def _failed_at(the_plan: Plan, outcome: Outcome) -> str:
-    change = the_plan.changes[len(outcome.applied)]
+    """The first change that did not take effect: a batch can commit its later tables and
+    fail an earlier one (iptables: filter committed, nat not), so it is not always the one
+    after the last applied."""
+    applied = {id(c) for c in outcome.applied}
+    change = next((c for c in the_plan.changes if id(c) not in applied), the_plan.changes[-1])
     return f"{change.symbol} {change.resource} failed: "
 
 
