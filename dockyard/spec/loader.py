@@ -185,13 +185,50 @@ def _problems(doc: Document, errors: list[Any]) -> list[str]:
 
 
 def _sorted(doc: Document, found: list[Found]) -> list[str]:
+    """The problems in file order, the first SHOWN_PROBLEMS of them and a count of the rest:
+    a spec of 100,000 bad ports has 100,000 problems, and nobody reads past the first."""
+    more = len(found) - SHOWN_PROBLEMS
+    if more > 0:
+        order = DataOrder(doc.data)
+        found = sorted(found, key=lambda f: order.of(f.at or f.loc))[:SHOWN_PROBLEMS]
     placed = [(doc.place(f.at or f.loc, f.key), n, f) for n, f in enumerate(found)]
     placed.sort(key=lambda p: (p[0] or (0, 0), p[1]))
     out = []
     for at, _, f in placed:
         where = f"{doc.source}:{at[0]}:{at[1]}" if at else doc.source
         out.append(f"{where}: {_dotted(f.loc)}: {f.message}")
+    if more > 0:
+        out.append(f"{doc.source}: {more:,} more problems")
     return out
+
+
+SHOWN_PROBLEMS = 1000
+
+
+class DataOrder:
+    """A sort key for locations that follows the file without looking at it: parsers keep
+    mappings in the order the file has them, so a location's rank among its siblings, level
+    by level, is its place in the file."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self._ranks: dict[int, dict[Any, int]] = {}
+
+    def of(self, loc: Location) -> tuple[int, ...]:
+        out: list[int] = []
+        node = self.data
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                ranks = self._ranks.get(id(node))
+                if ranks is None:
+                    ranks = self._ranks[id(node)] = {k: i for i, k in enumerate(node)}
+                out.append(ranks[part])
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                out.append(part)
+            else:
+                break
+            node = node[part]
+        return tuple(out)
 
 
 def _describe(err: Mapping[str, Any]) -> Found:

@@ -6,6 +6,7 @@ match (flow style, unusual layout), the whole text is read after all."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Callable
@@ -64,6 +65,7 @@ class Skim:
         self._whole: Locate | None = None
         self._entries: dict[tuple[int, int, int], list[int] | None] = {}
         self._keys: dict[tuple[int, int, int, str], Span | None] = {}
+        self._line_starts: list[int] | None = None
 
     def of(self, loc: Location, key: bool = False) -> Place | None:
         try:
@@ -194,10 +196,18 @@ class Skim:
         finally:
             loader.dispose()
         line, col = Positions(node).of(relative, key)
-        return line + self.text.count("\n", 0, span.start) - 1, col
+        return line + self._line_of(span.start) - 1, col
 
     def _place(self, offset: int) -> Place:
-        return self.text.count("\n", 0, offset), offset - self._line_start(offset) + 1
+        return self._line_of(offset), offset - self._line_start(offset) + 1
+
+    def _line_of(self, offset: int) -> int:
+        """The line `offset` is on; one pass over the text, then a search per position (a
+        spec with thousands of errors asks for thousands)."""
+        if self._line_starts is None:
+            lengths = (len(line) + 1 for line in self.text.split("\n"))
+            self._line_starts = list(itertools.accumulate(lengths, initial=0))
+        return bisect.bisect_right(self._line_starts, offset) - 1
 
     def _line_start(self, offset: int) -> int:
         return self.text.rfind("\n", 0, offset) + 1

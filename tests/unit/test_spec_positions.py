@@ -20,12 +20,14 @@ def block_style(n: int, bad: dict[int, str] | None = None) -> str:
     lines = ["# a large spec", "version: 1", "network:", "  bridge: {name: docker0}"]
     lines.append("  published_ports:")
     for i in range(n):
-        port = (bad or {}).get(i, str(1 + i))
+        port = (bad or {}).get(i, str(1 + i % 60000))
         lines += [
             f"  - host_port: {port}",
-            f"    container_ip: 172.17.{i // 250}.{i % 250 + 2}",
-            f"    container_port: {1 + i}  # comment",
+            f"    container_ip: 172.17.{i // 250 % 250}.{i % 250 + 2}",
+            f"    container_port: {1 + i % 60000}  # comment",
         ]
+        if i >= 60000:  # so that no port is published twice
+            lines.append("    proto: udp")
     lines += ["  ip_masq: true", "dns:", "  search: [a.example]"]
     return "\n".join(lines) + "\n"
 
@@ -107,4 +109,23 @@ def test_errors_in_a_large_spec_are_where_a_small_spec_would_put_them(
         "got 'x'",
         "spec.yaml:9003:16: network.published_ports[2999].host_port: must be a port number "
         "from 1 to 65535, got 70000",
+    ]
+
+
+def test_one_bad_entry_among_100000_ports_is_located_without_reading_it_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It took 17 s, mostly PyYAML composing 10 MB to find one line: the whole-file reader
+    must not be needed (bench/spec_scale.py measures the time)."""
+
+    def whole(text: str) -> Positions:
+        raise AssertionError("PyYAML read the whole file")
+
+    monkeypatch.setattr(Positions, "of_text", whole)
+    text = block_style(100_000, bad={57341: "0"})
+    with pytest.raises(SpecError) as e:
+        load_text(text, "spec.yaml")
+    assert e.value.problems == [
+        "spec.yaml:172029:16: network.published_ports[57341].host_port: must be a port number "
+        "from 1 to 65535, got 0"
     ]
