@@ -64,22 +64,6 @@ def has_alias(text: str) -> bool:
     return False
 
 
-def depth(value: Any) -> int:
-    """Levels of nesting of parsed data (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        children = _children(item)
-        if children is None:
-            continue
-        deepest = max(deepest, level + 1)
-        if deepest > MAX_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> tuple[str | int, ...] | None:
     """The path to the first collection that nests more than `limit` levels, if any."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]

@@ -35,6 +35,18 @@ class SpecLoader(_Loader):  # type: ignore[misc, valid-type]
             first.setdefault(key, key_node.start_mark)
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """A value PyYAML recognises but cannot build (an int of 5,000 digits, the 13th
+        month) is a located error, not a ValueError from deep inside it."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as e:
+            if node.tag.endswith(":int"):
+                problem = "a number too long to read"
+            else:
+                problem = f"not a valid {node.tag.rsplit(':', 1)[-1]}: {e}"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
 
 def place(mark: yaml.Mark) -> Place:
     return mark.line + 1, mark.column + 1

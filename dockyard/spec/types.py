@@ -10,6 +10,7 @@ import difflib
 import ipaddress
 import math
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -325,7 +326,7 @@ StorageDriverOrAuto = Literal["auto", "aufs", "btrfs", "devicemapper", "overlay2
 
 def _seconds(value: Any) -> float:
     """A float option that is never NaN, infinite or out of its range."""
-    if _whole_number(value) or isinstance(value, float):
+    if isinstance(value, float) or (_whole_number(value) and abs(value) < 2**64):
         number = float(value)
         if math.isfinite(number) and 0 < number <= LOCK_TIMEOUT_MAX:
             return number
@@ -436,37 +437,40 @@ ResolverOption = Annotated[
     ),
 ]
 
-_STORAGE_OPTION = re.compile(r"[a-z0-9][a-z0-9._-]*=[\x21-\x7e]+")
+
+def _matching(pattern: str, what: str) -> Callable[[Any], str]:
+    """A validator: text that `pattern` matches whole."""
+    compiled = re.compile(pattern)
+
+    def validate(value: Any) -> str:
+        text = _text(value, what)
+        if not compiled.fullmatch(text):
+            raise _fail("must be {what}, got {value}", what=what, value=value)
+        return text
+
+    return validate
 
 
-def _storage_option(value: Any) -> str:
-    what = "a storage option key=value such as dm.basesize=20G"
-    text = _text(value, what)
-    if not _STORAGE_OPTION.fullmatch(text):
-        raise _fail("must be {what}, with no spaces, got {value}", what=what, value=value)
-    return text
-
-
+STORAGE_OPTION = r"[a-z0-9][a-z0-9._-]*=[\x21-\x7e]+"
 StorageOption = Annotated[
     str,
-    BeforeValidator(_storage_option),
-    WithJsonSchema({"type": "string", "pattern": r"^[a-z0-9][a-z0-9._-]*=[\x21-\x7e]+$"}),
+    BeforeValidator(
+        _matching(
+            STORAGE_OPTION,
+            "a storage option key=value such as dm.basesize=20G, with no spaces",
+        )
+    ),
+    WithJsonSchema({"type": "string", "pattern": f"^{STORAGE_OPTION}$"}),
 ]
 
 # Part of a file name: <root>/init/dockerinit-<version>.
-_RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-
-
-def _release(value: Any) -> str:
-    what = "a version such as 1.2.0: letters, digits, '.', '_', '+' or '-', at most 64"
-    text = _text(value, what)
-    if not _RELEASE.fullmatch(text):
-        raise _fail("must be {what}, got {value}", what=what, value=value)
-    return text
-
-
+RELEASE = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}"
 Release = Annotated[
     str,
-    BeforeValidator(_release),
-    WithJsonSchema({"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"}),
+    BeforeValidator(
+        _matching(
+            RELEASE, "a version such as 1.2.0: letters, digits, '.', '_', '+' or '-', at most 64"
+        )
+    ),
+    WithJsonSchema({"type": "string", "pattern": f"^{RELEASE}$"}),
 ]

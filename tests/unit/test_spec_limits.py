@@ -226,3 +226,29 @@ def test_the_fast_parser_is_not_given_aliases_or_deep_indentation() -> None:
         assert not limits.fast_parser_may_read(text, text.encode()), text
     # an ampersand inside a value or a comment is no alias: it only costs a slower read
     assert limits.fast_parser_may_read("a: b&c # x*y\n", b"a: b&c # x*y\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            f"version: 1\nnetwork: {{bridge: {{mtu: {'9' * 5000}}}}}\nx: &a 1\n",
+            "spec.yaml:2:25: invalid YAML: a number too long to read",
+        ),
+        (
+            "version: 1\nx: 2001-13-45\ny: &a 1\n",
+            "spec.yaml:2:4: invalid YAML: not a valid timestamp: month must be in 1..12",
+        ),
+        (
+            f"version: 1\nnetwork: {{iptables_lock_timeout: {'9' * 400}}}\n",
+            "spec.yaml:2:34: network.iptables_lock_timeout: must be a number of seconds above 0 "
+            "and at most 3600, got a number too large to use",
+        ),
+    ],
+    ids=["5000-digit int read by PyYAML", "13th month read by PyYAML", "int too large for a float"],
+)
+def test_values_a_parser_cannot_build_are_located(text: str, message: str) -> None:
+    """Found by the fuzzer: each of these was an internal error (ValueError, OverflowError)."""
+    with pytest.raises(SpecError) as e:
+        load_text(text, "spec.yaml")
+    assert e.value.problems == [message]
