@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: all deps test unit lint demo bench clean
+.PHONY: all deps test unit lint demo bench fuzz clean
 
 all: test
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo
+
+# The spec fuzzer at length (make test runs 1,000 examples): prints the count and the failures.
+fuzz: $(STAMP)
+	DOCKYARD_FUZZ_EXAMPLES=10000 $(PY) -m pytest tests/unit/test_spec_fuzz.py -q -s
 
 bench: $(STAMP)
 	$(PY) -m compileall -q dockyard devtools bench
