@@ -9,7 +9,7 @@ from typing import Any
 
 MAX_BYTES = 64 << 20  # the file; a spec of 100,000 published ports is about 10 MB
 MAX_DEPTH = 32  # levels of nesting; a spec uses 5
-MAX_NODES = 1_000_000  # values that aliases add
+MAX_NODES = 100_000  # values that aliases add: a spec written out has no need of more
 MAX_EXPANDED_CHARS = MAX_BYTES  # characters of text values, once aliases are expanded
 # Below this size PyYAML reads a whole file in well under a second; above, positions are
 # found by skimming (see skim.py).
