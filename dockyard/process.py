@@ -8,13 +8,12 @@ lock, the ledger) and ends the same way.
 
 from __future__ import annotations
 
+# Only what Python has loaded at start-up: until the handler below is in place, SIGINT is
+# Python's (importing typing here took 50 ms on a busy machine: a window for a traceback).
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from types import FrameType
+from types import FrameType
 
 EXIT_INTERRUPTED = 130
 _MESSAGE = b"reconcile: interrupted\n"
@@ -75,7 +74,7 @@ class DeferredInterrupts:
         self.pending: list[int] = []
         signal.signal(signal.SIGINT, lambda signum, frame: self.pending.append(signum))
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self.previous)
         if self.pending and callable(self.previous):
             self.previous(signal.SIGINT, None)
