@@ -45,11 +45,12 @@ sanity: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m devtools.demo
 
-# Property-based tests with many more examples than `make test` runs (FUZZ_EXAMPLES each).
+# The property-based tests at length (make test runs 500 hostile trees and 1,000 specs):
+# FUZZ_EXAMPLES each; prints the counts and every failure.
 FUZZ_EXAMPLES ?= 10000
 fuzz: $(STAMP)
-	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider \
-		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py
+	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -p no:cacheprovider \
+		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py tests/unit/test_spec_fuzz.py
 
 fleet-demo: $(STAMP)
 	$(PY) -m devtools.fleet_demo $(FLEET_HOSTS)

@@ -1,3 +1,3 @@
-from dockyard.cli import main
+from dockyard.process import run
 
-raise SystemExit(main())
+run()

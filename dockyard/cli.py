@@ -7,15 +7,19 @@ models and the reconcilers are imported when a command needs them.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
-import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from dockyard import process
 
 if TYPE_CHECKING:
     from dockyard.spec import Spec
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_USAGE = 2  # argparse's code, for no arguments at all
 COMMANDS = ("apply", "plan", "watch", "down", "validate", "show", "schema", "defaults")
 
 DESCRIPTION = """\
@@ -55,7 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         usage="reconcile [apply|plan|watch|down|validate|show|schema|defaults] [SPEC] [options]",
     )
     top.add_argument("--version", action="store_true", help="print the version and exit")
+    top.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = top.add_subparsers(dest="command", parser_class=_Parser, prog="reconcile")
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+
+    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[debug], **kwargs)
+        return parser
 
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("-o", "--output", choices=("text", "json"), default="text")
@@ -64,10 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     def watching(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--interval",
-            type=_positive,
+            type=_seconds(*INTERVAL_RANGE),
             default=30.0,
             metavar="SECONDS",
-            help="a full pass every SECONDS, +-10%% (default 30)",
+            help="a full pass every SECONDS, +-10%% (default 30; 1 to 86400)",
         )
         p.add_argument(
             "--metrics-addr", type=_address, metavar="HOST:PORT", help="serve Prometheus metrics"
@@ -81,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
             help="rewrite <root>/resolv.conf even when it was edited by hand",
         )
 
-    apply = sub.add_parser("apply", help="converge the host to SPEC")
+    apply = add("apply", help="converge the host to SPEC")
     apply.add_argument("spec", metavar="SPEC")
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     apply.add_argument(
@@ -89,27 +100,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument(
         "--lock-timeout",
-        type=float,
+        type=_seconds(*LOCK_TIMEOUT_RANGE),
         default=30.0,
         metavar="SECONDS",
-        help="how long to wait for another run's lock (default 30)",
+        help="how long to wait for another run's lock (default 30; 0 to 86400)",
     )
     output(apply)
     changes(apply)
     apply.add_argument("--watch", action="store_true", help="keep converging (reconcile watch)")
     watching(apply)
 
-    watch = sub.add_parser("watch", help="converge, then keep the host converged")
+    watch = add("watch", help="converge, then keep the host converged")
     watch.add_argument("spec", metavar="SPEC")
     watch.add_argument("-o", "--output", choices=("text", "json"), default="text")
     changes(watch)
     watching(watch)
 
-    down = sub.add_parser("down", help="remove the runtime state dockyard owns; never data")
+    down = add("down", help="remove the runtime state dockyard owns; never data")
     down.add_argument("spec", metavar="SPEC")
     down.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     down.add_argument("--detailed-exitcode", action="store_true")
-    down.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS")
+    down.add_argument(
+        "--lock-timeout", type=_seconds(*LOCK_TIMEOUT_RANGE), default=30.0, metavar="SECONDS"
+    )
     down.add_argument(
         "--force",
         action="store_true",
@@ -117,15 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     output(down)
 
-    plan = sub.add_parser("plan", help="print what would change; change nothing")
+    plan = add("plan", help="print what would change; change nothing")
     plan.add_argument("spec", metavar="SPEC")
     output(plan)
     changes(plan)
 
-    validate = sub.add_parser("validate", help="check the spec only")
+    validate = add("validate", help="check the spec only")
     validate.add_argument("spec", metavar="SPEC")
 
-    show = sub.add_parser("show", help="the host as dockyard observes it")
+    show = add("show", help="the host as dockyard observes it")
     show.add_argument("spec", metavar="SPEC", nargs="?")
     show.add_argument(
         "--container",
@@ -134,19 +147,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     output(show)
 
-    sub.add_parser("schema", help="the spec's JSON Schema")
-    sub.add_parser("defaults", help="Docker 1.x's defaults as a spec")
+    add("schema", help="the spec's JSON Schema")
+    add("defaults", help="Docker 1.x's defaults as a spec")
     return top
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"a number of seconds above 0, not {text!r}")
-    return value
+DEBUG_HELP = "on an internal error, print the traceback here"
+INTERVAL_RANGE = (1.0, 86400.0)
+LOCK_TIMEOUT_RANGE = (0.0, 86400.0)
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number of seconds from `low` to `high` (never NaN: every
+    comparison with it is false, so `--lock-timeout nan` waited forever)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                f"a number of seconds from {low:g} to {high:g}, not {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def _address(text: str) -> str:
@@ -163,8 +189,44 @@ def _with_command(argv: list[str]) -> list[str]:
     return ["apply", *argv]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(_with_command(list(sys.argv[1:] if argv is None else argv)))
+def main(argv: list[str] | None = None, interruptible: bool = False) -> int:
+    """The command. `interruptible` (the `reconcile` process, not a caller in Python): SIGINT
+    raises KeyboardInterrupt only while this runs, so that it unwinds through the run's
+    cleanup; before and after, the process exits at once (see process.py)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if interruptible:
+            process.raise_on_interrupt()
+        return _run(words, interruptible)
+    except BrokenPipeError:
+        # The reader went away (`reconcile show | head`): nothing more to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return interrupted()
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # a Rust panic from an extension is not an Exception
+        if interruptible and process.was_interrupted():
+            return interrupted()
+        return _fail(e, words) if isinstance(e, Exception) else _internal_error(e, words)
+    finally:
+        if interruptible:
+            process.exit_on_interrupt()
+
+
+def interrupted() -> int:
+    print("reconcile: interrupted", file=sys.stderr)
+    return process.EXIT_INTERRUPTED
+
+
+def _run(words: list[str], interruptible: bool = False) -> int:
+    if not words or words == ["--debug"]:
+        parser = _parser()
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: a SPEC or a command is needed (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    args = _parser().parse_args(_with_command(words))
     if args.version:
         from dockyard import __version__
 
@@ -173,20 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_ERROR
-    try:
-        return int(_COMMANDS[args.command](args))
-    except BrokenPipeError:
-        # The reader went away (`reconcile show | head`): nothing more to say to it.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("reconcile: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:
-        return _fail(e)
+    if interruptible:
+        with process.DeferredInterrupts():
+            import pydantic_core  # noqa: F401
+            import yaml_rs  # noqa: F401
+    return int(_COMMANDS[args.command](args))
 
 
-def _fail(e: Exception) -> int:
+def _fail(e: Exception, words: list[str]) -> int:
     from dockyard.errors import DockyardError, SpecError
 
     if isinstance(e, SpecError):
@@ -196,14 +252,27 @@ def _fail(e: Exception) -> int:
         print(f"error: {e}", file=sys.stderr)
     elif isinstance(e, PermissionError):
         print(f"error: permission denied: {e.filename}; run as root", file=sys.stderr)
-    elif isinstance(e, OSError):
-        print(f"error: {e.strerror}: {e.filename}", file=sys.stderr)
+    elif isinstance(e, OSError) and e.strerror:
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror}{where}", file=sys.stderr)
     else:
-        print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        if os.environ.get("DOCKYARD_DEBUG"):
-            traceback.print_exc()
-        else:
-            print("(set DOCKYARD_DEBUG=1 to see where)", file=sys.stderr)
+        return _internal_error(e, words)
+    return EXIT_ERROR
+
+
+def _internal_error(e: BaseException, words: list[str]) -> int:
+    """The last resort: a bug. One line that says so and where the details are; the
+    traceback itself with --debug."""
+    from dockyard import crash
+
+    what = crash.summary(e)
+    if "--debug" in words or os.environ.get("DOCKYARD_DEBUG"):
+        crash.print_traceback(e)
+        print(f"reconcile: internal error: {what}", file=sys.stderr)
+        return EXIT_ERROR
+    report = crash.write_report(e, words)
+    where = f"; please report it with {report}" if report else "; run again with --debug"
+    print(f"reconcile: internal error: {what}{where}", file=sys.stderr)
     return EXIT_ERROR
 
 

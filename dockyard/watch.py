@@ -115,7 +115,10 @@ class Metrics:
             from prometheus_client import start_http_server
 
             host, _, port = addr.rpartition(":")  # checked by the command line
-            self.server, _ = start_http_server(int(port), addr=host, registry=r)
+            try:
+                self.server, _ = start_http_server(int(port), addr=host, registry=r)
+            except OSError as e:
+                raise DockyardError(f"--metrics-addr {addr}: {_cannot_listen(host, e)}") from None
 
     def record(
         self, the_plan: Plan, outcome: engine.Outcome | None, kind: str, took: float
@@ -150,6 +153,12 @@ class Metrics:
     def close(self) -> None:
         if self.enabled and self.server is not None:
             self.server.shutdown()
+
+
+def _cannot_listen(host: str, e: OSError) -> str:
+    if isinstance(e, socket.gaierror):  # its filename is None: it used to end in ": None"
+        return f"host {host!r} does not resolve ({e.strerror})"
+    return f"cannot listen there: {e.strerror or e}"
 
 
 def sd_notify(message: str) -> None:

@@ -1,11 +1,16 @@
-"""Reading a spec file: YAML with the position of every value, so that each error names its line."""
+"""Reading a spec: YAML with the position of every value, so that each error names its line.
+
+Every problem in a file is reported at once, sorted by position, as `file:line:col: field:
+what is wrong`; the rules that tie fields together run on the fields that are valid.
+"""
 
 from __future__ import annotations
 
 import difflib
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,14 +18,22 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
 from dockyard.errors import SpecError
-from dockyard.spec import rules
+from dockyard.spec import limits, messages, rules
 from dockyard.spec.model import Spec
-from dockyard.spec.types import IPV4_PATTERN, PORT_RANGE
+from dockyard.spec.partial import ROUNDS, Partial, value_at
+from dockyard.spec.reading import check_characters, read_text, too_large
+from dockyard.spec.wording import key_text, shown
 
 Location = tuple[str | int, ...]
+Place = tuple[int, int]
+Locate = Callable[[Location, bool], Place | None]
 
 if TYPE_CHECKING:
     from dockyard.spec.positions import Positions
+
+# yaml-rs recurses on the stack of the thread it runs in; its own, this size, whatever the
+# process's `ulimit -s`. Only touched pages cost memory.
+PARSER_STACK = 64 << 20
 
 
 @dataclass
@@ -30,63 +43,39 @@ class Document:
     source: str
     text: str
     data: Any
-    _positions: Positions | None = None
+    positions: Positions | None = None
+    _locate: Locate | None = field(default=None, repr=False)
+
+    def place(self, loc: Location, key: bool = False) -> Place | None:
+        """(line, col) of the value at `loc` (or of its key), or of its nearest ancestor."""
+        if self._locate is None:
+            self._locate = self._locator()
+        return self._locate(loc, key)
 
     def where(self, loc: Location, key: bool = False) -> str:
-        """`file:line:col` of the value at `loc`, or of its nearest ancestor that exists."""
-        if self._positions is None:
-            from dockyard.spec.positions import Positions
+        found = self.place(loc, key)
+        return f"{self.source}:{found[0]}:{found[1]}" if found else self.source
 
-            self._positions = Positions(self.text, self.source)
-        return self._positions.of(loc, key)
+    def _locator(self) -> Locate:
+        if self.positions is not None:
+            return self.positions.of
+        if len(self.text) > limits.SMALL_TEXT:
+            from dockyard.spec.skim import Skim
 
+            return Skim(self.text, self.data, self._whole).of
+        return self._whole()
 
-def read_text(path: Path) -> str:
-    """The file's text, or a one-line SpecError saying why it cannot be read."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SpecError([f"{path}: no such file"]) from None
-    except IsADirectoryError:
-        raise SpecError([f"{path}: is a directory, not a spec file"]) from None
-    except PermissionError:
-        raise SpecError([f"{path}: permission denied"]) from None
-    except OSError as e:
-        raise SpecError([f"{path}: cannot read: {os.strerror(e.errno or 0)}"]) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(
-            [f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})"]
-        ) from None
+    def _whole(self) -> Locate:
+        """Positions from PyYAML reading the whole text; none if it cannot (it reads YAML 1.1,
+        yaml-rs 1.2, and they disagree on a few corners)."""
+        import yaml
 
+        from dockyard.spec.positions import Positions
 
-def parse(text: str, source: str) -> Document:
-    """The spec's data. A large spec (100,000 published ports) takes PyYAML seconds to read, so
-    the data comes from yaml-rs, a YAML 1.2 parser in Rust, 16 times faster here; PyYAML reads
-    the file only when something is wrong with it, to say where."""
-    data = _fast(text)
-    if isinstance(data, dict):
-        return Document(source, text, data)
-    return _careful(text, source)
-
-
-def _fast(text: str) -> Any:
-    try:
-        import yaml_rs
-    except ImportError:  # pragma: no cover - a dependency, but PyYAML can do the job alone
-        return None
-    try:
-        return yaml_rs.loads(text)  # duplicate keys are an error here too
-    except Exception:
-        return None
-
-
-def _careful(text: str, source: str) -> Document:
-    from dockyard.spec.positions import careful_parse
-
-    data, positions = careful_parse(text, source)
-    return Document(source, text, data, positions)
+        try:
+            return Positions.of_text(self.text).of
+        except (yaml.YAMLError, RecursionError, ValueError):
+            return lambda loc, key: None
 
 
 def load(path: Path | str) -> Spec:
@@ -99,47 +88,203 @@ def load_text(text: str, source: str = "<spec>") -> Spec:
     return validate(parse(text, source))
 
 
+def parse(text: str, source: str) -> Document:
+    """The spec's data. A large spec (100,000 published ports) takes PyYAML seconds to read, so
+    the data comes from yaml-rs, a YAML 1.2 parser in Rust, 16 times faster here, whenever it
+    can read the text within the limits; PyYAML reads the rest, and any file that is wrong, to
+    say where."""
+    text = text.removeprefix("\ufeff")
+    if len(text) > limits.MAX_BYTES:
+        raise SpecError([too_large(source)])
+    check_characters(text, source)
+    if limits.fast_parser_may_read(text, text.encode()):
+        data = _fast(text)
+        if isinstance(data, dict):
+            return Document(source, text, data)
+        if isinstance(data, Exception) and len(text) > limits.SMALL_TEXT:
+            _refuse_located(data, source)
+    return _careful(text, source)
+
+
+def _fast(text: str) -> Any:
+    """yaml-rs's reading of `text`, or the exception it raised (a Rust panic included)."""
+    try:
+        import yaml_rs
+    except ImportError:  # pragma: no cover - a dependency, but PyYAML can do the job alone
+        return None
+    result: list[Any] = [None]
+
+    def run() -> None:
+        try:
+            result[0] = yaml_rs.loads(text)  # duplicate keys are an error here too
+        except BaseException as e:  # pyo3 turns a panic into a BaseException
+            result[0] = e if isinstance(e, Exception) else RuntimeError(str(e))
+
+    previous = threading.stack_size(PARSER_STACK)
+    try:
+        worker = threading.Thread(target=run, name="yaml-rs", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    worker.join()
+    return result[0]
+
+
+_YAML_RS_PLACE = re.compile(r"at line (\d+), column (\d+)")
+
+
+def _refuse_located(error: Exception, source: str) -> None:
+    """yaml-rs's own report of a syntax error, on one line: for a large file, where PyYAML
+    would take seconds to say the same."""
+    lines = str(error).strip().splitlines()
+    found = _YAML_RS_PLACE.search(lines[0]) if lines else None
+    if found is None:
+        return
+    problem = " ".join(lines[-1].split()) if len(lines) > 1 else "syntax error"
+    raise SpecError([f"{source}:{found[1]}:{found[2]}: invalid YAML: {problem}"])
+
+
+def _careful(text: str, source: str) -> Document:
+    from dockyard.spec.positions import careful_parse
+
+    data, positions = careful_parse(text, source)
+    return Document(source, text, data, positions)
+
+
 def validate(doc: Document) -> Spec:
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as e:
-        raise SpecError(
-            [_describe(doc, err) for err in e.errors(include_url=False, include_input=True)]
-        ) from None
+        raise SpecError(_problems(doc, e.errors(include_url=False))) from None
     problems = rules.check(spec)
     if problems:
-        raise SpecError(
-            [f"{doc.where(loc)}: {_dotted(loc)}: {message}" for loc, message in problems]
-        )
+        raise SpecError(_sorted(doc, [Found(loc, message) for loc, message in problems]))
     return spec
+
+
+@dataclass(frozen=True)
+class Found:
+    """One problem: the field it is about, and the message; `at` is where to point when
+    that is not the field's value (its key, or a value deep inside it)."""
+
+    loc: Location
+    message: str
+    at: Location | None = None
+    key: bool = False
+
+
+def _problems(doc: Document, errors: list[Any]) -> list[str]:
+    found = [_describe(err) for err in errors]
+    locs = [_data_loc(err) for err in errors]
+    found += _too_deep(doc, locs)
+    partial = _valid_part(doc.data, locs)
+    if partial is not None:
+        spec, fields = partial
+        found += [Found(fields.original(loc), m) for loc, m in rules.check(spec, fields)]
+    return _sorted(doc, found)
+
+
+def _sorted(doc: Document, found: list[Found]) -> list[str]:
+    """The problems in file order, the first SHOWN_PROBLEMS of them and a count of the rest:
+    a spec of 100,000 bad ports has 100,000 problems, and nobody reads past the first."""
+    more = len(found) - SHOWN_PROBLEMS
+    if more > 0:
+        order = DataOrder(doc.data)
+        found = sorted(found, key=lambda f: order.of(f.at or f.loc))[:SHOWN_PROBLEMS]
+    placed = [(doc.place(f.at or f.loc, f.key), n, f) for n, f in enumerate(found)]
+    placed.sort(key=lambda p: (p[0] or (0, 0), p[1]))
+    out = []
+    for at, _, f in placed:
+        where = f"{doc.source}:{at[0]}:{at[1]}" if at else doc.source
+        out.append(f"{where}: {_dotted(f.loc)}: {f.message}")
+    if more > 0:
+        out.append(f"{doc.source}: {more:,} more problems")
+    return out
+
+
+SHOWN_PROBLEMS = 1000
+
+
+class DataOrder:
+    """A sort key for locations that follows the file without looking at it: parsers keep
+    mappings in the order the file has them, so a location's rank among its siblings, level
+    by level, is its place in the file."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self._ranks: dict[int, dict[Any, int]] = {}
+
+    def of(self, loc: Location) -> tuple[int, ...]:
+        out: list[int] = []
+        node = self.data
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                ranks = self._ranks.get(id(node))
+                if ranks is None:
+                    ranks = self._ranks[id(node)] = {k: i for i, k in enumerate(node)}
+                out.append(ranks[part])
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                out.append(part)
+            else:
+                break
+            node = node[part]
+        return tuple(out)
+
+
+def _describe(err: Mapping[str, Any]) -> Found:
+    loc: Location = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return Found(loc, _unknown_field(loc), key=True)
+    if err["type"] == "invalid_key":
+        message = f"a key must be a name, got {shown(err.get('input'))}"
+        return Found(loc[:-1], message, at=_data_loc(err), key=True)
+    return Found(loc, messages.describe(err))
+
+
+def _data_loc(err: Mapping[str, Any]) -> Location:
+    """Where the error stands in the data: pydantic puts a key that is not text (`1:`,
+    `? [a]`) in the location as its repr."""
+    loc: Location = tuple(err["loc"])
+    key = err.get("input")
+    if err["type"] == "invalid_key" and isinstance(key, str | int) and not isinstance(key, bool):
+        return (*loc[:-1], key)
+    return loc
+
+
+def _too_deep(doc: Document, locs: list[Location]) -> list[Found]:
+    """Nesting beyond the limit, under the values pydantic refused (a valid spec nests 5
+    levels, so anything deeper was refused somewhere above it)."""
+    out = []
+    for loc in dict.fromkeys(locs):
+        value = value_at(doc.data, loc)
+        below = limits.too_deep(value, max(limits.MAX_DEPTH - len(loc), 0))
+        if below is not None:
+            out.append(Found(loc, limits.depth_message(), at=(*loc, *below)))
+    return out
+
+
+def _valid_part(data: Any, locs: list[Location]) -> tuple[Spec, Partial] | None:
+    """The spec with the invalid values taken out, to run the rules on; None if it does not
+    settle within a few rounds."""
+    partial = Partial({**data, "version": 1})
+    for round_number in range(ROUNDS):
+        partial.without(locs, first_round=round_number == 0)
+        try:
+            return Spec.model_validate(partial.data), partial
+        except ValidationError as e:
+            locs = [tuple(err["loc"]) for err in e.errors(include_url=False, include_input=False)]
+    return None
 
 
 def _dotted(loc: Location) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += (
+            f"[{part}]"
+            if isinstance(part, int)
+            else (f".{key_text(part)}" if out else key_text(part))
+        )
     return out or "(top level)"
-
-
-def _describe(doc: Document, err: Mapping[str, Any]) -> str:
-    loc: Location = tuple(err["loc"])
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"{doc.where(loc, key=True)}: {_dotted(loc)}: {_unknown_field(loc)}"
-    if kind == "missing":
-        return f"{doc.where(loc)}: {_dotted(loc)}: is required"
-    message = err["msg"]
-    if kind == "literal_error" and "input" in err:
-        message = f"{message}, got {err['input']!r}"
-    ctx = err.get("ctx") or {}
-    if ctx.get("pattern") == IPV4_PATTERN:
-        message = f"must be an IPv4 address such as 172.17.0.2, got {err['input']!r}"
-    if (kind, ctx.get("ge"), ctx.get("le")) in (
-        ("greater_than_equal", PORT_RANGE[0], None),
-        ("less_than_equal", None, PORT_RANGE[1]),
-    ):
-        message = f"must be a port number from 1 to 65535, got {err['input']!r}"
-    return f"{doc.where(loc)}: {_dotted(loc)}: {message}"
 
 
 def _unknown_field(loc: Location) -> str:

@@ -16,15 +16,21 @@ from dockyard.spec.types import (
     BridgeName,
     HostInterface,
     IPAddress,
+    IPv4Address,
     IPv4Text,
     KernelVersion,
     MacAddress,
     Mtu,
     Port,
     Protocol,
+    Release,
+    ResolverOption,
+    SearchList,
+    Seconds,
     SpecVersion,
     StorageDriver,
     StorageDriverOrAuto,
+    StorageOption,
 )
 
 DOCKER_ADDRESS_POOLS = (
@@ -97,14 +103,12 @@ class Network(Section):
     iptables_backend: Literal["auto", "legacy", "nft"] = Field(
         "auto", description="auto: the one holding rules, else the one `iptables` uses"
     )
-    iptables_lock_timeout: float = Field(
-        10.0, gt=0, le=3600, description="seconds to wait for the xtables lock"
-    )
+    iptables_lock_timeout: Seconds = Field(10.0, description="seconds to wait for the xtables lock")
     icc: bool = True
     ip_masq: bool = True
     ip_forward: bool = True
     ipv6: bool = Field(False, description="IPv6 on the bridge: containers may use IPv6 DNS")
-    default_bind_ip: ipaddress.IPv4Address = ipaddress.IPv4Address("0.0.0.0")
+    default_bind_ip: IPv4Address = ipaddress.IPv4Address("0.0.0.0")
     published_ports: list[PublishedPort] = Field(default_factory=list)
 
 
@@ -112,8 +116,10 @@ class Dns(Section):
     servers: list[IPAddress] = Field(
         default_factory=list, description="empty: derive from the host's resolv.conf"
     )
-    search: list[str] = Field(default_factory=list)
-    options: list[str] = Field(default_factory=list)
+    search: SearchList = Field(
+        default_factory=list, description="at most 6 domains, 256 characters in all"
+    )
+    options: list[ResolverOption] = Field(default_factory=list)
     fallback: list[IPAddress] = Field(
         default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
     )
@@ -135,7 +141,7 @@ class Storage(Section):
         default_factory=lambda: list(DEFAULT_PRIORITY),
         min_length=1,
     )
-    options: list[str] = Field(default_factory=list)
+    options: list[StorageOption] = Field(default_factory=list)
     migrate: bool = Field(True, description="move a legacy <root>/graph into the driver's layout")
 
 
@@ -144,7 +150,7 @@ class Exec(Section):
     init_path: AbsPath | None = Field(
         None, description="a dockerinit binary to install as <root>/init/dockerinit-<version>"
     )
-    version: str = Field("1.2.0", pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+    version: Release = "1.2.0"
 
 
 class Spec(Section):

@@ -1,6 +1,9 @@
 """Rules that tie fields together, as Docker's daemon enforced them at start-up.
 
-Each rule returns the path of the field to blame and a message that says what to do.
+Each rule returns the path of the field to blame and a message that says what to do. When some
+fields are invalid the rules still run, on a spec where those fields hold their defaults:
+`fields.valid(...)` tells a rule whether a field is the user's, and a rule that reads a field
+that is not says nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import ipaddress
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from socket import inet_aton
+from typing import Protocol
 
 from dockyard.spec.model import ANY_ADDRESS, DEFAULT_PROTO, PublishedPort, Spec
 
@@ -16,23 +20,87 @@ Location = tuple[str | int, ...]
 Problem = tuple[Location, str]
 
 
-def check(spec: Spec) -> list[Problem]:
-    return [*_paths(spec), *_bridge(spec), *_firewall(spec), *_storage(spec), *_ports(spec)]
+class Fields(Protocol):
+    def valid(self, *locs: Location) -> bool: ...
+
+    def original(self, loc: Location) -> Location: ...
 
 
-def _paths(spec: Spec) -> Iterator[Problem]:
-    slash = PurePosixPath("/")
+class AllValid:
+    def valid(self, *locs: Location) -> bool:
+        return True
+
+    def original(self, loc: Location) -> Location:
+        return loc
+
+
+def check(spec: Spec, fields: Fields | None = None) -> list[Problem]:
+    ok = fields or AllValid()
+    return [
+        *_paths(spec, ok),
+        *_pidfile(spec, ok),
+        *_bridge(spec, ok),
+        *_firewall(spec, ok),
+        *_storage(spec, ok),
+        *_ports(spec, ok),
+    ]
+
+
+_SLASH = PurePosixPath("/")
+
+
+def _paths(spec: Spec, fields: Fields) -> Iterator[Problem]:
+    slash = _SLASH
     for field in ("root", "state_dir"):
-        if getattr(spec, field) == slash:
+        if getattr(spec, field) == slash and fields.valid((field,)):
             yield (field,), "must not be / itself; use a directory such as /var/lib/docker"
-    if slash in (spec.root, spec.state_dir):
+    if slash in (spec.root, spec.state_dir) or not fields.valid(("root",), ("state_dir",)):
         return
-    if spec.state_dir == spec.root or spec.root in spec.state_dir.parents:
+    if _within(spec.state_dir, spec.root):
         yield ("state_dir",), "must be outside root: dockyard's ledger is not Docker's data"
 
 
-def _bridge(spec: Spec) -> Iterator[Problem]:
+def _within(path: PurePosixPath, directory: PurePosixPath) -> bool:
+    return path == directory or directory in path.parents
+
+
+# The files dockyard reads or writes besides the pid file, by the field that names them.
+_OTHER_FILES = (
+    ("dns", "host_resolv_conf"),
+    ("dns", "resolved_conf"),
+    ("exec", "init_path"),
+)
+
+
+def _pidfile(spec: Spec, fields: Fields) -> Iterator[Problem]:
+    """A stale pid file is deleted: it must not be a file dockyard manages or reads."""
+    if not fields.valid(("pidfile",)):
+        return
+    pidfile = spec.pidfile
+    for name, directory, whose in (
+        ("root", spec.root, "Docker's data"),
+        ("state_dir", spec.state_dir, "dockyard's own state"),
+    ):
+        if fields.valid((name,)) and directory != _SLASH and _within(pidfile, directory):
+            yield (
+                ("pidfile",),
+                f"must be outside {name} ({directory}): a stale pid file is deleted, and "
+                f"what is under {name} is {whose}",
+            )
+    for loc in _OTHER_FILES:
+        other = getattr(getattr(spec, str(loc[0])), str(loc[1]))
+        if other is not None and fields.valid(loc) and pidfile == other:
+            yield (
+                ("pidfile",),
+                f"is the file {'.'.join(map(str, loc))} names; a stale pid file is deleted, "
+                "so it must be a file of its own",
+            )
+
+
+def _bridge(spec: Spec, fields: Fields) -> Iterator[Problem]:
     bridge = spec.network.bridge
+    if not fields.valid(("network", "bridge", "name")):
+        return
     if bridge.disabled:
         if bridge.existing:
             yield (
@@ -52,7 +120,7 @@ def _bridge(spec: Spec) -> Iterator[Problem]:
         )
 
 
-def _firewall(spec: Spec) -> Iterator[Problem]:
+def _firewall(spec: Spec, fields: Fields) -> Iterator[Problem]:
     net = spec.network
     if not net.iptables and not net.icc:
         yield (
@@ -63,7 +131,7 @@ def _firewall(spec: Spec) -> Iterator[Problem]:
         )
 
 
-def _storage(spec: Spec) -> Iterator[Problem]:
+def _storage(spec: Spec, fields: Fields) -> Iterator[Problem]:
     if spec.selinux and spec.storage.driver == "btrfs":
         yield (
             ("storage", "driver"),
@@ -76,10 +144,11 @@ def _storage(spec: Spec) -> Iterator[Problem]:
         seen.add(driver)
 
 
-def _ports(spec: Spec) -> Iterator[Problem]:
+def _ports(spec: Spec, fields: Fields) -> Iterator[Problem]:
     net = spec.network
     address = net.bridge.address
     subnet = None if address == "auto" else address.network
+    ports_at = ("network", "published_ports")
     keys = [
         (p.get("proto", DEFAULT_PROTO), p.get("host_ip", ANY_ADDRESS), p["host_port"])
         for p in net.published_ports
@@ -98,10 +167,11 @@ def _ports(spec: Spec) -> Iterator[Problem]:
         if clash is None:
             clash = first.get((proto, ANY_ADDRESS, host_port))
         if clash is not None:
+            first_at = fields.original((*ports_at, clash))[-1]
             yield (
                 where,
                 f"{proto} {host_ip}:{host_port} is already published by "
-                f"network.published_ports[{clash}]",
+                f"network.published_ports[{first_at}]",
             )
         else:
             first[key] = i

@@ -8,31 +8,40 @@ formats. pyroute2 stays where its import is paid once: the watch's event listene
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
+import itertools
 import os
 import socket
 import struct
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 NETLINK_ROUTE = 0
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
+SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x2, 0x4, 0x300
 NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
-NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # flags of an error message
+NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 1, 2, 3, 4
+NLMSGERR_ATTR_MSG = 1
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_GETROUTE = 20, 21, 22, 26
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 20, 21, 22, 24, 26
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_INFO_KIND = 1, 3, 4, 18, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
 IFF_UP = 0x1
 RT_TABLE_MAIN, RTN_UNICAST = 254, 1
+RECEIVE_BUFFER = 1 << 16
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _IFINFOMSG = struct.Struct("=BxHiII")
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTATTR = struct.Struct("=HH")
+_ERROR = struct.Struct("=i")
+_U32 = struct.Struct("=I")
 
 
 @dataclass(frozen=True)
@@ -69,15 +78,108 @@ class NetlinkError(OSError):
     pass
 
 
+def _malformed(why: str) -> NetlinkError:
+    return NetlinkError(errno.EBADMSG, f"malformed netlink reply: {why}")
+
+
 def _attributes(data: bytes, offset: int) -> dict[int, bytes]:
+    """The attributes from `offset` on, by type. One whose length runs past the end (a
+    truncated reply) ends the list; types dockyard does not know are there and unused."""
     attrs: dict[int, bytes] = {}
-    while offset + 4 <= len(data):
+    while offset + _RTATTR.size <= len(data):
         length, kind = _RTATTR.unpack_from(data, offset)
-        if length < 4:
+        if length < _RTATTR.size or offset + length > len(data):
             break
-        attrs[kind & 0x3FFF] = data[offset + 4 : offset + length]
+        attrs[kind & 0x3FFF] = data[offset + _RTATTR.size : offset + length]
         offset += (length + 3) & ~3
     return attrs
+
+
+def _u32(attrs: dict[int, bytes], kind: int) -> int | None:
+    raw = attrs.get(kind)
+    return _U32.unpack(raw)[0] if raw is not None and len(raw) == _U32.size else None
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _ipv4(attrs: dict[int, bytes], kind: int) -> ipaddress.IPv4Address | None:
+    raw = attrs.get(kind)
+    return ipaddress.IPv4Address(raw) if raw is not None and len(raw) == 4 else None
+
+
+class Replies:
+    """The kernel's answer to one request, checked as it arrives: only messages with the
+    request's sequence number and for this socket's port id count; a dump ends at NLMSG_DONE,
+    a request at its acknowledgement; an NLMSG_ERROR is raised with the kernel's own words
+    (extended acknowledgement) when it gives them."""
+
+    def __init__(self, seq: int, port: int) -> None:
+        self.seq, self.port = seq, port
+        self.done = False
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """The (type, payload) of each data message in one datagram; `done` once complete."""
+        out: list[tuple[int, bytes]] = []
+        offset = 0
+        while offset < len(data) and not self.done:
+            if offset + _NLMSGHDR.size > len(data):
+                raise _malformed(f"{len(data) - offset} bytes after the last message")
+            length, kind, flags, seq, port = _NLMSGHDR.unpack_from(data, offset)
+            if length < _NLMSGHDR.size or offset + length > len(data):
+                raise _malformed(f"a message of {length} bytes in {len(data) - offset}")
+            payload = data[offset + _NLMSGHDR.size : offset + length]
+            offset += (length + 3) & ~3
+            if seq != self.seq or port != self.port:
+                continue  # not an answer to this request
+            message = self._message(kind, flags, payload)
+            if message is not None:
+                out.append(message)
+        return out
+
+    def _message(self, kind: int, flags: int, payload: bytes) -> tuple[int, bytes] | None:
+        if kind == NLMSG_NOOP:
+            return None
+        if kind == NLMSG_OVERRUN:
+            raise NetlinkError(errno.ENOBUFS, "netlink reply overrun: data was lost")
+        if kind in (NLMSG_ERROR, NLMSG_DONE):
+            self.done = True
+            _raise_error(kind, flags, payload)
+            return None
+        if not flags & NLM_F_MULTI:
+            self.done = True  # a single answer, not part of a dump
+        return kind, payload
+
+
+def _raise_error(kind: int, flags: int, payload: bytes) -> None:
+    """An error or a dump's end: a negative errno in its first four bytes is a failure. An
+    error message then holds the request's header (all of the request unless capped), and
+    the extended acknowledgement's attributes when NLM_F_ACK_TLVS is set."""
+    if len(payload) < _ERROR.size:
+        if kind == NLMSG_ERROR:
+            raise _malformed("an error message without its code")
+        return
+    (code,) = _ERROR.unpack_from(payload)
+    if code == 0:
+        return
+    if code > 0 or -code > 4095:
+        raise _malformed(f"error code {code}")
+    tlvs = _ERROR.size
+    if kind == NLMSG_ERROR:
+        request_length = 0
+        if len(payload) >= tlvs + _NLMSGHDR.size:
+            (request_length,) = _U32.unpack_from(payload, tlvs)
+        tlvs += _NLMSGHDR.size if flags & NLM_F_CAPPED else (request_length + 3) & ~3
+    text = os.strerror(-code)
+    if flags & NLM_F_ACK_TLVS:
+        said = _attributes(payload, tlvs).get(NLMSGERR_ATTR_MSG)
+        if said:
+            text = f"{text}: {_text(said)}"
+    raise NetlinkError(-code, text)
+
+
+_sequence = itertools.count(int(time.time()) & 0xFFFFFF)
 
 
 def _exchange(kind: int, flags: int, body: bytes) -> Iterator[tuple[int, bytes]]:
@@ -87,22 +189,18 @@ def _exchange(kind: int, flags: int, body: bytes) -> Iterator[tuple[int, bytes]]
         socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
     ) as s:
         s.bind((0, 0))
-        s.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | flags, 1, 0) + body)
-        while True:
-            data = s.recv(1 << 16)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, msg_type, _, _, _ = _NLMSGHDR.unpack_from(data, offset)
-                payload = data[offset + _NLMSGHDR.size : offset + length]
-                offset += (length + 3) & ~3
-                if msg_type == NLMSG_DONE:
-                    return
-                if msg_type == NLMSG_ERROR:
-                    (code,) = struct.unpack_from("=i", payload)
-                    if code:
-                        raise NetlinkError(-code, os.strerror(-code))
-                    return  # the acknowledgement of a request
-                yield msg_type, payload
+        with contextlib.suppress(OSError):  # kernels before 4.12 have no extended acks
+            s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+        port = s.getsockname()[0]
+        seq = next(_sequence)
+        header = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | flags, seq, 0)
+        s.send(header + body)
+        replies = Replies(seq, port)
+        while not replies.done:
+            data, _, msg_flags, _ = s.recvmsg(RECEIVE_BUFFER)
+            if msg_flags & socket.MSG_TRUNC:
+                raise _malformed(f"a datagram larger than {RECEIVE_BUFFER} bytes")
+            yield from replies.feed(data)
 
 
 def _dump(kind: int, header: bytes) -> Iterator[tuple[int, bytes]]:
@@ -111,12 +209,18 @@ def _dump(kind: int, header: bytes) -> Iterator[tuple[int, bytes]]:
 
 
 def _text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode()
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
 
 
 def links() -> list[Link]:
+    return parse_links(_dump(RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)))
+
+
+def parse_links(messages: Iterable[tuple[int, bytes]]) -> list[Link]:
     out = []
-    for _, payload in _dump(RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+    for kind, payload in messages:
+        if kind != RTM_NEWLINK or len(payload) < _IFINFOMSG.size:
+            continue
         _, _, index, flags, _ = _IFINFOMSG.unpack_from(payload)
         attrs = _attributes(payload, _IFINFOMSG.size)
         info = _attributes(attrs.get(IFLA_LINKINFO, b""), 0)
@@ -126,7 +230,7 @@ def links() -> list[Link]:
                 index=index,
                 name=_text(attrs.get(IFLA_IFNAME, b"")),
                 kind=_text(info[IFLA_INFO_KIND]) if IFLA_INFO_KIND in info else None,
-                mtu=struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else 0,
+                mtu=_u32(attrs, IFLA_MTU) or 0,
                 mac=":".join(f"{b:02x}" for b in mac) if mac else None,
                 up=bool(flags & IFF_UP),
             )
@@ -135,36 +239,46 @@ def links() -> list[Link]:
 
 
 def addresses() -> list[Address]:
+    return parse_addresses(_dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)))
+
+
+def parse_addresses(messages: Iterable[tuple[int, bytes]]) -> list[Address]:
     out = []
-    for _, payload in _dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)):
+    for kind, payload in messages:
+        if kind != RTM_NEWADDR or len(payload) < _IFADDRMSG.size:
+            continue
         family, prefixlen, _, _, index = _IFADDRMSG.unpack_from(payload)
-        if family != socket.AF_INET:
+        if family != socket.AF_INET or prefixlen > 32:
             continue
         attrs = _attributes(payload, _IFADDRMSG.size)
-        raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
-        if raw:
-            ip = ipaddress.IPv4Address(raw)
+        ip = _ipv4(attrs, IFA_LOCAL) or _ipv4(attrs, IFA_ADDRESS)
+        if ip is not None:
             out.append(Address(index, ipaddress.IPv4Interface((ip, prefixlen))))
     return out
 
 
 def routes() -> list[Route]:
+    request = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
+    return parse_routes(_dump(RTM_GETROUTE, request))
+
+
+def parse_routes(messages: Iterable[tuple[int, bytes]]) -> list[Route]:
     out = []
-    for _, payload in _dump(RTM_GETROUTE, _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)):
+    for kind, payload in messages:
+        if kind != RTM_NEWROUTE or len(payload) < _RTMSG.size:
+            continue
         family, dst_len, _, _, table, _, _, rtype, _ = _RTMSG.unpack_from(payload)
-        if family != socket.AF_INET:
+        if family != socket.AF_INET or dst_len > 32:
             continue
         attrs = _attributes(payload, _RTMSG.size)
-        dst = (
-            ipaddress.IPv4Address(attrs[RTA_DST]) if RTA_DST in attrs else ipaddress.IPv4Address(0)
-        )
-        gateway = attrs.get(RTA_GATEWAY)
+        dst = _ipv4(attrs, RTA_DST) or ipaddress.IPv4Address(0)
+        gateway = _ipv4(attrs, RTA_GATEWAY)
         out.append(
             Route(
                 dst=ipaddress.IPv4Network((dst, dst_len), strict=False),
-                gateway=str(ipaddress.IPv4Address(gateway)) if gateway else None,
-                oif=struct.unpack("=I", attrs[RTA_OIF])[0] if RTA_OIF in attrs else None,
-                table=struct.unpack("=I", attrs[RTA_TABLE])[0] if RTA_TABLE in attrs else table,
+                gateway=str(gateway) if gateway else None,
+                oif=_u32(attrs, RTA_OIF),
+                table=_or(_u32(attrs, RTA_TABLE), table),
                 type=rtype,
                 multipath=RTA_MULTIPATH in attrs,
             )

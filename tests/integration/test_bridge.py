@@ -255,3 +255,19 @@ def test_our_netlink_reader_agrees_with_pyroute2(box: Sandbox) -> None:
     result = box.run([sys.executable, str(Path(__file__).parent / "compare_netlink.py")])
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [True, True, True]
+
+
+def test_a_kernel_refusal_comes_with_its_own_words(box: Sandbox) -> None:
+    """The extended acknowledgement: the kernel says why, not only EINVAL."""
+    dummy(box, "dummy0")
+    code = (
+        "from dockyard.state import netlink\n"
+        "[link] = [x for x in netlink.links() if x.name == 'dummy0']\n"
+        "try:\n"
+        "    netlink.set_link(link.index, mtu=10)\n"
+        "except netlink.NetlinkError as e:\n"
+        "    print(e.errno, e.strerror)\n"
+    )
+    result = box.run([sys.executable, "-c", code])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "22 Invalid argument: mtu less than device minimum\n"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from dockyard import cli
 from dockyard.change import Change, Note, Plan
 from dockyard.cli import main
 from dockyard.render import Style, plan_json, plan_text
@@ -192,20 +194,133 @@ def test_a_bulk_rewrite_shows_what_it_adds_and_removes() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--interval", "0"], "argument --interval: a number of seconds above 0, not '0'"),
-        (["--interval", "soon"], "argument --interval: a number of seconds above 0, not 'soon'"),
+        (["watch", "--interval", "0"], "a number of seconds from 1 to 86400, not '0'"),
+        (["watch", "--interval", "soon"], "a number of seconds from 1 to 86400, not 'soon'"),
+        (["watch", "--interval", "inf"], "a number of seconds from 1 to 86400, not 'inf'"),
+        (["watch", "--interval", "nan"], "a number of seconds from 1 to 86400, not 'nan'"),
+        (["apply", "--interval", "1e400"], "a number of seconds from 1 to 86400, not '1e400'"),
+        (["apply", "--lock-timeout", "nan"], "a number of seconds from 0 to 86400, not 'nan'"),
+        (["apply", "--lock-timeout", "1e999"], "a number of seconds from 0 to 86400, not '1e999'"),
+        (["apply", "--lock-timeout", "-1"], "a number of seconds from 0 to 86400, not '-1'"),
+        (["down", "--lock-timeout", "86401"], "a number of seconds from 0 to 86400, not '86401'"),
         (
-            ["--metrics-addr", "9323"],
-            "argument --metrics-addr: HOST:PORT such as 127.0.0.1:9323, not '9323'",
+            ["watch", "--metrics-addr", "9323"],
+            "HOST:PORT such as 127.0.0.1:9323, not '9323'",
         ),
     ],
 )
-def test_bad_watch_options_are_one_line_errors(
+def test_bad_numeric_options_are_one_line_errors(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    command, option, value = args
     with pytest.raises(SystemExit) as e:
-        main(["watch", "spec.yaml", *args])
+        main([command, "spec.yaml", option, value])
     assert e.value.code == 1
     err = capsys.readouterr().err
-    assert err.endswith(f"reconcile watch: error: {message}\n")
+    assert err.endswith(f"reconcile {command}: error: argument {option}: {message}\n")
     assert "Traceback" not in err
+
+
+def test_no_arguments_is_usage_on_stderr_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: reconcile ")
+    assert err.endswith("reconcile: error: a SPEC or a command is needed (see --help)\n")
+
+
+def test_an_unresolvable_metrics_host_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No name is looked up: the resolver is replaced by one that knows no host."""
+    import socket
+
+    def unknown(*args: object, **kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"version: 1\nroot: {tmp_path}/r\nstate_dir: {tmp_path}/s\n")
+    assert main(["watch", str(spec), "--metrics-addr", "metrics.invalid:9323"]) == 1
+    assert capsys.readouterr().err == (
+        "error: --metrics-addr metrics.invalid:9323: host 'metrics.invalid' does not resolve "
+        "(Name or service not known)\n"
+    )
+
+
+def test_an_os_error_without_a_file_has_no_none(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fail(args: object) -> int:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setitem(cli._COMMANDS, "schema", fail)
+    assert main(["schema"]) == 1
+    assert capsys.readouterr().err == "error: Connection refused\n"
+
+
+def broken(args: object) -> int:
+    return {}["no such key"]  # type: ignore[no-any-return]
+
+
+def test_an_internal_error_is_one_line_naming_a_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("DOCKYARD_DEBUG", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setitem(cli._COMMANDS, "schema", broken)
+    assert main(["schema"]) == 1
+    err = capsys.readouterr().err
+    [report] = tmp_path.glob("dockyard-crash-*.txt")
+    assert err == (
+        f"reconcile: internal error: KeyError: 'no such key'; please report it with {report}\n"
+    )
+    details = report.read_text()
+    assert details.startswith("dockyard ")
+    assert "reconcile schema\n" in details
+    assert "in broken\n" in details
+    assert oct(report.stat().st_mode & 0o777) == "0o600"
+
+
+def test_debug_shows_the_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(cli._COMMANDS, "schema", broken)
+    assert main(["schema", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert err.endswith("reconcile: internal error: KeyError: 'no such key'\n")
+
+
+def test_a_base_exception_from_an_extension_is_caught(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """pyo3 raises a Rust panic as PanicException, which is not an Exception."""
+
+    class PanicException(BaseException):
+        pass
+
+    def panics(args: object) -> int:
+        raise PanicException("attempt to subtract with overflow\nsecond line")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setitem(cli._COMMANDS, "schema", panics)
+    assert main(["schema"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "reconcile: internal error: PanicException: attempt to subtract with overflow second "
+        "line; please report it with "
+    )
+    assert err.count("\n") == 1
+
+
+def test_an_interrupt_while_a_command_runs_is_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli._COMMANDS, "schema", interrupted)
+    assert main(["schema"]) == 130
+    assert capsys.readouterr().err == "reconcile: interrupted\n"

@@ -10,7 +10,7 @@ import pytest
 
 from dockyard import engine
 from dockyard.change import Change, Note
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, PartiallyApplied
 from dockyard.reconcilers import default_set
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.directories import Directories
@@ -243,3 +243,46 @@ def host_owner() -> str:
     import os
 
     return f"{os.geteuid()}:{os.getegid()}"
+
+
+class Tables:
+    """A toy batch reconciler, as iptables commits: one commit per table, side by side, and
+    the nat table's commit fails while filter's goes through."""
+
+    name: ClassVar[str] = "tables"
+    after: ClassVar[tuple[str, ...]] = ()
+    observation: ClassVar[type] = FilesObserved
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def observe(self, spec: Spec, host: Host) -> FilesObserved:
+        return FilesObserved({})
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        return [
+            Change(self.name, "rule", f"{table} {chain} -j X", "create", None, {"n": 1}, "new")
+            for table, chain in (("nat", "POSTROUTING"), ("filter", "FORWARD"))
+        ]
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        return []
+
+    def apply(self, change: Change, host: Host) -> None:
+        self.apply_batch([change], host)
+
+    def apply_batch(self, changes: list[Change], host: Host) -> None:
+        self.batches.append([c.name for c in changes])
+        if len(self.batches) == 1:
+            done = [c for c in changes if c.name.startswith("filter")]
+            raise PartiallyApplied("could not commit table nat: Bad rule", done)
+
+
+def test_a_failed_batch_names_the_change_that_failed(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, _ = world
+    toy = Tables()
+    outcome = run(spec, host, [toy])
+    assert (
+        outcome.error == "+ rule nat POSTROUTING -j X failed: could not commit table nat: Bad rule"
+    )
+    assert toy.batches[1] == ["filter FORWARD -j X"]  # the undo of what did commit

@@ -132,12 +132,12 @@ def test_a_symlinked_iptables_stamp_creates_nothing(tmp_path: Path) -> None:
     assert not backends._untouched_since(tmp_path / iptables.WRITTEN, 1e12)
 
 
-@pytest.mark.parametrize("other", ["resolv.conf", "fifo", "zero", "urandom", "a million digits"])
+@pytest.mark.parametrize("other", ["hosts", "fifo", "zero", "urandom", "a million digits"])
 def test_a_pidfile_that_is_not_a_pid_file_is_reported_and_left_alone(
     tmp_path: Path, other: str
 ) -> None:
     path = {
-        "resolv.conf": tmp_path / "etc" / "resolv.conf",
+        "hosts": tmp_path / "etc" / "hosts",
         "fifo": tmp_path / "run" / "fifo",
         "zero": Path("/dev/zero"),
         "urandom": Path("/dev/urandom"),
@@ -148,6 +148,8 @@ def test_a_pidfile_that_is_not_a_pid_file_is_reported_and_left_alone(
         os.mkfifo(path)
     if other == "a million digits":
         path.write_text("1" * 1_000_000)
+    if other == "hosts":
+        path.write_text("127.0.0.1 localhost\n")
     before = path.read_text() if path.parent == tmp_path / "etc" else None
     outcome = world.run()
     assert outcome.ok, outcome.error

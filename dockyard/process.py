@@ -1,0 +1,80 @@
+"""The `reconcile` process: what only a process that owns its signals may do.
+
+SIGINT can come at any moment: before the command has started (while Python imports it) or
+after it has finished, the process says so in one line and exits 130 at once; while the
+command runs, it raises KeyboardInterrupt so that the run unwinds through its cleanup (the
+lock, the ledger) and ends the same way.
+"""
+
+from __future__ import annotations
+
+# Only what Python has loaded at start-up: until the handler below is in place, SIGINT is
+# Python's (importing typing here took 50 ms on a busy machine: a window for a traceback).
+import os
+import signal
+import sys
+from types import FrameType
+
+EXIT_INTERRUPTED = 130
+_MESSAGE = b"reconcile: interrupted\n"
+_received: list[int] = []
+
+
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    os.write(2, _MESSAGE)
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def exit_on_interrupt() -> None:
+    signal.signal(signal.SIGINT, _exit_now)
+
+
+def raise_on_interrupt() -> None:
+    signal.signal(signal.SIGINT, _raise)
+
+
+def was_interrupted() -> bool:
+    """Whether SIGINT came while the command ran. An extension may turn the KeyboardInterrupt
+    into an error of its own (pyo3, importing pydantic-core, raises a PanicException): that
+    error is the interrupt, not a bug."""
+    return bool(_received)
+
+
+def run() -> None:
+    """The console script `reconcile` and `python -m dockyard`."""
+    exit_on_interrupt()
+    from dockyard.cli import interrupted, main
+
+    try:
+        code = main(interruptible=True)
+    except KeyboardInterrupt:  # in the instant before main's own handler took over
+        exit_on_interrupt()
+        code = interrupted()
+    if code == EXIT_INTERRUPTED:
+        # Python exits by SIGINT instead of with this code when a KeyboardInterrupt ever went
+        # through code an extension ran with PyRun_*, even one caught since.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
+class DeferredInterrupts:
+    """SIGINT is noted, not acted on, until the block ends. For importing pyo3 extensions
+    (pydantic-core, yaml-rs): a KeyboardInterrupt inside their initialisation becomes a Rust
+    panic, which prints its own report to stderr before Python sees it."""
+
+    def __enter__(self) -> None:
+        self.previous = signal.getsignal(signal.SIGINT)
+        self.pending: list[int] = []
+        signal.signal(signal.SIGINT, lambda signum, frame: self.pending.append(signum))
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+        if self.pending and callable(self.previous):
+            self.previous(signal.SIGINT, None)
