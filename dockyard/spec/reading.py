@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dockyard.errors import SpecError
 from dockyard.spec.limits import MAX_BYTES, size_text
+from dockyard.state import safepath
 
 _KINDS = {
     stat.S_IFDIR: "a directory",
@@ -40,44 +41,21 @@ def read_text(path: Path) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        # Looked at before it is opened: opening a device or a FIFO can block or act.
-        _check_kind(path, path.stat())
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        return safepath.read_file(path, MAX_BYTES)
     except FileNotFoundError:
         raise SpecError([f"{path}: no such file"]) from None
     except PermissionError:
         raise SpecError([f"{path}: permission denied"]) from None
-    except OSError as e:
-        raise SpecError([f"{path}: cannot read: {os.strerror(e.errno or 0)}"]) from None
-    try:
-        _check_kind(path, os.fstat(fd))  # it may have been replaced in between
-        return _read_at_most(path, fd)
-    except OSError as e:
-        raise SpecError([f"{path}: cannot read: {os.strerror(e.errno or 0)}"]) from None
-    finally:
-        os.close(fd)
-
-
-def _check_kind(path: Path, st: os.stat_result) -> None:
-    kind = stat.S_IFMT(st.st_mode)
-    if kind == stat.S_IFDIR:
-        raise SpecError([f"{path}: is a directory, not a spec file"])
-    if kind != stat.S_IFREG:
+    except safepath.NotRegular as e:
+        kind = stat.S_IFMT(e.mode)
+        if kind == stat.S_IFDIR:
+            raise SpecError([f"{path}: is a directory, not a spec file"]) from None
         what = _KINDS.get(kind, "not a regular file")
-        raise SpecError([f"{path}: is {what}; a spec must be a regular file"])
-    if st.st_size > MAX_BYTES:
-        raise SpecError([too_large(path)])
-
-
-def _read_at_most(path: Path, fd: int) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while chunk := os.read(fd, min(1 << 20, MAX_BYTES + 1 - total)):
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > MAX_BYTES:  # it grew after fstat
-            raise SpecError([too_large(path)])
-    return b"".join(chunks)
+        raise SpecError([f"{path}: is {what}; a spec must be a regular file"]) from None
+    except safepath.TooLarge:
+        raise SpecError([too_large(path)]) from None
+    except OSError as e:
+        raise SpecError([f"{path}: cannot read: {os.strerror(e.errno or 0)}"]) from None
 
 
 def too_large(path: Path | str) -> str:

@@ -492,21 +492,31 @@ def _fchmod_dir(path: Path, mode: int) -> None:
         os.close(fd)
 
 
+class NotRegular(DockyardError):
+    """A host file that is a directory, a FIFO, a socket or a device: never read."""
+
+    def __init__(self, path: Path, st: os.stat_result) -> None:
+        self.path, self.mode = path, st.st_mode
+        super().__init__(f"{path} is {_entry(st).describe()}, not a regular file; not read")
+
+
 def read_file(path: Path, limit: int = READ_LIMIT) -> bytes:
     """A host file outside dockyard's trees (`/etc/resolv.conf`, the spec, a pid file): its
-    symlinks are the system's and are followed, but it must end at a regular file, is opened
-    without blocking and read with a cap. FileNotFoundError when it does not exist."""
+    symlinks are the system's and are followed, but it must end at a regular file. It is
+    looked at before it is opened (opening a device can act), opened without blocking, looked
+    at again (it may have been replaced in between) and read with a cap. FileNotFoundError
+    when it does not exist; `NotRegular`, `TooLarge`."""
+    _require_file(path, os.stat(path), limit)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        if e.errno not in _NOT_OPENABLE:
-            raise
-        found = _entry(os.stat(path))
-        raise DockyardError(f"{path} is {found.describe()}, not a regular file; not read") from None
-    try:
-        found = _entry(os.fstat(fd))
-        if found.kind != "file":
-            raise DockyardError(f"{path} is {found.describe()}, not a regular file; not read")
+        _require_file(path, os.fstat(fd), limit)
         return _read_capped(fd, path, limit)
     finally:
         os.close(fd)
+
+
+def _require_file(path: Path, st: os.stat_result, limit: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegular(path, st)
+    if st.st_size > limit:
+        raise TooLarge(path, limit)
