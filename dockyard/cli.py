@@ -20,7 +20,18 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 EXIT_USAGE = 2  # argparse's code, for no arguments at all
-COMMANDS = ("apply", "plan", "watch", "down", "validate", "show", "schema", "defaults")
+COMMANDS = (
+    "apply",
+    "plan",
+    "watch",
+    "down",
+    "validate",
+    "show",
+    "schema",
+    "defaults",
+    "export",
+    "import",
+)
 
 DESCRIPTION = """\
 Prepare a container host the way Docker 1.x's daemon did at start-up, declaratively:
@@ -37,6 +48,10 @@ commands:
   reconcile show [SPEC]     what dockyard observes on this host, per reconciler
   reconcile schema          the spec's JSON Schema (for editors)
   reconcile defaults        Docker 1.x's defaults, as a spec
+  reconcile export daemon-json SPEC
+                            the daemon.json that makes dockerd agree with SPEC
+  reconcile import daemon-json FILE|--from-flags "..."
+                            the spec equivalent to a daemon.json or to dockerd's flags
 
 exit codes:
   0  converged, nothing to change
@@ -56,7 +71,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="reconcile",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="reconcile [apply|plan|watch|down|validate|show|schema|defaults] [SPEC] [options]",
+        usage=(
+            "reconcile [apply|plan|watch|down|validate|show|schema|defaults|export|import] "
+            "[SPEC] [options]"
+        ),
     )
     top.add_argument("--version", action="store_true", help="print the version and exit")
     top.add_argument("--debug", action="store_true", help=DEBUG_HELP)
@@ -149,6 +167,16 @@ def _parser() -> argparse.ArgumentParser:
 
     add("schema", help="the spec's JSON Schema")
     add("defaults", help="Docker 1.x's defaults as a spec")
+
+    export = add("export", help="the daemon.json that makes dockerd agree with SPEC")
+    export.add_argument("format", choices=("daemon-json",))
+    export.add_argument("spec", metavar="SPEC")
+
+    imported = add("import", help="the spec equivalent to a daemon.json or to dockerd's flags")
+    imported.add_argument("format", choices=("daemon-json",))
+    source = imported.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", metavar="FILE", nargs="?", help="a daemon.json")
+    source.add_argument("--from-flags", metavar="FLAGS", help="dockerd's command line, quoted")
     return top
 
 
@@ -503,6 +531,60 @@ def _report(
     return EXIT_CHANGES if outcome.applied and args.detailed_exitcode else EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The daemon.json for this host: what `mtu: auto` and the derived nameservers come to
+    here, observed (read only), so that containers get the spec's MTU and DNS."""
+    import json
+
+    from dockyard import daemon_json, engine
+    from dockyard.errors import DockyardError
+    from dockyard.reconcilers.bridge import Bridge, BridgeObserved, desired_mtu
+    from dockyard.reconcilers.dns import Dns, DnsObserved, derive
+    from dockyard.state.host import Host
+
+    spec = _load(args.spec)
+    reconcilers = engine.order([Bridge(), Dns()])
+    obs = engine.observe(reconcilers, spec, Host.for_spec(spec))
+    if obs.notes:
+        raise DockyardError("; ".join(f"{n.reconciler}: {n.message}" for n in obs.notes))
+    dns = derive(spec, obs.seen[DnsObserved])
+    if dns.error:
+        raise DockyardError(f"dns: {dns.error}")
+    mtu = desired_mtu(spec, obs.seen[BridgeObserved])
+    doc = daemon_json.export(spec, mtu, list(dns.nameservers))
+    print(json.dumps(doc, indent=2))
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from dockyard import daemon_json
+    from dockyard.errors import DockyardError
+    from dockyard.state import safepath
+
+    if args.from_flags is not None:
+        daemon = daemon_json.parse_flags(args.from_flags)
+    else:
+        path = Path(args.file)
+        try:
+            daemon = json.loads(safepath.read_file(path))
+        except FileNotFoundError:
+            raise DockyardError(f"{path}: no such file") from None
+        except (ValueError, UnicodeDecodeError) as e:
+            raise DockyardError(f"{path}: not JSON ({e})") from None
+        if not isinstance(daemon, dict):
+            raise DockyardError(f"{path}: not a JSON object")
+    spec, notes = daemon_json.to_spec(daemon)
+    for note in notes:
+        print(f"Note: {note}", file=sys.stderr)
+    print(yaml.safe_dump(spec, sort_keys=False), end="")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "apply": cmd_apply,
     "plan": cmd_plan,
@@ -512,4 +594,6 @@ _COMMANDS = {
     "show": cmd_show,
     "schema": cmd_schema,
     "defaults": cmd_defaults,
+    "export": cmd_export,
+    "import": cmd_import,
 }

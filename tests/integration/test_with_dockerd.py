@@ -7,6 +7,7 @@ dockerd uses the nft backend of iptables here, so every spec pins it. Every wait
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -285,3 +286,31 @@ def test_down_refuses_while_a_container_runs_on_the_bridge(box: Sandbox) -> None
         assert f"a live daemon (pid {d.pid}, dockerd) holds {d.paths.pidfile}" in refused.stderr
     reconcile(box, "down", "SPEC")
     assert box.run(["ip", "link", "show", "docker0"]).returncode != 0
+
+
+def test_exported_daemon_json_gives_containers_dockyards_mtu_and_dns(box: Sandbox) -> None:
+    """`mtu: auto` follows the default route (1450 here) and the nameservers come from the
+    host's resolv.conf; dockerd ignores both unless fed `reconcile export daemon-json`."""
+    with outside(box):
+        ok(box, "ip", "link", "set", "dkyout0", "mtu", "1450")
+        ok(box, "ip", "route", "add", "default", "via", ADDRESS)
+        box.write_spec(spec())
+        reconcile(box, "SPEC")
+        assert ok(box, "cat", "/sys/class/net/docker0/mtu") == "1450\n"
+        exported = json.loads(reconcile(box, "export", "daemon-json", "SPEC"))
+        assert exported["mtu"] == 1450 and exported["dns"] == ["192.0.2.53"]
+        assert exported["bridge"] == "docker0" and exported["data-root"] == box.spec["root"]
+        config = box.path("etc/docker/daemon.json")
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(exported))
+        with private_dockerd(box) as d:
+            d.import_busybox()
+            mtu = docker(d, "run", "--rm", IMAGE, "cat", "/sys/class/net/eth0/mtu")
+            resolv = docker(d, "run", "--rm", IMAGE, "cat", "/etc/resolv.conf")
+            assert mtu == "1450\n"
+            assert [x for x in resolv.splitlines() if x.startswith("nameserver")] == [
+                "nameserver 192.0.2.53"
+            ]
+            # The spec dockerd's own flags amount to, read back: the same bridge and MTU.
+            back = reconcile(box, "import", "daemon-json", str(config))
+            assert "bridge:\n    name: docker0\n    mtu: 1450" in back

@@ -324,3 +324,37 @@ def test_an_interrupt_while_a_command_runs_is_one_line_and_130(
     monkeypatch.setitem(cli._COMMANDS, "schema", interrupted)
     assert main(["schema"]) == 130
     assert capsys.readouterr().err == "reconcile: interrupted\n"
+
+
+def reconcile_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_import_daemon_json_prints_a_spec_that_validates(tmp_path: Path) -> None:
+    daemon = tmp_path / "daemon.json"
+    daemon.write_text('{"bridge": "docker0", "mtu": 1450, "icc": false, "log-driver": "local"}')
+    result = reconcile_cli("import", "daemon-json", str(daemon))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "Note: log-driver: not managed by dockyard; keep it in daemon.json\n"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(result.stdout)
+    assert "network:\n  bridge:\n    name: docker0\n    mtu: 1450\n  icc: false\n" in result.stdout
+    assert reconcile_cli("validate", str(spec)).returncode == 0
+
+
+def test_import_from_flags_and_its_errors(tmp_path: Path) -> None:
+    result = reconcile_cli("import", "daemon-json", "--from-flags", "-b docker0 --mtu=1400")
+    assert (result.returncode, result.stdout) == (
+        0,
+        "version: 1\nnetwork:\n  bridge:\n    name: docker0\n    mtu: 1400\n",
+    )
+    bad = reconcile_cli("import", "daemon-json", "--from-flags", "--mtu big")
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        "error: --from-flags: mtu takes a number, got 'big'\n",
+    )
+    (tmp_path / "list.json").write_text("[]")
+    bad = reconcile_cli("import", "daemon-json", str(tmp_path / "list.json"))
+    assert (bad.returncode, bad.stderr) == (1, f"error: {tmp_path}/list.json: not a JSON object\n")
