@@ -106,9 +106,9 @@ DRIFTS = {
         "~ bridge docker0",
     ),
     11: Drift(
-        "the published port's DNAT rule flushed from nat DOCKER",
-        lambda m: m.box.run(["iptables", "-w", "-t", "nat", "-F", "DOCKER"], check=True),
-        "+ rule nat DOCKER",
+        "the published port's DNAT rule flushed from nat DOCKYARD",
+        lambda m: m.box.run(["iptables", "-w", "-t", "nat", "-F", "DOCKYARD"], check=True),
+        "+ rule nat DOCKYARD",
     ),
     17: Drift(
         "<root>/graph opened to 0755",
