@@ -166,8 +166,10 @@ def apply(
                 blocked |= _undo(dependents([name], ordered), outcome, by_name, host, progress)
         if _kept(outcome):
             _verify(ordered, spec, host, teardown, blocked, outcome, by_name, progress)
-    except Exception:
-        outcome.error = "internal error; this run's changes were undone"
+    except BaseException as e:
+        # A bug, or ^C part way: nothing of this run is left half done.
+        what = "interrupted" if isinstance(e, KeyboardInterrupt) else "internal error"
+        outcome.error = f"{what}; this run's changes were undone"
         _roll_back(outcome, by_name, host, progress, set(by_name))
         raise
     finally:

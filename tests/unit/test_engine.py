@@ -286,3 +286,21 @@ def test_a_failed_batch_names_the_change_that_failed(world: tuple[Spec, Host, Pa
         outcome.error == "+ rule nat POSTROUTING -j X failed: could not commit table nat: Bad rule"
     )
     assert toy.batches[1] == ["filter FORWARD -j X"]  # the undo of what did commit
+
+
+def test_an_interrupt_part_way_undoes_the_run(world: tuple[Spec, Host, Path]) -> None:
+    spec, host, files = world
+
+    class Interrupted(Files):
+        def apply(self, change: Change, host: Host) -> None:
+            if change.name == "added":  # ^C between two changes
+                raise KeyboardInterrupt
+            super().apply(change, host)
+
+    ordered = engine.order([Directories(), Interrupted(files, {"keep": "new", "added": "x"})])
+    the_plan = engine.plan(ordered, spec, engine.observe(ordered, spec, host))
+    with pytest.raises(KeyboardInterrupt):
+        engine.apply(the_plan, ordered, spec, host)
+    assert (files / "keep").read_text() == "old"
+    assert not (files / "added").exists()
+    assert not Path(spec.root).exists()
