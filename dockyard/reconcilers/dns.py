@@ -21,6 +21,7 @@ from dockyard.reconcilers.base import Seen
 from dockyard.spec import Spec
 from dockyard.state import resolv, safepath
 from dockyard.state.host import Host
+from dockyard.state.safepath import Tree
 
 TARGET = "resolv.conf"
 RECORD = "resolv.conf.hash"
@@ -279,18 +280,33 @@ class Dns:
     def apply(self, change: Change, host: Host) -> None:
         tree = host.fs
         if change.action == "delete":
-            tree.unlink(TARGET)  # the undo of a create in this run
-            tree.unlink(RECORD)
+            # The undo of a create in this run: only what dockyard wrote, if still that.
+            before = change.before or {}
+            tree.remove_file(TARGET, str(before["content"]).encode())
+            tree.remove_file(RECORD, f"{before['sha256']}\n".encode())
             return
         after = change.after or {}
         mode = int(after.get("mode") or "0644", 8)  # an undo puts back the mode it found
         # The file first, then the record: a crash between leaves a file equal to what dockyard
         # wants, which the next run recognises and records, never a false "edited by hand".
         tree.write(TARGET, str(after["content"]).encode(), mode, after.get("owner"))
-        if after.get("sha256"):
-            tree.write(RECORD, f"{after['sha256']}\n".encode(), 0o644)
-        else:
-            tree.unlink(RECORD)
+        try:
+            if after.get("sha256"):
+                tree.write(RECORD, f"{after['sha256']}\n".encode(), 0o644)
+            else:
+                tree.unlink(RECORD)
+        except (OSError, DockyardError):
+            self._put_back(tree, change)  # a change applies whole or not at all
+            raise
+
+    @staticmethod
+    def _put_back(tree: Tree, change: Change) -> None:
+        before = change.before
+        if before is None:
+            tree.remove_file(TARGET, str((change.after or {})["content"]).encode())
+            return
+        mode = int(before.get("mode") or "0644", 8)
+        tree.write(TARGET, str(before["content"]).encode(), mode, before.get("owner"))
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -16,7 +16,7 @@ from dockyard.spec import Spec
 from dockyard.state import safepath
 from dockyard.state.host import Host
 
-SOURCE_LIMIT = 1 << 30
+SOURCE_LIMIT = 256 << 20  # dockerinit is a few MiB
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,16 @@ class ExecObserved:
     target_mode: str | None = None
 
 
-def _digest(fd: int) -> str:
+def _digest(fd: int, limit: int) -> str:
+    """The sha256 of at most `limit` bytes (a file that grows meanwhile is cut there)."""
     digest = hashlib.sha256()
-    for block in iter(lambda: os.read(fd, 1 << 20), b""):
+    left = limit
+    while left > 0:
+        block = os.read(fd, min(1 << 20, left))
+        if not block:
+            break
         digest.update(block)
+        left -= len(block)
     return digest.hexdigest()
 
 
@@ -60,9 +66,13 @@ class ExecInit:
                 error = str(e).removeprefix(f"{source} ")
         target_sha = mode = None
         found = host.fs.expect(rel, "file")
+        if found.kind == "file" and found.size > SOURCE_LIMIT:
+            raise DockyardError(
+                f"{target} is larger than {SOURCE_LIMIT:,} bytes: not a dockerinit; left alone"
+            )
         if found.kind == "file":
             with host.fs.open_regular(rel) as fd:
-                target_sha = _digest(fd)
+                target_sha = _digest(fd, SOURCE_LIMIT)
             mode = found.octal
         return ExecObserved(
             str(target), str(source) if source else None, source_sha, error, target_sha, mode
@@ -103,7 +113,8 @@ class ExecInit:
         rel = str(Path(change.name).relative_to(host.root))
         after = change.after or {}
         if change.action == "delete":
-            host.fs.unlink(rel)  # the undo of a create in this run
+            # The undo of a create in this run: only if it still is the copy dockyard made.
+            host.fs.remove_file(rel, read_source(Path((change.before or {})["from"])), SOURCE_LIMIT)
             return
         if change.action == "update":
             host.fs.set_attrs(rel, "file", int(after["mode"], 8))

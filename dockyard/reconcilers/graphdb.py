@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 from dockyard.change import Change, Note
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.containers import ContainersObserved
 from dockyard.reconcilers.directories import modern_root
@@ -24,8 +24,7 @@ from dockyard.state.host import Host
 from dockyard.state.safepath import Tree
 
 DB = "linkgraph.db"
-BUILDING = f".{DB}.new"
-LIMIT = 1 << 30  # names and links of containers: megabytes, not gigabytes
+LIMIT = 256 << 20  # names and links of containers: megabytes, not gigabytes
 ROOT_ENTITY = "0"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS entity (id text NOT NULL PRIMARY KEY)",
@@ -47,15 +46,11 @@ class GraphDbObserved:
 
 
 def _inspect(tree: Tree) -> tuple[str | None, dict[str, str]]:
-    """Read through the descriptor dockyard opened, never by path: immutable, read-only."""
-    with tree.open_regular(DB) as fd:
-        uri = f"file:/proc/self/fd/{fd}?mode=ro&immutable=1"
-        return _read_graph(uri)
-
-
-def _read_graph(uri: str) -> tuple[str | None, dict[str, str]]:
+    """Read whole (through safepath, capped) and examined in memory: sqlite never opens a
+    path of the root."""
+    raw = tree.read(DB, LIMIT) or b""
     try:
-        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        with contextlib.closing(_in_memory(raw)) as db:
             verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
             if verdict != "ok":
                 return f"integrity_check says: {verdict}", {}
@@ -68,7 +63,7 @@ def _read_graph(uri: str) -> tuple[str | None, dict[str, str]]:
                 "SELECT name, entity_id FROM edge WHERE parent_id = ?", (ROOT_ENTITY,)
             ).fetchall()
             return None, {f"/{name}": entity for name, entity in rows}
-    except sqlite3.DatabaseError as e:
+    except sqlite3.Error as e:
         return f"not a usable sqlite database ({e})", {}
 
 
@@ -83,6 +78,9 @@ class GraphDb:
     name: ClassVar[str] = "graphdb"
     after: ClassVar[tuple[str, ...]] = ("containers",)
     observation: ClassVar[type] = GraphDbObserved
+
+    def __init__(self) -> None:
+        self._written: dict[str, bytes] = {}  # what this run wrote, so an undo removes only it
 
     def observe(self, spec: Spec, host: Host) -> GraphDbObserved:
         tree, path = host.fs, host.root / DB
@@ -171,34 +169,39 @@ class GraphDb:
         tree = host.fs
         after = change.after or {}
         if change.action == "delete":
-            tree.unlink(DB)  # the undo of a create in this run
+            # The undo of a create in this run: only if nobody has written to it since.
+            written = self._written.get(change.name)
+            if written is None:
+                raise DockyardError(f"{change.name}: not removed, dockyard did not write it")
+            tree.remove_file(DB, written, LIMIT)
             return
         if change.action == "replace":
             tree.rename(DB, Path(after["moved_aside_to"]).name)
         seed = tree.read(DB, LIMIT) if change.action == "update" else None
-        # The connection closes before the copy takes the link graph's name.
-        with _building(tree, seed) as building, contextlib.closing(sqlite3.connect(building)) as db:
-            if seed is None:
-                _create(db)
-            _register(db, after.get("names", {}))
-            # The undo of an update: the names this run registered go again.
-            before = (change.before or {}).get("names", {})
-            _unregister(db, {n: e for n, e in before.items() if n not in after.get("names", {})})
-            db.commit()
+        try:
+            with contextlib.closing(_in_memory(seed or b"")) as db:
+                if seed is None:
+                    _create(db)
+                _register(db, after.get("names", {}))
+                # The undo of an update: the names this run registered go again.
+                before = (change.before or {}).get("names", {})
+                gone = {n: e for n, e in before.items() if n not in after.get("names", {})}
+                _unregister(db, gone)
+                db.commit()
+                data = db.serialize()
+        except sqlite3.Error as e:
+            raise DockyardError(f"{change.name}: sqlite: {e}") from None
+        # Written whole and atomically, like every file: never a half-written database.
+        tree.write(DB, data, 0o600, replace=change.action != "create")
+        self._written[change.name] = data
 
 
-@contextlib.contextmanager
-def _building(tree: Tree, seed: bytes | None) -> Iterator[Path]:
-    """A private copy of the link graph (or a new one) to change, renamed over the link graph
-    when the block succeeds: never a half-written database, never a path followed."""
-    tree.unlink(BUILDING)  # the leftover of a crash
-    tree.write(BUILDING, seed or b"", 0o600, replace=False)
-    try:
-        with tree.proc_path("") as top:
-            yield top / BUILDING
-        tree.rename(BUILDING, DB, replace=True)
-    finally:
-        tree.unlink(BUILDING)
+def _in_memory(data: bytes) -> sqlite3.Connection:
+    """A database held in memory, loaded from `data` (empty: a new one)."""
+    db = sqlite3.connect(":memory:")
+    if data:
+        db.deserialize(data)
+    return db
 
 
 def _create(db: sqlite3.Connection) -> None:

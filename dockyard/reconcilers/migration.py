@@ -45,6 +45,7 @@ INIT_FILES = (
 # An image or container id as it may appear in a path: one plain name.
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 JSON_LIMIT = 16 << 20
+MAX_DEPTH = 127  # the most layers Docker 1.x's aufs driver would stack
 STEP_ARITY = {"rename": 2, "mkdir": 1, "write": 2, "init": 1}
 # For tests of crash safety only: die (SIGKILL) after this many step events.
 CRASH_AFTER = "DOCKYARD_CRASH_AFTER_STEPS"
@@ -172,25 +173,42 @@ def chain(image: str, parents: dict[str, str | None]) -> list[str]:
     return out
 
 
-def unusable(image: str, parents: dict[str, str | None]) -> str | None:
-    """Why `image` cannot be migrated (a missing ancestor, a loop), or None."""
-    seen: list[str] = []
+def unusable(
+    image: str, parents: dict[str, str | None], known: dict[str, str | None] | None = None
+) -> str | None:
+    """Why `image` cannot be migrated (a missing ancestor, a loop, a chain deeper than Docker
+    ever made), or None. `known` remembers the verdicts of ancestors across calls."""
+    known = {} if known is None else known
+    path: list[str] = []
+    on_path: set[str] = set()
     current: str | None = image
-    while current is not None:
-        if current in seen:
-            loop = " -> ".join([*seen[seen.index(current) :], current])
-            return f"its parents form a loop ({loop})"
+    verdict: str | None = None
+    while current is not None and current not in known:
+        if current in on_path:
+            loop = " -> ".join([*path[path.index(current) :], current])
+            verdict = f"its parents form a loop ({loop})"
+            break
         if current not in parents:
-            return f"its parent {current} is missing"
-        seen.append(current)
+            verdict = f"its parent {current} is missing"
+            break
+        if len(path) >= MAX_DEPTH:
+            verdict = f"its chain of parents is deeper than Docker's {MAX_DEPTH} layers"
+            break
+        path.append(current)
+        on_path.add(current)
         current = parents[current]
-    return None
+    else:
+        verdict = known.get(current) if current is not None else None
+    for layer in path:
+        known[layer] = verdict
+    return verdict
 
 
 def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[str]]:
     """Pure: the steps of the migration into `driver`, and the layers left in place (why)."""
     parents = {i.id: i.parent for i in obs.images if i.error is None}
-    why_not = {image: unusable(image, parents) for image in parents}
+    known: dict[str, str | None] = {}
+    why_not = {image: unusable(image, parents, known) for image in parents}
     left: list[str] = []
     steps: list[Step] = []
     if obs.repositories == "ok":
@@ -312,11 +330,13 @@ def _step_of(change: Change) -> tuple[int, Step]:
     return int(after["step"]) - 1, Step((kind, change.name, *extra))
 
 
-def _aside(tree_names: Sequence[str]) -> str:
+def _free(tree: Tree, prefix: str) -> str:
+    """The first `prefix`N name not taken in the root."""
+    taken = set(tree.listdir("") or ())
     n = 1
-    while f"{JOURNAL}.rejected-{n}" in tree_names:
+    while f"{prefix}{n}" in taken:
         n += 1
-    return f"{JOURNAL}.rejected-{n}"
+    return f"{prefix}{n}"
 
 
 class Migration:
@@ -342,7 +362,7 @@ class Migration:
             journal_error,
             tuple(graph),
             tuple(containers),
-            _aside(tree.listdir("") or ()) if journal or journal_error else "",
+            _free(tree, f"{JOURNAL}.rejected-") if journal or journal_error else "",
         )
 
     def _rejected(self, obs: MigrationObserved) -> str | None:
@@ -472,8 +492,13 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
     """Journal the steps, carry them out, record each, and drop the journal when all are done.
     A journal already there is an interrupted run of these same steps: it is finished."""
     payload = json.dumps({"steps": [s.args for s in steps]}).encode()
-    tree.write(JOURNAL, payload, 0o600, replace=False)
-    done = _done(tree)
+    if tree.write(JOURNAL, payload, 0o600, replace=False) and (
+        tree.stat(PROGRESS).kind != "missing"
+    ):
+        # A record of steps done without their journal belongs to no migration of this run's:
+        # it is set aside, never trusted to skip a step.
+        tree.rename(PROGRESS, _free(tree, f"{PROGRESS}.stale-"))
+    done = {i for i in _done(tree) if i < len(steps)}
     events = 0
     limit = int(crash_after) if crash_after else None
     bar = Progress(len(steps))

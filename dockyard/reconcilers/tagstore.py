@@ -97,7 +97,8 @@ class TagStore:
     def apply(self, change: Change, host: Host) -> None:
         name = Path(change.name).name
         if change.action == "delete":
-            host.fs.unlink(name)  # the undo of a create in this run
+            # The undo of a create in this run: only if it still holds what dockyard wrote.
+            host.fs.remove_file(name, str((change.before or {})["content"]).encode())
             return
         content = str((change.after or {})["content"]).encode()
         if not host.fs.write(name, content, 0o600, replace=False):

@@ -3,6 +3,7 @@ it at a temporary root and a network namespace."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,12 +31,13 @@ class Host:
     def for_spec(cls, spec: Spec, proc: Path = Path("/proc")) -> Host:
         return cls(root=real_root(Path(spec.root)), state_dir=Path(spec.state_dir), proc=proc)
 
-    @property
+    @functools.cached_property
     def fs(self) -> Tree:
-        """Docker's root: every path below it is reached without following a symlink."""
+        """Docker's root: every path below it is reached without following a symlink, from
+        one descriptor of the root for the whole run."""
         return Tree(self.root)
 
-    @property
+    @functools.cached_property
     def state(self) -> Tree:
         """dockyard's own directory (lock, ledger, stamps), reached the same way."""
         return Tree(self.state_dir)

@@ -52,7 +52,7 @@ class Ledger:
                 raise ValueError
             if not all(isinstance(v, dict) for v in owned.values()):
                 raise ValueError
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             return cls(tree, name, damage="is not a ledger dockyard can read")
         return cls(tree, name, owned)
 

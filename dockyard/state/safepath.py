@@ -21,6 +21,7 @@ import dataclasses
 import errno
 import os
 import stat
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,16 +136,25 @@ class Tree:
 
     def __init__(self, top: Path) -> None:
         self.top = top
+        self._fd: int | None = None
 
     def path(self, rel: str) -> Path:
         return self.top / rel if rel else self.top
 
     # -- resolution -------------------------------------------------------------------------
 
+    def _top(self) -> int:
+        """The top, opened once: its path is resolved at the first operation that finds it,
+        and never again, so swapping it (or a parent) for a symlink later changes nothing."""
+        if self._fd is None:
+            self._fd = os.open(self.top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
     @contextlib.contextmanager
     def _dir(self, rel: str) -> Iterator[int]:
         """A descriptor of the directory `rel`, every component below the top a directory."""
-        fd = os.open(self.top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        top = fd = self._top()
         try:
             walked: list[str] = []
             for name in parts(rel):
@@ -160,11 +170,13 @@ class Tree:
                             where, _entry_with(found, target).describe(), "a directory"
                         ) from None
                     raise
-                os.close(fd)
+                if fd != top:
+                    os.close(fd)
                 fd = nxt
             yield fd
         finally:
-            os.close(fd)
+            if fd != top:
+                os.close(fd)
 
     @contextlib.contextmanager
     def _parent(self, rel: str) -> Iterator[tuple[int, str]]:
@@ -175,14 +187,24 @@ class Tree:
             yield fd, names[-1]
 
     def _open(self, dirfd: int, name: str, rel: str, flags: int, mode: int = 0o600) -> int:
-        """openat, with whatever cannot be opened as a file (a symlink under O_NOFOLLOW, a
-        socket) described as `Unsafe`."""
+        """A regular file, opened without ever opening anything else: first as a path only
+        (O_PATH never follows, never opens a device or a FIFO), looked at, then opened again
+        through that very descriptor. With O_CREAT a missing file is made new (O_EXCL)."""
         try:
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dirfd)
-        except OSError as e:
-            if e.errno not in _NOT_OPENABLE:
+            held = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+        except FileNotFoundError:
+            if not flags & os.O_CREAT:
                 raise
-            raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file") from None
+            new = flags | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(name, new, mode, dir_fd=dirfd)
+        try:
+            st = os.fstat(held)
+            if not stat.S_ISREG(st.st_mode):
+                raise Unsafe(self.path(rel), self.stat(rel).describe(), "a regular file")
+            again = flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW)
+            return os.open(f"/proc/self/fd/{held}", again | os.O_CLOEXEC)
+        finally:
+            os.close(held)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -191,7 +213,7 @@ class Tree:
         a directory raises `Unsafe`."""
         try:
             if not rel:
-                return _entry(os.stat(self.top))
+                return _entry(os.fstat(self._top()))
             with self._parent(rel) as (fd, name):
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
@@ -243,13 +265,6 @@ class Tree:
         finally:
             os.close(fd)
 
-    @contextlib.contextmanager
-    def proc_path(self, rel: str) -> Iterator[Path]:
-        """A path to directory `rel` through this process's descriptor of it, for libraries
-        that take only paths (sqlite): they then start from the directory dockyard resolved."""
-        with self._dir(rel) as fd:
-            yield Path(f"/proc/self/fd/{fd}")
-
     # -- writing ----------------------------------------------------------------------------
 
     def mkdir(self, rel: str, mode: int) -> None:
@@ -293,7 +308,7 @@ class Tree:
         if kind == "directory":
             flags |= os.O_DIRECTORY
         if not rel:
-            fd = os.open(self.top, flags & ~os.O_NOFOLLOW)
+            fd = os.open(f"/proc/self/fd/{self._top()}", flags & ~os.O_NOFOLLOW)
         else:
             with self._parent(rel) as (dirfd, name):
                 try:
@@ -376,9 +391,8 @@ class Tree:
         With `replace=False`, only if nothing is there: False when something was. A target that
         is not a single-named regular file is refused, never replaced."""
         with self._parent(rel) as (dirfd, name):
-            tmp = _temporary(dirfd, name, mode)
+            tmp, fd = _temporary(dirfd, name, mode)
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
                 try:
                     if owner is not None:
                         uid, gid = (int(n) for n in owner.split(":"))
@@ -464,13 +478,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _temporary(dirfd: int, name: str, mode: int) -> str:
+def _temporary(dirfd: int, name: str, mode: int) -> tuple[str, int]:
+    """A new file beside `name`, and the descriptor that made it: written through that
+    descriptor, never opened again by name (which another process could swap)."""
     for attempt in range(100):
         tmp = f".{name}.{os.getpid()}.{attempt}.tmp"
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            os.close(os.open(tmp, flags, mode & 0o600, dir_fd=dirfd))
-            return tmp
+            return tmp, os.open(tmp, flags, mode & 0o600, dir_fd=dirfd)
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", name)
