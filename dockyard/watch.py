@@ -32,7 +32,7 @@ from dockyard.state.host import Host
 
 DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
 BACKOFF_CAP = 300.0
-OWN_PIDFILE = "dockyard.pid"  # in state_dir, while a watch runs
+OWN_PIDFILE = lock.WATCH_PIDFILE  # in state_dir, while a watch runs
 
 
 @dataclass
@@ -222,7 +222,7 @@ class Watch:
         host = Host.for_spec(spec)
         reconcilers = engine.order(default_set(force_dns=self.options.force_dns))
         engine.prepare_state_dir(host)
-        with lock.exclusive(Path(host.state_dir) / "lock", 0):
+        with lock.exclusive(Path(host.state_dir) / "lock", 0, hint=""):
             # The watch's own pid file; the spec's `pidfile` is Docker's and only observed.
             host.state.write(OWN_PIDFILE, self._own_pid, 0o644)
             self._signals()
