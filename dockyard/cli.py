@@ -129,8 +129,9 @@ examples:
 """,
     "schema": """\
 examples:
-  reconcile schema > dockyard.schema.json
-  # yaml-language-server: $schema=dockyard.schema.json   (first line of a spec, for editors)
+  reconcile schema > dockyard.schema.json                for editors: a spec's first line
+                                 # yaml-language-server: $schema=dockyard.schema.json
+  reconcile schema | jq '.properties | keys'             the spec's top-level fields
 """,
     "defaults": """\
 examples:
@@ -442,7 +443,9 @@ def _load(path: str) -> Spec:
 
 
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """`+ directory /x ... done` on one line: a step's start waits for its end."""
+    start = message.endswith(" ...")
+    print(message, end=" " if start else "\n", file=sys.stderr, flush=True)
 
 
 STDIN_SOURCE = "<stdin>"

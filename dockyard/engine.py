@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import graphlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -13,6 +14,7 @@ from dockyard.reconcilers.base import Reconciler, Seen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
 
+# Each step is said twice: `what ...` when it starts, then `done` or `failed: why`.
 Progress = Callable[[str], None]
 
 
@@ -258,19 +260,31 @@ def _carry_out_all(
     apply_batch = getattr(reconciler, "apply_batch", None)
     if apply_batch is None:
         for change in changes:
-            progress(f"{change.symbol} {change.resource} ...")
-            _carry_out(reconciler, change, host)
+            with step(progress, f"{change.symbol} {change.resource}"):
+                _carry_out(reconciler, change, host)
             outcome.applied.append(change)
         return
-    progress(f"{reconciler.name}: {len(changes)} change(s) ...")
     try:
-        apply_batch(changes, host)
+        with step(progress, f"{reconciler.name}: {len(changes)} change(s)"):
+            apply_batch(changes, host)
     except PartiallyApplied as e:
         _record_all(e.applied, host)
         outcome.applied.extend(e.applied)
         raise
     _record_all(changes, host)
     outcome.applied.extend(changes)
+
+
+@contextlib.contextmanager
+def step(progress: Progress, what: str) -> Iterator[None]:
+    """A progress line that ends: `what ...`, then `done` or `failed: why`."""
+    progress(f"{what} ...")
+    try:
+        yield
+    except (OSError, DockyardError) as e:
+        progress(f"failed: {_why(e)}")
+        raise
+    progress("done")
 
 
 def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
@@ -311,10 +325,10 @@ def _roll_back(
         if getattr(reconciler, "apply_batch", None) is not None and all(
             c.reversible for c in changes
         ):
-            progress(f"undo {name}: {len(changes)} change(s) ...")
             undos = [u for u in (c.undo() for c in changes) if u is not None]
             try:
-                reconciler.apply_batch(undos, host)  # type: ignore[attr-defined]
+                with step(progress, f"undo {name}: {len(changes)} change(s)"):
+                    reconciler.apply_batch(undos, host)  # type: ignore[attr-defined]
                 _record_all(undos, host)
                 outcome.rolled_back.extend(changes)
             except (OSError, DockyardError) as e:
@@ -333,9 +347,9 @@ def _undo_one(
     if undo is None:
         outcome.undo_failures.append(f"{change.resource}: cannot be undone ({change.reason})")
         return
-    progress(f"undo {change.symbol} {change.resource} ...")
     try:
-        _carry_out(reconciler, undo, host)
+        with step(progress, f"undo {change.symbol} {change.resource}"):
+            _carry_out(reconciler, undo, host)
         outcome.rolled_back.append(change)
     except (OSError, DockyardError) as e:
         outcome.undo_failures.append(f"{change.resource}: undo failed: {_why(e)}")
