@@ -47,8 +47,8 @@ def main() -> int:
         for key in ("root", "pidfile", "state_dir"):
             print(f"  {key}: {box.spec[key]}")
 
-        say("What would change? (plan: exit 2 means changes are pending)")
-        step(box, "plan", "SPEC")
+        say("What would change? (--detailed-exitcode: exit 2 means changes are pending)")
+        step(box, "plan", "SPEC", "--detailed-exitcode")
 
         say("Apply it. Progress goes to stderr (shown with |), the result to stdout.")
         if step(box, "SPEC") != 0:
@@ -66,7 +66,7 @@ def main() -> int:
         box.run(["ip", "link", "set", "docker0", "down"], check=True)
         box.run(["iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "1"], check=True)
         box.path(box.spec["pidfile"].removeprefix(str(box.base))).write_text("999999\n")
-        step(box, "plan", "SPEC")
+        step(box, "plan", "SPEC", "--detailed-exitcode")
 
         say("Repair it.")
         step(box, "SPEC")

@@ -49,8 +49,11 @@ def plan(spec: Spec, *, teardown: bool = False, force_dns: bool = False) -> Docu
     from dockyard.state.host import Host
 
     reconcilers = engine.order(default_set(force_dns=force_dns))
-    observed = engine.observe(reconcilers, spec, Host.for_spec(spec))
-    the_plan = engine.plan(reconcilers, spec, observed, teardown)
+    host = Host.for_spec(spec)
+    observed = engine.observe(reconcilers, spec, host)
+    the_plan = engine.with_state_dir(
+        engine.plan(reconcilers, spec, observed, teardown), engine.state_dir_changes(host)
+    )
     return render.plan_json(
         the_plan, "down" if teardown else "plan", pending=bool(the_plan.changes)
     )
@@ -62,12 +65,14 @@ def apply(
     teardown: bool = False,
     force_dns: bool = False,
     lock_timeout: float = 30.0,
+    wait: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Document:
     """Converge the host (with `teardown`: remove what dockyard owns at run time, as
     `reconcile down`), verify, and roll this run back on failure; the document of
     `reconcile apply|down -o json`. Its `converged` is false and `error` says why when the
-    run failed; `applied` lists what stays changed."""
+    run failed; `applied` lists what stays changed. While a watch holds the lock, the run
+    stops at once (a watch never lets go) unless `wait`."""
     from dockyard import engine, lock, render
     from dockyard.reconcilers import default_set
     from dockyard.state.host import Host
@@ -81,9 +86,9 @@ def apply(
     if checked.errors:
         the_plan, outcome = checked, engine.apply(checked, checks, spec, host)
     else:
-        engine.prepare_state_dir(host)
-        with lock.exclusive(Path(host.state_dir) / "lock", lock_timeout):
+        made = engine.prepare_state_dir(host)
+        with lock.exclusive(Path(host.state_dir) / "lock", lock_timeout, wait_for_watch=wait):
             seen = engine.observe(reconcilers, spec, host)
-            the_plan = engine.plan(reconcilers, spec, seen, teardown)
+            the_plan = engine.with_state_dir(engine.plan(reconcilers, spec, seen, teardown), made)
             outcome = engine.apply(the_plan, reconcilers, spec, host, progress, teardown)
     return render.outcome_json(the_plan, outcome, command)

@@ -84,11 +84,16 @@ class Change(NamedTuple):
 
 @dataclass(frozen=True)
 class Note:
-    """Something the plan must say that is not a change. An `error` note stops apply."""
+    """Something the plan must say that is not a change. An `error` note stops apply.
+
+    `drift`: the note is about something dockyard manages that differs from the spec and that
+    it will not change (a file edited by hand, a foreign object in its way): reported as drift,
+    never as "No changes"."""
 
     reconciler: str
     severity: Severity
     message: str
+    drift: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"reconciler": self.reconciler, "severity": self.severity, "message": self.message}
@@ -108,6 +113,10 @@ class Plan:
     @property
     def errors(self) -> list[Note]:
         return [n for n in self.notes if n.severity == "error"]
+
+    @property
+    def drift(self) -> list[Note]:
+        return [n for n in self.notes if n.drift]
 
     def summary(self) -> dict[str, int]:
         """Counts as Terraform gives them: a replace is one create and one delete."""

@@ -7,8 +7,10 @@ models and the reconcilers are imported when a command needs them.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -53,10 +55,12 @@ commands:
   reconcile import daemon-json FILE|--from-flags "..."
                             the spec equivalent to a daemon.json or to dockerd's flags
 
-exit codes:
-  0  converged, nothing to change
-  1  error (bad spec, failed check, failed apply: this run's changes were undone)
-  2  changes pending (plan, --dry-run), or applied (apply --detailed-exitcode)
+exit codes (as Terraform's):
+  0  success: converged, or a plan printed (whatever it shows pending)
+  1  error (bad spec, failed check, lock held, failed apply: this run's changes were undone)
+  2  only with --detailed-exitcode: changes pending (plan, --dry-run), or applied, or drift
+
+`reconcile COMMAND --help` explains each command's options, with examples.
 """
 
 
@@ -66,8 +70,89 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def _parser() -> argparse.ArgumentParser:
-    top = _Parser(
+class _Top(_Parser):
+    """The top-level parser; it knows its subcommands' parsers, so that a flag a subcommand
+    lacks is reported with that subcommand's usage, not the top level's."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+
+SPEC_HELP = "the spec file (YAML); `reconcile defaults` prints one to start from"
+OUTPUT_HELP = "text for people (default), or json: one versioned document on stdout"
+DETAILED_HELP = (
+    "exit 2 when there are changes (pending, or applied) or drift; 0 when there is nothing, "
+    "1 on an error. Without it, success is 0 whatever is pending (Terraform's convention)"
+)
+LOCK_HELP = (
+    "how long to wait for another run's lock (default 30; 0 to 86400); a watch never lets go, "
+    "so while one holds it the run stops at once unless --wait"
+)
+WAIT_HELP = "wait --lock-timeout seconds even when a watch holds the lock"
+FORCE_DNS_HELP = "rewrite <root>/resolv.conf even when it was edited by hand"
+
+EXAMPLES = {
+    "apply": """\
+examples:
+  reconcile /etc/dockyard/spec.yaml                      converge; 0 when converged
+  reconcile apply spec.yaml --detailed-exitcode          2 when it changed something
+  reconcile apply spec.yaml --dry-run -o json            the plan, as JSON
+""",
+    "plan": """\
+examples:
+  reconcile plan spec.yaml                               what would change; exits 0
+  reconcile plan spec.yaml --detailed-exitcode          0 nothing, 1 error, 2 changes or drift
+  reconcile plan spec.yaml -o json | jq .summary
+""",
+    "watch": """\
+examples:
+  reconcile watch spec.yaml                              converge, then keep converging
+  reconcile watch spec.yaml --interval 60 -o json        one JSON object per event
+  reconcile watch spec.yaml --metrics-file /var/lib/node_exporter/dockyard.prom
+""",
+    "down": """\
+examples:
+  reconcile down spec.yaml --dry-run                     what would be removed; exits 0
+  reconcile down spec.yaml                               remove dockyard's runtime state
+  reconcile down spec.yaml --force                       even with containers attached
+""",
+    "validate": """\
+examples:
+  reconcile validate spec.yaml                           check the spec only
+  generate-spec | reconcile validate -                   the spec from stdin
+  reconcile validate spec.yaml -o json                   problems as [{file, line, col, ...}]
+""",
+    "show": """\
+examples:
+  reconcile show                                         the host, against Docker's defaults
+  reconcile show spec.yaml -o json                       as JSON
+  reconcile show spec.yaml --container 4f2a              one container by an id prefix
+""",
+    "schema": """\
+examples:
+  reconcile schema > dockyard.schema.json                for editors: a spec's first line
+                                 # yaml-language-server: $schema=dockyard.schema.json
+  reconcile schema | jq '.properties | keys'             the spec's top-level fields
+""",
+    "defaults": """\
+examples:
+  reconcile defaults > spec.yaml                         start a spec from Docker's defaults
+  reconcile defaults | reconcile validate -
+""",
+    "export": """\
+examples:
+  reconcile export daemon-json spec.yaml > /etc/docker/daemon.json
+  reconcile export daemon-json spec.yaml | jq .mtu
+""",
+    "import": """\
+examples:
+  reconcile import daemon-json /etc/docker/daemon.json > spec.yaml
+  reconcile import daemon-json --from-flags "--bip 10.1.0.1/24 --mtu 1400"
+""",
+}
+
+
+def _parser() -> _Top:
+    top = _Top(
         prog="reconcile",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -78,17 +163,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--version", action="store_true", help="print the version and exit")
     top.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    # The commands are listed once, in the description; `help=SUPPRESS` keeps argparse from
+    # listing them again.
     sub = top.add_subparsers(dest="command", parser_class=_Parser, prog="reconcile")
+    sub.help = argparse.SUPPRESS
+    sub.metavar = "COMMAND"
     debug = _Parser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    top.commands = {}
 
-    def add(name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = sub.add_parser(name, parents=[debug], **kwargs)
+    def add(name: str, description: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(
+            name,
+            parents=[debug],
+            description=description,
+            epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        top.commands[name] = parser
         return parser
 
-    def output(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-o", "--output", choices=("text", "json"), default="text")
-        p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
+    def output(p: argparse.ArgumentParser, colour: bool = True) -> None:
+        p.add_argument("-o", "--output", choices=("text", "json"), default="text", help=OUTPUT_HELP)
+        if colour:
+            p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
+
+    def locking(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--detailed-exitcode", action="store_true", help=DETAILED_HELP)
+        p.add_argument(
+            "--lock-timeout",
+            type=_seconds(*LOCK_TIMEOUT_RANGE),
+            default=30.0,
+            metavar="SECONDS",
+            help=LOCK_HELP,
+        )
+        p.add_argument("--wait", action="store_true", help=WAIT_HELP)
 
     def watching(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -99,48 +208,52 @@ def _parser() -> argparse.ArgumentParser:
             help="a full pass every SECONDS, +-10%% (default 30; 1 to 86400)",
         )
         p.add_argument(
-            "--metrics-addr", type=_address, metavar="HOST:PORT", help="serve Prometheus metrics"
+            "--metrics-addr",
+            type=_address,
+            metavar="HOST:PORT",
+            help="serve Prometheus metrics there (such as 127.0.0.1:9323)",
         )
-        p.add_argument("--metrics-file", metavar="PATH", help="write them for node-exporter")
+        p.add_argument(
+            "--metrics-file",
+            metavar="PATH",
+            help="write them to PATH for node-exporter's textfile collector; its directory "
+            "must exist (checked at start)",
+        )
 
     def changes(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--force-dns",
-            action="store_true",
-            help="rewrite <root>/resolv.conf even when it was edited by hand",
-        )
+        p.add_argument("--force-dns", action="store_true", help=FORCE_DNS_HELP)
 
-    apply = add("apply", help="converge the host to SPEC")
-    apply.add_argument("spec", metavar="SPEC")
+    apply = add(
+        "apply",
+        "Converge the host to SPEC: observe, diff, apply, verify; undo this "
+        "run's changes if anything fails. `reconcile SPEC` means the same.",
+    )
+    apply.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    apply.add_argument(
-        "--detailed-exitcode", action="store_true", help="exit 2 when changes were applied"
-    )
-    apply.add_argument(
-        "--lock-timeout",
-        type=_seconds(*LOCK_TIMEOUT_RANGE),
-        default=30.0,
-        metavar="SECONDS",
-        help="how long to wait for another run's lock (default 30; 0 to 86400)",
-    )
+    locking(apply)
     output(apply)
     changes(apply)
     apply.add_argument("--watch", action="store_true", help="keep converging (reconcile watch)")
     watching(apply)
 
-    watch = add("watch", help="converge, then keep the host converged")
-    watch.add_argument("spec", metavar="SPEC")
-    watch.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    watch = add(
+        "watch",
+        "Converge, then keep the host converged: a pass every --interval and "
+        "at once on a netlink event. SIGHUP reloads SPEC; SIGTERM stops.",
+    )
+    watch.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    output(watch, colour=False)
     changes(watch)
     watching(watch)
 
-    down = add("down", help="remove the runtime state dockyard owns; never data")
-    down.add_argument("spec", metavar="SPEC")
-    down.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    down.add_argument("--detailed-exitcode", action="store_true")
-    down.add_argument(
-        "--lock-timeout", type=_seconds(*LOCK_TIMEOUT_RANGE), default=30.0, metavar="SECONDS"
+    down = add(
+        "down",
+        "Remove the runtime state dockyard owns: its rules and chains, the "
+        "bridge it created, a stale pid file. Never data.",
     )
+    down.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    down.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    locking(down)
     down.add_argument(
         "--force",
         action="store_true",
@@ -148,16 +261,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     output(down)
 
-    plan = add("plan", help="print what would change; change nothing")
-    plan.add_argument("spec", metavar="SPEC")
+    plan = add("plan", "Print what apply would change; change nothing.")
+    plan.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    plan.add_argument("--detailed-exitcode", action="store_true", help=DETAILED_HELP)
     output(plan)
     changes(plan)
 
-    validate = add("validate", help="check the spec only")
-    validate.add_argument("spec", metavar="SPEC")
+    validate = add("validate", "Check the spec only; every problem at once, with its place.")
+    validate.add_argument("spec", metavar="SPEC", help=SPEC_HELP + "; - reads it from stdin")
+    validate.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text (default), or json: the problems as [{file, line, col, path, message}]",
+    )
 
-    show = add("show", help="the host as dockyard observes it")
-    show.add_argument("spec", metavar="SPEC", nargs="?")
+    show = add("show", "What each reconciler observes on this host, and what it would choose.")
+    show.add_argument("spec", metavar="SPEC", nargs="?", help=SPEC_HELP + " (default: defaults)")
     show.add_argument(
         "--container",
         metavar="PREFIX",
@@ -165,15 +286,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     output(show)
 
-    add("schema", help="the spec's JSON Schema")
-    add("defaults", help="Docker 1.x's defaults as a spec")
+    add("schema", "The spec's JSON Schema, for editors.")
+    add("defaults", "Docker 1.x's defaults, as a spec.")
 
-    export = add("export", help="the daemon.json that makes dockerd agree with SPEC")
-    export.add_argument("format", choices=("daemon-json",))
-    export.add_argument("spec", metavar="SPEC")
+    export = add("export", "The daemon.json that makes dockerd agree with SPEC on this host.")
+    export.add_argument("format", choices=("daemon-json",), help="the format: daemon-json")
+    export.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
 
-    imported = add("import", help="the spec equivalent to a daemon.json or to dockerd's flags")
-    imported.add_argument("format", choices=("daemon-json",))
+    imported = add("import", "The spec equivalent to a daemon.json or to dockerd's flags.")
+    imported.add_argument("format", choices=("daemon-json",), help="the format: daemon-json")
     source = imported.add_mutually_exclusive_group(required=True)
     source.add_argument("file", metavar="FILE", nargs="?", help="a daemon.json")
     source.add_argument("--from-flags", metavar="FLAGS", help="dockerd's command line, quoted")
@@ -254,7 +375,11 @@ def _run(words: list[str], interruptible: bool = False) -> int:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: a SPEC or a command is needed (see --help)", file=sys.stderr)
         return EXIT_USAGE
-    args = _parser().parse_args(_with_command(words))
+    parser = _parser()
+    args, extra = parser.parse_known_args(_with_command(words))
+    if extra:
+        where = parser.commands.get(args.command or "", parser)
+        where.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from dockyard import __version__
 
@@ -318,13 +443,65 @@ def _load(path: str) -> Spec:
 
 
 def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """`+ directory /x ... done` on one line: a step's start waits for its end."""
+    start = message.endswith(" ...")
+    print(message, end=" " if start else "\n", file=sys.stderr, flush=True)
+
+
+STDIN_SOURCE = "<stdin>"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    _load(args.spec)
-    print(f"{args.spec}: valid")
+    from dockyard.errors import SpecError
+
+    source = STDIN_SOURCE if args.spec == "-" else args.spec
+    try:
+        _load_stdin() if args.spec == "-" else _load(args.spec)
+    except SpecError as e:
+        if args.output != "json":
+            raise
+        print(json.dumps([_problem_json(p) for p in e.problems], indent=2))
+        return EXIT_ERROR
+    print("[]" if args.output == "json" else f"{source}: valid")
     return EXIT_OK
+
+
+def _load_stdin() -> Spec:
+    """The spec read from stdin, with the same limits as a file's."""
+    from dockyard import spec
+    from dockyard.errors import SpecError
+    from dockyard.spec.limits import MAX_BYTES
+    from dockyard.spec.reading import too_large
+
+    raw = sys.stdin.buffer.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise SpecError([too_large(STDIN_SOURCE)])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError([f"{STDIN_SOURCE}: not UTF-8 text (offset {e.start})"]) from None
+    return spec.load_text(text, STDIN_SOURCE)
+
+
+_LOCATED = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<rest>.*)", re.DOTALL)
+_FIELD = re.compile(r"(?P<path>[A-Za-z_][\w.\[\]-]*): (?P<message>.*)", re.DOTALL)
+
+
+def _problem_json(problem: str) -> dict[str, Any]:
+    """`spec.yaml:3:5: network.bridge.mtu: too large` as {file, line, col, path, message};
+    line, col and path are null where the problem has none (a file that cannot be read)."""
+    doc: dict[str, Any] = {"file": None, "line": None, "col": None, "path": None}
+    located = _LOCATED.fullmatch(problem)
+    if located:
+        doc.update(file=located["file"], line=int(located["line"]), col=int(located["col"]))
+        rest = located["rest"]
+    else:
+        doc["file"], _, rest = problem.partition(": ")
+    field = _FIELD.fullmatch(rest)
+    if field:
+        doc["path"], rest = field["path"], field["message"]
+    doc["message"] = rest
+    return doc
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -416,16 +593,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     with reading_ahead():
         spec = _load(args.spec)
         reconcilers = engine.order(default_set(force_dns=args.force_dns))
-        observed = engine.observe(reconcilers, spec, Host.for_spec(spec))
-    the_plan = engine.plan(reconcilers, spec, observed)
+        host = Host.for_spec(spec)
+        observed = engine.observe(reconcilers, spec, host)
+    the_plan = engine.with_state_dir(
+        engine.plan(reconcilers, spec, observed), engine.state_dir_changes(host)
+    )
     pending = bool(the_plan.changes)
     if args.output == "json":
         print(render.dumps(render.plan_json(the_plan, "plan", pending=pending)), end="")
     else:
         print(render.plan_text(the_plan, [r.name for r in reconcilers], _style(args)), end="")
+    return _plan_exit(args, the_plan, pending)
+
+
+def _plan_exit(args: argparse.Namespace, the_plan: Any, changed: bool) -> int:
+    """Terraform's convention: 0 on success whatever is pending, 1 on an error; with
+    --detailed-exitcode, 2 when something changes or changed, or drift was found."""
     if the_plan.errors:
         return EXIT_ERROR
-    return EXIT_CHANGES if pending else EXIT_OK
+    detailed = getattr(args, "detailed_exitcode", False)
+    return EXIT_CHANGES if detailed and (changed or the_plan.drift) else EXIT_OK
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -454,17 +641,22 @@ def cmd_down(args: argparse.Namespace) -> int:
     host = Host.for_spec(spec)
     style = _style(args)
     if args.dry_run:
-        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True)
+        the_plan = engine.with_state_dir(
+            engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True),
+            engine.state_dir_changes(host),
+        )
         if args.output == "json":
             print(render.dumps(render.plan_json(the_plan, "down", pending=bool(the_plan.changes))))
         else:
             print(
                 render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
             )
-        return EXIT_CHANGES if the_plan.changes else EXIT_OK
-    engine.prepare_state_dir(host)
-    with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
-        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True)
+        return _plan_exit(args, the_plan, bool(the_plan.changes))
+    made = engine.prepare_state_dir(host)
+    with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait):
+        the_plan = engine.with_state_dir(
+            engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True), made
+        )
         if args.output == "text":
             print(
                 render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
@@ -498,9 +690,13 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if early_plan.errors:
             return _report(args, early_plan, engine.apply(early_plan, early, spec, host), style)
 
-        engine.prepare_state_dir(host)
-        with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout):
-            the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
+        made = engine.prepare_state_dir(host)
+        with lock.exclusive(
+            Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait
+        ):
+            the_plan = engine.with_state_dir(
+                engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host)), made
+            )
             if args.output == "text":
                 print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
             outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
@@ -528,7 +724,7 @@ def _report(
             print(f"  NOT rolled back: {failure}", file=sys.stderr)
     if not outcome.ok:
         return EXIT_ERROR
-    return EXIT_CHANGES if outcome.applied and args.detailed_exitcode else EXIT_OK
+    return _plan_exit(args, the_plan, bool(outcome.applied))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

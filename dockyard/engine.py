@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import graphlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -13,6 +14,7 @@ from dockyard.reconcilers.base import Reconciler, Seen
 from dockyard.spec import Spec
 from dockyard.state.host import Host
 
+# Each step is said twice: `what ...` when it starts, then `done` or `failed: why`.
 Progress = Callable[[str], None]
 
 
@@ -156,6 +158,9 @@ def apply(
     try:
         for name, grouped in groupby(the_plan.changes, key=lambda c: c.reconciler):
             group = list(grouped)
+            if name == STATE:  # made before the lock could be taken (prepare_state_dir)
+                outcome.applied.extend(group)
+                continue
             if name in blocked:
                 _skipped(outcome, by_name[name], blocked)
                 continue
@@ -175,9 +180,18 @@ def apply(
     finally:
         _save_ledger(host, outcome)
     if outcome.failed:
-        nothing = "nothing was changed: " if not outcome.applied else ""
+        nothing = _nothing_changed(outcome)
         outcome.error = nothing + "; ".join(outcome.failed.values())
     return outcome
+
+
+def _nothing_changed(outcome: Outcome) -> str:
+    """The start of a failed run's error, when it is true that (almost) nothing changed."""
+    if any(c.reconciler != STATE for c in outcome.applied):
+        return ""
+    if outcome.applied:
+        return "nothing was changed but dockyard's own state directory (made for its lock): "
+    return "nothing was changed: "
 
 
 def _skipped(outcome: Outcome, reconciler: Reconciler, blocked: set[str]) -> None:
@@ -248,19 +262,31 @@ def _carry_out_all(
     apply_batch = getattr(reconciler, "apply_batch", None)
     if apply_batch is None:
         for change in changes:
-            progress(f"{change.symbol} {change.resource} ...")
-            _carry_out(reconciler, change, host)
+            with step(progress, f"{change.symbol} {change.resource}"):
+                _carry_out(reconciler, change, host)
             outcome.applied.append(change)
         return
-    progress(f"{reconciler.name}: {len(changes)} change(s) ...")
     try:
-        apply_batch(changes, host)
+        with step(progress, f"{reconciler.name}: {len(changes)} change(s)"):
+            apply_batch(changes, host)
     except PartiallyApplied as e:
         _record_all(e.applied, host)
         outcome.applied.extend(e.applied)
         raise
     _record_all(changes, host)
     outcome.applied.extend(changes)
+
+
+@contextlib.contextmanager
+def step(progress: Progress, what: str) -> Iterator[None]:
+    """A progress line that ends: `what ...`, then `done` or `failed: why`."""
+    progress(f"{what} ...")
+    try:
+        yield
+    except (OSError, DockyardError) as e:
+        progress(f"failed: {_why(e)}")
+        raise
+    progress("done")
 
 
 def _carry_out(reconciler: Reconciler, change: Change, host: Host) -> None:
@@ -301,10 +327,10 @@ def _roll_back(
         if getattr(reconciler, "apply_batch", None) is not None and all(
             c.reversible for c in changes
         ):
-            progress(f"undo {name}: {len(changes)} change(s) ...")
             undos = [u for u in (c.undo() for c in changes) if u is not None]
             try:
-                reconciler.apply_batch(undos, host)  # type: ignore[attr-defined]
+                with step(progress, f"undo {name}: {len(changes)} change(s)"):
+                    reconciler.apply_batch(undos, host)  # type: ignore[attr-defined]
                 _record_all(undos, host)
                 outcome.rolled_back.extend(changes)
             except (OSError, DockyardError) as e:
@@ -323,9 +349,9 @@ def _undo_one(
     if undo is None:
         outcome.undo_failures.append(f"{change.resource}: cannot be undone ({change.reason})")
         return
-    progress(f"undo {change.symbol} {change.resource} ...")
     try:
-        _carry_out(reconciler, undo, host)
+        with step(progress, f"undo {change.symbol} {change.resource}"):
+            _carry_out(reconciler, undo, host)
         outcome.rolled_back.append(change)
     except (OSError, DockyardError) as e:
         outcome.undo_failures.append(f"{change.resource}: undo failed: {_why(e)}")
@@ -339,13 +365,48 @@ def _save_ledger(host: Host, outcome: Outcome) -> None:
         outcome.error = f"{outcome.error}; {msg}" if outcome.error else msg
 
 
-def prepare_state_dir(host: Host) -> None:
-    """dockyard's own directory, for its lock and ledger; private to root."""
+STATE = "state_dir"  # the changes that make dockyard's own directory (its lock, its ledger)
+STATE_MODE, STATE_PARENT_MODE = 0o700, 0o755
+
+
+def state_dir_changes(host: Host) -> list[Change]:
+    """The directories that making `state_dir` creates: its missing parents, then itself.
+    Planned like any change, so that plan and apply count the same."""
+    state = host.state_dir
+    missing = [p for p in (*reversed(state.parents), state) if not p.exists()]
+    return [
+        Change(
+            STATE,
+            "directory",
+            str(path),
+            "create",
+            None,
+            {"mode": f"{STATE_MODE if path == state else STATE_PARENT_MODE:04o}"},
+            "dockyard's own directory (lock, ledger)" if path == state else "parent of state_dir",
+            reversible=False,
+        )
+        for path in missing
+    ]
+
+
+def with_state_dir(the_plan: Plan, made: list[Change]) -> Plan:
+    """`the_plan` with the state directory's changes first: those `prepare_state_dir` made
+    (apply), or would make (plan). A directory the plan creates anyway is counted once."""
+    planned = {c.name for c in the_plan.changes if c.kind == "directory" and c.action == "create"}
+    the_plan.changes[:0] = [c for c in made if c.name not in planned]
+    return the_plan
+
+
+def prepare_state_dir(host: Host) -> list[Change]:
+    """dockyard's own directory, for its lock and ledger; private to root. Returns the
+    changes it made, which the run reports as applied."""
+    made = state_dir_changes(host)
     try:
-        host.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        host.state_dir.mkdir(mode=STATE_MODE, parents=True, exist_ok=True)
     except FileExistsError:
         raise DockyardError(f"{host.state_dir} (state_dir) is not a directory") from None
     except PermissionError:
         raise DockyardError(
             f"cannot create {host.state_dir} (state_dir): permission denied; run as root"
         ) from None
+    return made

@@ -115,11 +115,20 @@ def summary_line(plan: Plan) -> str:
     return f"Plan: {n['create']} to create, {n['update']} to update, {n['delete']} to delete."
 
 
+def drift_line(plan: Plan) -> str:
+    """What differs from the spec and stays as it is: drift, never "No changes"."""
+    count = len(plan.drift)
+    things = "thing differs" if count == 1 else "things differ"
+    return f"Drift: {count} {things} from the spec and dockyard leaves it as it is (see above)."
+
+
 def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
     lines: list[str] = []
     names = list(order)
     # Notes about dockyard's own state (its ledger) come first, under their own heading.
-    names[:0] = sorted({n.reconciler for n in plan.notes} - set(names))
+    # and so do the changes that make it (state_dir).
+    mine = {n.reconciler for n in plan.notes} | {c.reconciler for c in plan.changes}
+    names[:0] = sorted(mine - set(names))
     for name in names:
         changes = [c for c in plan.changes if c.reconciler == name]
         notes = [n for n in plan.notes if n.reconciler == name]
@@ -136,8 +145,10 @@ def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
         lines.append("")
     if plan.changes:
         lines.append(summary_line(plan))
-    else:
+    elif not plan.drift:
         lines.append("No changes. The host matches the spec.")
+    if plan.drift:
+        lines.append(drift_line(plan))
     return "\n".join(lines) + "\n"
 
 
@@ -148,6 +159,7 @@ def plan_json(plan: Plan, command: str, **extra: Any) -> dict[str, Any]:
         "changes": [c.to_json() for c in plan.changes],
         "notes": [n.to_json() for n in plan.notes],
         "summary": plan.summary(),
+        "drift": [n.to_json() for n in plan.drift],
         **extra,
     }
 

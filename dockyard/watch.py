@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, SimpleNamespace
@@ -32,7 +33,7 @@ from dockyard.state.host import Host
 
 DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
 BACKOFF_CAP = 300.0
-OWN_PIDFILE = "dockyard.pid"  # in state_dir, while a watch runs
+OWN_PIDFILE = lock.WATCH_PIDFILE  # in state_dir, while a watch runs
 
 
 @dataclass
@@ -89,12 +90,23 @@ def _detail(change: Change, attr: str, old: Any, new: Any) -> str:
 class Metrics:
     """Prometheus text format, served on an address and/or written for node-exporter."""
 
-    def __init__(self, addr: str | None, path: str | None) -> None:
+    def __init__(
+        self, addr: str | None, path: str | None, on_error: Callable[[str], None] = print
+    ) -> None:
         self.path = path
+        self.on_error = on_error
         self.enabled = bool(addr or path)
         if not self.enabled:
             return
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            disable_created_metrics,
+        )
+
+        disable_created_metrics()  # type: ignore[no-untyped-call] # no `_created` series: a counter's start time is noise
 
         self.registry = CollectorRegistry()
         r = self.registry
@@ -145,14 +157,36 @@ class Metrics:
             self.flush()
 
     def flush(self) -> None:
+        """Write the file; a failure is logged and the next pass tries again, never fatal
+        (under systemd's Restart=on-failure a fatal one is a crash loop)."""
         if self.enabled and self.path:
             from prometheus_client import write_to_textfile
 
-            write_to_textfile(self.path, self.registry)
+            try:
+                write_to_textfile(self.path, self.registry)
+            except OSError as e:
+                self.on_error(
+                    f"--metrics-file {self.path}: not written ({_why(e)}); next pass retries"
+                )
 
     def close(self) -> None:
         if self.enabled and self.server is not None:
             self.server.shutdown()
+
+
+def check_metrics_file(path: str | None) -> None:
+    """At start, before anything converges: a missing or unwritable directory is one line."""
+    if not path:
+        return
+    where = Path(path).parent
+    if not where.is_dir():
+        raise DockyardError(f"--metrics-file {path}: directory {where} does not exist")
+    if not os.access(where, os.W_OK):
+        raise DockyardError(f"--metrics-file {path}: directory {where} is not writable")
+
+
+def _why(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
 
 
 def _cannot_listen(host: str, e: OSError) -> str:
@@ -199,7 +233,12 @@ class Watch:
         self.options = options
         self.log = Log(options.output)
         self.state = State()
-        self.metrics = Metrics(options.metrics_addr, options.metrics_file)
+        check_metrics_file(options.metrics_file)
+        self.metrics = Metrics(
+            options.metrics_addr,
+            options.metrics_file,
+            lambda why: self.log.event("warning", why, error=why),
+        )
 
     def _signals(self) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -222,7 +261,7 @@ class Watch:
         host = Host.for_spec(spec)
         reconcilers = engine.order(default_set(force_dns=self.options.force_dns))
         engine.prepare_state_dir(host)
-        with lock.exclusive(Path(host.state_dir) / "lock", 0):
+        with lock.exclusive(Path(host.state_dir) / "lock", 0, hint=""):
             # The watch's own pid file; the spec's `pidfile` is Docker's and only observed.
             host.state.write(OWN_PIDFILE, self._own_pid, 0o644)
             self._signals()

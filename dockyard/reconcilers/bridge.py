@@ -312,6 +312,7 @@ class Bridge:
                     self.name,
                     "error",
                     f"{bridge.name} exists but is {what}, not a bridge; it is left alone",
+                    drift=True,
                 )
             )
         choice = desired_address(spec, obs)

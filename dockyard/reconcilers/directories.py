@@ -186,6 +186,7 @@ class Directories:
                 self.name,
                 "error",
                 f"{entry.path} is {entry.found}, not a directory; left alone, never followed",
+                drift=True,
             )
             for entry in (got.entry(str(path)) for path, _ in wanted(spec, Path(got.root)))
             if entry.found is not None

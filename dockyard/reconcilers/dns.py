@@ -261,6 +261,7 @@ class Dns:
                     "warning",
                     f"{obs.target} was edited by hand, left alone "
                     "(reconcile --force-dns, or dns.force: true, writes it anew)",
+                    drift=True,
                 )
             )
         return notes

@@ -40,7 +40,7 @@ def converge(box: Sandbox) -> None:
 
 
 def plan(box: Sandbox) -> tuple[int, str]:
-    result = box.reconcile("plan", "SPEC")
+    result = box.reconcile("plan", "SPEC", "--detailed-exitcode")
     return result.returncode, result.stdout
 
 

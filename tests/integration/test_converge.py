@@ -39,12 +39,12 @@ def mode(path: Path) -> int:
 def test_plan_on_a_fresh_host_lists_changes_and_touches_nothing(box: Sandbox) -> None:
     before = tree(box.base)
     result = box.reconcile("plan", "SPEC")
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 0, result.stderr  # Terraform's convention: success is 0
     assert f"+ directory {root_of(box)}  (does not exist)" in result.stdout
     assert "~ sysctl net.ipv4.ip_forward  (forwarding is off; containers cannot reach out)" in (
         result.stdout
     )
-    assert result.stdout.rstrip().endswith("Plan: 29 to create, 1 to update, 0 to delete.")
+    assert result.stdout.rstrip().endswith("Plan: 30 to create, 1 to update, 0 to delete.")
     assert tree(box.base) == before
     assert box.sysctl("net.ipv4.ip_forward") == "0"
 
@@ -52,14 +52,14 @@ def test_plan_on_a_fresh_host_lists_changes_and_touches_nothing(box: Sandbox) ->
 def test_dry_run_is_the_plan(box: Sandbox) -> None:
     plan = box.reconcile("plan", "SPEC", "-o", "json")
     dry = box.reconcile("SPEC", "--dry-run", "-o", "json")
-    assert plan.returncode == dry.returncode == 2
+    assert plan.returncode == dry.returncode == 0
     assert json.loads(plan.stdout) == json.loads(dry.stdout)
 
 
 def test_apply_converges_and_a_second_run_changes_nothing(box: Sandbox) -> None:
     result = box.reconcile("SPEC", "--detailed-exitcode")
     assert result.returncode == 2, result.stderr
-    assert "Apply complete: 29 created, 1 updated, 0 deleted; verified." in result.stdout
+    assert "Apply complete: 30 created, 1 updated, 0 deleted; verified." in result.stdout
     root = root_of(box)
     for sub in ["", *SUBDIRS]:
         assert (root / sub).is_dir()
@@ -74,7 +74,7 @@ def test_apply_converges_and_a_second_run_changes_nothing(box: Sandbox) -> None:
 def test_json_plan_names_every_change(box: Sandbox) -> None:
     doc = json.loads(box.reconcile("plan", "SPEC", "-o", "json").stdout)
     assert doc["format_version"] == 1
-    assert doc["summary"] == {"create": 29, "update": 1, "delete": 0}
+    assert doc["summary"] == {"create": 30, "update": 1, "delete": 0}
     assert next(c for c in doc["changes"] if c["reconciler"] == "ip_forward") == {
         "reconciler": "ip_forward",
         "resource": "sysctl net.ipv4.ip_forward",
@@ -91,7 +91,7 @@ def test_hand_made_drift_is_detected_and_corrected(box: Sandbox) -> None:
     graph.chmod(0o755)
     box.set_sysctl("net.ipv4.ip_forward", "0")
 
-    plan = box.reconcile("plan", "SPEC")
+    plan = box.reconcile("plan", "SPEC", "--detailed-exitcode")
     assert plan.returncode == 2
     assert f"~ directory {graph}  (mode drifted)\n      mode: 0755 -> 0700" in plan.stdout
     assert "value: 0 -> 1" in plan.stdout
@@ -99,7 +99,7 @@ def test_hand_made_drift_is_detected_and_corrected(box: Sandbox) -> None:
     assert box.reconcile("SPEC").returncode == 0
     assert mode(graph) == 0o700
     assert box.sysctl("net.ipv4.ip_forward") == "1"
-    assert box.reconcile("plan", "SPEC").returncode == 0
+    assert box.reconcile("plan", "SPEC", "--detailed-exitcode").returncode == 0
 
 
 def test_ip_forward_is_set_in_the_namespace_only(box: Sandbox) -> None:
@@ -147,7 +147,7 @@ def test_failed_preflight_stops_apply_but_plan_shows_it(box: Sandbox) -> None:
     plan = box.reconcile("plan", "SPEC")
     assert plan.returncode == 1
     assert "Error: kernel" in plan.stdout and "older than preflight.min_kernel 999.0" in plan.stdout
-    assert "Plan: 29 to create, 1 to update, 0 to delete." in plan.stdout
+    assert "Plan: 30 to create, 1 to update, 0 to delete." in plan.stdout
 
     apply = box.reconcile("SPEC")
     assert apply.returncode == 1
@@ -256,7 +256,7 @@ def test_concurrent_applies_never_interleave(box: Sandbox) -> None:
     results: list[Any] = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert [code for _, _, code in results] == [0, 0, 0, 0], results
     outs = [out for out, _, _ in results]
-    assert sum("Apply complete: 29 created, 1 updated" in o for o in outs) == 1
+    assert sum("Apply complete: 30 created, 1 updated" in o for o in outs) == 1
     assert sum(o == "No changes. The host matches the spec.\n" for o in outs) == 3
 
 
@@ -269,6 +269,7 @@ def test_apply_executes_exactly_the_plan(box: Sandbox) -> None:
     planned = json.loads(box.reconcile("SPEC", "--dry-run", "-o", "json").stdout)
     reconcilers = {c["reconciler"] for c in planned["changes"]}
     assert reconcilers == {
+        "state_dir",
         "directories",
         "pidfile",
         "bridge",

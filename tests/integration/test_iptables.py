@@ -86,7 +86,7 @@ class Firewall:
         return result
 
     def plan(self) -> tuple[int, str]:
-        result = self.box.reconcile("plan", "SPEC")
+        result = self.box.reconcile("plan", "SPEC", "--detailed-exitcode")
         return result.returncode, result.stdout
 
 

@@ -248,17 +248,17 @@ def test_shared_data_root_settles(box: Sandbox) -> None:
         docker(d, "run", "-d", "--name", "running", IMAGE, "sleep", "600")
         docker(d, "run", "--name", "exited", IMAGE, "true")
 
-        plan = box.reconcile("plan", "SPEC", timeout=TIMEOUT)
+        plan = box.reconcile("plan", "SPEC", "--detailed-exitcode", timeout=TIMEOUT)
         assert plan.returncode in (0, 2), plan.stdout + plan.stderr
         if plan.returncode == 2:
             reconcile(box, "SPEC")
-        reconcile(box, "plan", "SPEC")
+        reconcile(box, "plan", "SPEC", "--detailed-exitcode")
 
         d.restart()
         assert docker(d, "run", "--rm", IMAGE, "echo", "hi") == "hi\n"
         docker(d, "start", "exited")
         docker(d, "run", "-d", "--name", "again", IMAGE, "sleep", "600")
-        reconcile(box, "plan", "SPEC")
+        reconcile(box, "plan", "SPEC", "--detailed-exitcode")
 
 
 def test_down_refuses_while_a_container_runs_on_the_bridge(box: Sandbox) -> None:

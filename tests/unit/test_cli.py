@@ -358,3 +358,145 @@ def test_import_from_flags_and_its_errors(tmp_path: Path) -> None:
     (tmp_path / "list.json").write_text("[]")
     bad = reconcile_cli("import", "daemon-json", str(tmp_path / "list.json"))
     assert (bad.returncode, bad.stderr) == (1, f"error: {tmp_path}/list.json: not a JSON object\n")
+
+
+# Issue 15: the command as people use it.
+
+
+def test_every_subcommand_explains_each_option_and_ends_with_examples() -> None:
+    parser = cli._parser()
+    for name, sub in parser.commands.items():
+        for action in sub._actions:
+            assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
+        assert sub.epilog is not None and sub.epilog.startswith("examples:\n"), name
+        assert 2 <= sub.epilog.count("\n  reconcile ") + sub.epilog.count("| reconcile ") <= 3
+
+
+def test_top_help_lists_the_commands_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert out.count("reconcile validate SPEC") == 1
+    assert "{apply,plan" not in out
+
+
+def test_a_misplaced_flag_reports_the_subcommands_usage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["plan", "spec.yaml", "--interval", "5"])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("usage: reconcile plan [-h]")
+    assert err.endswith("reconcile plan: error: unrecognized arguments: --interval 5\n")
+
+
+def test_validate_reads_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"version: 1\n")))
+    assert main(["validate", "-"]) == 0
+    assert capsys.readouterr().out == "<stdin>: valid\n"
+
+
+def test_validate_json_lists_located_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\nnetwork:\n  bridge:\n    mtu: 5\n")
+    assert main(["validate", str(spec), "-o", "json"]) == 1
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "file": str(spec),
+            "line": 4,
+            "col": 10,
+            "path": "network.bridge.mtu",
+            "message": "must be auto or a number from 68 to 65535, got 5",
+        }
+    ]
+    assert main(["validate", str(tmp_path / "absent.yaml"), "-o", "json"]) == 1
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "file": str(tmp_path / "absent.yaml"),
+            "line": None,
+            "col": None,
+            "path": None,
+            "message": "no such file",
+        }
+    ]
+
+
+def test_drift_is_never_no_changes() -> None:
+    the_plan = Plan(notes=[Note("dns", "warning", "/r/resolv.conf was edited by hand", True)])
+    text = plan_text(the_plan, ["dns"], Style(colour=False))
+    assert text == (
+        "dns\n"
+        "  Warning: /r/resolv.conf was edited by hand\n"
+        "\n"
+        "Drift: 1 thing differs from the spec and dockyard leaves it as it is (see above).\n"
+    )
+    assert plan_json(the_plan, "plan")["drift"] == [
+        {"reconciler": "dns", "severity": "warning", "message": "/r/resolv.conf was edited by hand"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("detailed", "changes", "drift", "code"),
+    [
+        (False, True, True, 0),
+        (True, False, False, 0),
+        (True, True, False, 2),
+        (True, False, True, 2),
+    ],
+)
+def test_exit_codes_follow_terraform(detailed: bool, changes: bool, drift: bool, code: int) -> None:
+    import argparse
+
+    notes = [Note("dns", "warning", "edited", True)] if drift else []
+    args = argparse.Namespace(detailed_exitcode=detailed)
+    assert cli._plan_exit(args, Plan(notes=notes), changes) == code
+
+
+def test_progress_lines_end_with_done_or_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    from dockyard.engine import step
+    from dockyard.errors import DockyardError
+
+    with step(cli._progress, "+ directory /a"):
+        pass
+    with pytest.raises(DockyardError), step(cli._progress, "+ directory /b"):
+        raise DockyardError("no space left")
+    assert capsys.readouterr().err == (
+        "+ directory /a ... done\n+ directory /b ... failed: no space left\n"
+    )
+
+
+def test_a_missing_metrics_directory_fails_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The spec does not even exist: the check comes before it is read, and before any change.
+    metrics = tmp_path / "absent" / "dockyard.prom"
+    assert main(["watch", str(tmp_path / "spec.yaml"), "--metrics-file", str(metrics)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: --metrics-file {metrics}: directory {metrics.parent} does not exist\n"
+    )
+
+
+def test_a_failed_metrics_write_is_logged_and_retried(tmp_path: Path) -> None:
+    from dockyard.watch import Metrics
+
+    said: list[str] = []
+    where = tmp_path / "m"
+    where.mkdir()
+    metrics = Metrics(None, str(where / "dockyard.prom"), said.append)
+    where.rmdir()
+    metrics.flush()
+    assert said == [
+        f"--metrics-file {where}/dockyard.prom: not written (no such file or directory); "
+        "next pass retries"
+    ]
+    where.mkdir()
+    metrics.flush()
+    text = (where / "dockyard.prom").read_text()
+    assert "dockyard_passes" in text and "_created" not in text

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,53 @@ def test_the_lock_is_never_a_symlink_or_a_fifo(tmp_path: Path, kind: str) -> Non
         "never follows it"
     )
     assert decoy.read_text() == "precious"
+
+
+def test_a_watch_holding_the_lock_is_said_at_once(tmp_path: Path) -> None:
+    """A watch never lets go: waiting --lock-timeout for it only delays the same failure."""
+    lock = tmp_path / "lock"
+    code = (
+        "import os, time\nfrom pathlib import Path\nfrom dockyard.lock import exclusive\n"
+        f"with exclusive(Path({str(lock)!r}), 0):\n"
+        f"    Path({str(tmp_path / 'dockyard.pid')!r}).write_text(f'{{os.getpid()}}\\n')\n"
+        "    print('held', flush=True)\n    time.sleep(30)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        started = time.monotonic()
+        with pytest.raises(LockTimeout) as e, exclusive(lock, 30, wait_for_watch=False):
+            pass
+        assert time.monotonic() - started < 5
+        assert str(e.value) == (
+            f"{lock} is held by a watch (pid {holder.pid}), which never lets go; stop it first "
+            "(or --wait to wait anyway)"
+        )
+        with pytest.raises(LockTimeout) as e, exclusive(lock, 0.1, hint=""):
+            pass
+        assert str(e.value).endswith("gave up after 0.1s")  # no flag the command lacks
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_waiting_for_the_xtables_lock_is_said_after_a_second(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dockyard.reconcilers.iptables.backends import XtablesLockTimeout, xtables_lock
+
+    lock = tmp_path / "xtables.lock"
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
+    try:
+        while not lock.exists():
+            time.sleep(0.02)
+        time.sleep(0.2)
+        with pytest.raises(XtablesLockTimeout), xtables_lock(lock, 1.3):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (
+        capsys.readouterr().err
+        == f"waiting for the xtables lock (held by pid {holder.pid} (flock))\n"
+    )

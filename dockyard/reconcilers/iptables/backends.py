@@ -14,6 +14,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -157,6 +158,33 @@ class XtablesLockTimeout(DockyardError):
     pass
 
 
+XTABLES_TELL_AFTER = 1.0  # seconds of waiting before saying so
+
+
+def lock_holder(fd: int) -> str:
+    """Who holds the flock on `fd`'s file, from /proc/locks: `pid N (comm)`."""
+    st = os.fstat(fd)
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return "another program"
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == where:
+            return f"pid {fields[4]}{_comm(fields[4])}"
+    return "another program"
+
+
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f" ({f.read().strip()})"
+    except OSError:
+        return ""
+
+
 @contextlib.contextmanager
 def xtables_lock(path: Path, timeout: float) -> Iterator[None]:
     """The lock every iptables tool takes before it changes a table, held by dockyard for
@@ -165,12 +193,21 @@ def xtables_lock(path: Path, timeout: float) -> Iterator[None]:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    started, told = time.monotonic(), False
+
+    def tell(state: tenacity.RetryCallState) -> None:
+        nonlocal told
+        if not told and time.monotonic() - started >= XTABLES_TELL_AFTER:
+            told = True
+            print(f"waiting for the xtables lock (held by {lock_holder(fd)})", file=sys.stderr)
+
     try:
         try:
             for attempt in tenacity.Retrying(
                 retry=tenacity.retry_if_exception_type(BlockingIOError),
                 stop=tenacity.stop_after_delay(timeout),
                 wait=tenacity.wait_fixed(0.05),
+                before_sleep=tell,
                 reraise=True,
             ):
                 with attempt:

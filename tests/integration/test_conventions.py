@@ -1,0 +1,87 @@
+"""The command as scripts and people use it (issue 15): exit codes, drift, counts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devtools.sandbox import Sandbox
+
+pytestmark = pytest.mark.root
+
+
+def test_a_set_e_script_around_plan_succeeds_with_changes_pending(box: Sandbox) -> None:
+    script = 'set -e\n"$@" plan "$SPEC" >/dev/null\necho after the plan\n'
+    argv = box.dockyard("SPEC")[:-1]  # ip netns exec NS python -m dockyard
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", *argv],
+        env={**box.env, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SPEC": str(box.spec_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, "after the plan\n"), result.stderr
+    assert box.reconcile("plan", "SPEC", "--detailed-exitcode").returncode == 2
+    assert box.reconcile("down", "SPEC", "--dry-run").returncode == 0
+
+
+def test_a_hand_edited_resolv_conf_is_drift_not_no_changes(box: Sandbox) -> None:
+    assert box.reconcile("SPEC").returncode == 0
+    target = Path(box.spec["root"]) / "resolv.conf"
+    target.write_text("nameserver 192.0.2.99\n")
+
+    plan = box.reconcile("plan", "SPEC", "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stderr
+    assert "No changes" not in plan.stdout
+    assert plan.stdout.endswith(
+        "Drift: 1 thing differs from the spec and dockyard leaves it as it is (see above).\n"
+    )
+    assert box.reconcile("plan", "SPEC").returncode == 0
+    doc = json.loads(box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    assert doc["changes"] == []
+    assert doc["drift"] == [
+        {
+            "reconciler": "dns",
+            "severity": "warning",
+            "message": f"{target} was edited by hand, left alone "
+            "(reconcile --force-dns, or dns.force: true, writes it anew)",
+        }
+    ]
+    assert box.reconcile("SPEC", "--detailed-exitcode").returncode == 2
+
+
+def test_plan_and_apply_count_the_same_on_a_fresh_root(box: Sandbox) -> None:
+    """state_dir and root share parents that do not exist yet: both are counted once."""
+    fresh = box.base / "fresh"
+    box.write_spec(
+        {
+            "version": 1,
+            "root": str(fresh / "docker").removeprefix(str(box.base)),
+            "state_dir": str(fresh / "dockyard").removeprefix(str(box.base)),
+        }
+    )
+    plan = json.loads(box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    applied = json.loads(box.reconcile("SPEC", "-o", "json").stdout)
+    assert applied["converged"] is True
+    assert applied["summary"] == plan["summary"]
+    assert len(applied["applied"]) == len(plan["changes"])
+    assert {c["resource"] for c in applied["applied"]} == {c["resource"] for c in plan["changes"]}
+    made = [c["resource"] for c in plan["changes"] if c["reconciler"] == "state_dir"]
+    assert made == [f"directory {fresh / 'dockyard'}"]
+
+
+def test_a_failed_apply_says_what_it_changed(box: Sandbox) -> None:
+    """A refused concern after the state directory was made: not "nothing was changed"."""
+    box.write_spec({"version": 1, "network": {"bridge": {"name": "none"}}})
+    root = Path(box.spec["root"])
+    root.write_text("not a directory\n")
+    result = box.reconcile("SPEC")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "Error: nothing was changed but dockyard's own state directory (made for its lock): "
+    ), result.stderr
+    again = box.reconcile("SPEC")
+    assert again.stderr.startswith("Error: nothing was changed: "), again.stderr
