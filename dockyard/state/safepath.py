@@ -213,7 +213,10 @@ class Tree:
         a directory raises `Unsafe`."""
         try:
             if not rel:
-                return _entry(os.fstat(self._top()))
+                try:
+                    return _entry(os.fstat(self._top()))
+                except NotADirectoryError:  # the top is a file: say so, not "missing"
+                    return _entry(os.stat(self.top))
             with self._parent(rel) as (fd, name):
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
