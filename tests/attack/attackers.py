@@ -88,3 +88,26 @@ def fresh(base: Path, n: int) -> Path:
     path = base / f"try{n}"
     path.mkdir()
     return path
+
+
+BOUND = 30  # seconds: tests/unit/test_hostile_fuzz.py's RUN_BOUND for "hung"
+_PLAN = r"""
+import sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from tests.hostile_world import World
+World(Path(sys.argv[1])).run(dry_run=True)
+"""
+
+
+def plan_finishes(base: Path, what: str) -> None:
+    """`plan` of the world at `base`, in a child process killed past BOUND seconds."""
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _PLAN, str(base), str(Path.cwd())],
+            timeout=BOUND,
+            check=True,
+            capture_output=True,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"plan of {what} runs past {BOUND}s") from None

@@ -7,9 +7,10 @@ dockerd uses the nft backend of iptables here, so every spec pins it. Every wait
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,21 @@ def dockyards(rule: str) -> bool:
     return rule.split()[1] == "DOCKYARD" or "dockyard:" in rule
 
 
+@contextlib.contextmanager
+def beside_dockerd(box: Sandbox, *flags: str) -> Iterator[tuple[Outside, Dockerd]]:
+    """A host converged by dockyard, outside's server listening, and dockerd on docker0 with
+    `flags` and the busybox image."""
+    box.write_spec(spec())
+    reconcile(box, "SPEC")
+    with (
+        outside(box) as out,
+        out.peer_server(EGRESS_PORT),
+        private_dockerd(box, "--bridge", "docker0", *flags) as d,
+    ):
+        d.import_busybox()
+        yield out, d
+
+
 def no_fights(w: Watcher) -> None:
     """The watch corrected nothing and failed no pass (and has passed twice since the call)."""
     w.wait_passes(2)
@@ -125,14 +141,7 @@ def test_dockerd_without_iptables_on_dockyards_bridge(
 ) -> None:
     """dockerd --bridge docker0 --iptables=false: dockyard's NAT carries the containers'
     egress and its published port; the daemon's container churn is no drift."""
-    box.write_spec(spec())
-    reconcile(box, "SPEC")
-    with (
-        outside(box) as out,
-        out.peer_server(EGRESS_PORT),
-        private_dockerd(box, "--bridge", "docker0", "--iptables=false") as d,
-    ):
-        d.import_busybox()
+    with beside_dockerd(box, "--iptables=false") as (out, d):
         box.write_spec(spec((SPEC_PORT, peer_web(d, "web"))))
         reconcile(box, "SPEC")
 
@@ -264,14 +273,7 @@ def test_shared_data_root_settles(box: Sandbox) -> None:
 def test_down_refuses_while_a_container_runs_on_the_bridge(box: Sandbox) -> None:
     """`down` would take docker0 from under a running container: refused, naming the port;
     the container keeps its network; `--force` is the way to do it anyway."""
-    box.write_spec(spec())
-    reconcile(box, "SPEC")
-    with (
-        outside(box) as out,
-        out.peer_server(EGRESS_PORT),
-        private_dockerd(box, "--bridge", "docker0", "--iptables=false") as d,
-    ):
-        d.import_busybox()
+    with beside_dockerd(box, "--iptables=false") as (_, d):
         docker(d, "run", "-d", "--name", "app", IMAGE, "sleep", "600")
         refused = box.reconcile("down", "SPEC", timeout=TIMEOUT)
         assert refused.returncode == 1
