@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import dataclasses
 import errno
+import functools
 import os
 import stat
 import weakref
@@ -121,11 +122,15 @@ def parts(rel: str) -> list[str]:
     return names
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library this process runs on (renameat2 has no Python binding); loaded on the
+    first rename, not at import: the spec loader imports this module too."""
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _renameat2(src_dir: int, src: str, dst_dir: int, dst: str, flags: int) -> None:
-    result = _libc.renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), flags)
+    result = _libc().renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), flags)
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), dst)
