@@ -36,6 +36,17 @@ def exit_on_interrupt() -> None:
 
 def raise_on_interrupt() -> None:
     signal.signal(signal.SIGINT, _raise)
+    sys.unraisablehook = _again
+
+
+def _again(unraisable: sys.UnraisableHookArgs) -> None:
+    """A KeyboardInterrupt raised where Python cannot pass it on (a finalizer, a callback
+    from C) would be printed as "Exception ignored" and lost: the signal is sent again, so
+    that it interrupts the run at the next point that can unwind."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def was_interrupted() -> bool:

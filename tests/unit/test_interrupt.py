@@ -73,3 +73,27 @@ def test_sigint_at_any_moment_is_never_a_dockyard_traceback(big_spec: Path) -> N
             assert "reconcile:" not in err
             frames = set(re.findall(r'File ".*/dockyard/([^"]+)", line \d+, in (\S+)', err))
             assert frames <= STARTING, err
+
+
+def test_an_interrupt_python_could_not_raise_is_sent_again() -> None:
+    """A KeyboardInterrupt raised in a finalizer is "ignored" by Python: dockyard sends SIGINT
+    again so that the run is interrupted at the next point that can unwind."""
+    from dockyard import process
+
+    got: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+
+        class Finalized:
+            def __del__(self) -> None:
+                raise KeyboardInterrupt
+
+        hook = sys.unraisablehook
+        sys.unraisablehook = process._again
+        try:
+            Finalized()  # dropped at once: its __del__ raises where nothing can catch it
+        finally:
+            sys.unraisablehook = hook
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert got == [signal.SIGINT]
