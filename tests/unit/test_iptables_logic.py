@@ -124,6 +124,17 @@ def test_every_rule_in_our_own_chain_is_ours() -> None:
     ]
 
 
+def test_the_daemons_chain_is_left_to_a_live_daemon() -> None:
+    """dockerd deletes and recreates DOCKER at each start: with the daemon alive, a missing
+    DOCKER chain is its business; with none, dockyard creates it for the next one."""
+    want = wanted(load_text("version: 1\n"), ipaddress.IPv4Network("172.17.0.0/16"))
+    created = {
+        live: [c.name for c in diff.install("nat", {}, want, live) if c.kind == "chain"]
+        for live in (False, True)
+    }
+    assert created == {False: ["nat DOCKYARD", "nat DOCKER"], True: ["nat DOCKYARD"]}
+
+
 def saved_with(rule: str) -> str:
     return f"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {rule}\nCOMMIT\n"
 

@@ -21,6 +21,7 @@ from dockyard.errors import DockyardError, PartiallyApplied
 from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
 from dockyard.reconcilers.bridge import BridgeObserved, bridge_subnet
 from dockyard.reconcilers.iptables import backends, diff, rules, save
+from dockyard.reconcilers.pidfile import PidFileObserved
 from dockyard.spec import Spec
 from dockyard.state.host import Host
 
@@ -117,8 +118,10 @@ class Iptables:
         if subnet is None:
             return []  # the bridge reconciler says why
         want = self._wanted(spec, subnet)
+        daemon = seen.get(PidFileObserved)
+        live = daemon is not None and daemon.alive
         for table in rules.TABLES:
-            changes.extend(diff.install(table, got.tables.get(table, {}), want))
+            changes.extend(diff.install(table, got.tables.get(table, {}), want, live))
         return changes
 
     def _wanted(self, spec: Spec, subnet: ipaddress.IPv4Network) -> rules.Wanted:

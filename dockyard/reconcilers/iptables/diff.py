@@ -18,6 +18,7 @@ from itertools import pairwise
 
 from dockyard.change import Action, Change
 from dockyard.reconcilers.iptables.rules import (
+    DAEMON,
     ENSURED,
     ISOLATION,
     OWN_CHAINS,
@@ -202,12 +203,16 @@ def _rewrite(
     return Change(NAME, "rules", f"{table} {chain}", action, before, after, reason)
 
 
-def install(table: str, chains: dict[str, list[str]], want: Wanted) -> list[Change]:
-    """Changes that install dockyard's rules in `table`, chains first."""
+def install(
+    table: str, chains: dict[str, list[str]], want: Wanted, daemon_live: bool = False
+) -> list[Change]:
+    """Changes that install dockyard's rules in `table`, chains first. A live daemon makes its
+    own DOCKER chain (dockerd deletes and recreates it at each start: creating it in that
+    moment would be a fight over the daemon's object)."""
     changes = [
         chain_change("create", table, chain, "missing")
         for chain in ENSURED[table]
-        if chain not in chains
+        if chain not in chains and not (daemon_live and chain == DAEMON)
     ]
     for (t, chain), rules in want.builtin.items():
         if t == table:
