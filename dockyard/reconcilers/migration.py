@@ -1,8 +1,10 @@
 """migration: a legacy `<root>/graph` (one directory per image, its files under `layer/`) moved
-into the chosen driver's layout, as Docker's aufs migration did, and into vfs the same way.
+into the chosen driver's layout, as Docker's aufs migration did; into vfs, each layer becomes
+the whole snapshot Docker's vfs driver keeps (see `vfs_snapshot`).
 
-Nothing is copied and nothing is deleted: every move is a rename on the same filesystem.
-Before the first move the whole list of steps is written to a journal under the root and
+Nothing is deleted: into aufs every move is a rename on the same filesystem; into vfs each
+snapshot shares its data where the filesystem can, and the legacy diff is renamed aside.
+Before the first step the whole list of steps is written to a journal under the root and
 fsynced; each step is idempotent and recorded when done, so a migration killed at any point
 is finished by the next run with the same result.
 """
@@ -14,7 +16,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,6 +26,7 @@ from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.storage import StorageObserved, chosen
+from dockyard.reconcilers.vfs_snapshot import INIT, INIT_DIRS, INIT_FILES, check_space, materialise
 from dockyard.spec import Spec
 from dockyard.state.host import Host
 from dockyard.state.safepath import Kind, Tree, Unsafe
@@ -32,21 +35,11 @@ JOURNAL = ".dockyard-migration.journal"
 PROGRESS = ".dockyard-migration.progress"
 MIGRATES_INTO = ("aufs", "vfs")
 HOME = {"aufs": "aufs/diff", "vfs": "vfs/dir"}
-# What Docker's setupInitLayer puts in a container's init layer (empty placeholders).
-INIT_DIRS = ("dev/pts", "dev/shm", "proc", "sys", "etc")
-INIT_FILES = (
-    ".dockerinit",
-    ".dockerenv",
-    "etc/resolv.conf",
-    "etc/hosts",
-    "etc/hostname",
-    "dev/console",
-)
 # An image or container id as it may appear in a path: one plain name.
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 JSON_LIMIT = 16 << 20
 MAX_DEPTH = 127  # the most layers Docker 1.x's aufs driver would stack
-STEP_ARITY = {"rename": 2, "mkdir": 1, "write": 2, "init": 1}
+STEP_ARITY = {"rename": 2, "mkdir": 1, "write": 2, "init": 1, "snapshot": 3}
 # For tests of crash safety only: die (SIGKILL) after this many step events.
 CRASH_AFTER = "DOCKYARD_CRASH_AFTER_STEPS"
 
@@ -83,7 +76,8 @@ class MigrationObserved:
 @dataclass(frozen=True)
 class Step:
     """One idempotent action: ("rename", src, dst), ("mkdir", dir), ("write", file, text),
-    ("init", dir). Paths are relative to the root."""
+    ("init", dir), ("snapshot", dir, parent snapshot or "", diff or "init"). Paths are
+    relative to the root."""
 
     args: tuple[str, ...]
 
@@ -242,6 +236,9 @@ def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[st
 
 def _layer(driver: str, source: str | None, layer: str, ancestors: list[str]) -> list[Step]:
     home = f"{HOME[driver]}/{layer}"
+    if driver == "vfs":
+        parent = f"{HOME[driver]}/{ancestors[0]}" if ancestors else ""
+        return [Step(("snapshot", home, parent, source or INIT))]
     steps = [Step(("rename", source, home)) if source else Step(("init", home))]
     if driver == "aufs":
         steps.append(Step(("mkdir", f"aufs/mnt/{layer}")))
@@ -273,7 +270,9 @@ def _step_problem(
     kind, *rest = args
     if STEP_ARITY.get(kind) != len(rest):
         return "not a step kind dockyard knows, or not its arguments"
-    homes = [f"{home}/" for home in HOME.values()]
+    # Into vfs every layer is a snapshot step; a move or an init layer there is a journal of
+    # the earlier dockyard that left diffs as vfs layers (broken images): never carried out.
+    homes = [f"{HOME['aufs']}/"]
     if kind == "rename":
         src, dst = rest
         if src == "repositories" and dst in {f"repositories-{d}" for d in MIGRATES_INTO}:
@@ -291,9 +290,29 @@ def _step_problem(
             return None
         return "not a parent list dockyard writes"
     inits = {f"{c}-init" for c in containers}
+    if kind == "snapshot":
+        return _snapshot_problem(rest, images, containers, layers)
     if any(_in(rest[0], home, inits) for home in homes):
         return None
     return "not an init layer dockyard makes"
+
+
+def _snapshot_problem(
+    args: list[str], images: set[str], containers: set[str], layers: set[str]
+) -> str | None:
+    dst, parent, source = args
+    home = f"{HOME['vfs']}/"
+    layer = _in(dst, home, layers)
+    if layer is None:
+        return "not a vfs layer dockyard makes"
+    if parent and (_in(parent, home, layers) is None or parent == dst):
+        return "not a parent snapshot dockyard makes"
+    sources = {f"graph/{layer}/layer"} if layer in images else set()
+    if layer in containers:
+        sources.add(f"containers/{layer}/rw")
+    if layer.endswith("-init") and layer.removesuffix("-init") in containers:
+        sources.add(INIT)
+    return None if source in sources else "not a layer dockyard snapshots"
 
 
 def _read_journal(tree: Tree) -> tuple[tuple[tuple[str, ...], ...], str | None]:
@@ -319,14 +338,28 @@ def _describe(step: Step) -> tuple[str, str, dict[str, Any]]:
         return "file", rest[0], {"content": rest[1]}
     if kind == "init":
         return "init layer", rest[0], {}
+    if kind == "snapshot":
+        return "snapshot", rest[0], {"parent": rest[1], "from": rest[2]}
     return "directory", rest[0], {}
 
 
 def _step_of(change: Change) -> tuple[int, Step]:
     after = change.after or {}
-    kinds = {"move": "rename", "file": "write", "init layer": "init", "directory": "mkdir"}
+    kinds = {
+        "move": "rename",
+        "file": "write",
+        "init layer": "init",
+        "directory": "mkdir",
+        "snapshot": "snapshot",
+    }
     kind = kinds[change.kind]
-    extra = (after["path"],) if kind == "rename" else (after["content"],) if kind == "write" else ()
+    extra: tuple[str, ...] = ()
+    if kind == "rename":
+        extra = (after["path"],)
+    elif kind == "write":
+        extra = (after["content"],)
+    elif kind == "snapshot":
+        extra = (after["parent"], after["from"])
     return int(after["step"]) - 1, Step((kind, change.name, *extra))
 
 
@@ -490,7 +523,16 @@ def _set_aside(tree: Tree, root: Path, change: Change) -> None:
 
 def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
     """Journal the steps, carry them out, record each, and drop the journal when all are done.
-    A journal already there is an interrupted run of these same steps: it is finished."""
+    A journal already there is an interrupted run of these same steps: it is finished. vfs
+    snapshots that cannot fit are refused first, with nothing changed."""
+    resumed = tree.stat(JOURNAL).kind != "missing"
+    done_before = {i for i in _done(tree) if i < len(steps)} if resumed else set()
+    pending = [
+        (s.args[1], s.args[2], s.args[3])
+        for i, s in enumerate(steps)
+        if s.kind == "snapshot" and i not in done_before
+    ]
+    check_space(tree, pending, HOME["vfs"])
     payload = json.dumps({"steps": [s.args for s in steps]}).encode()
     if tree.write(JOURNAL, payload, 0o600, replace=False) and (
         tree.stat(PROGRESS).kind != "missing"
@@ -499,26 +541,31 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
         # it is set aside, never trusted to skip a step.
         tree.rename(PROGRESS, _free(tree, f"{PROGRESS}.stale-"))
     done = {i for i in _done(tree) if i < len(steps)}
-    events = 0
-    limit = int(crash_after) if crash_after else None
+    crash = Crash(int(crash_after) if crash_after else None)
     bar = Progress(len(steps))
     for index, step in enumerate(steps):
         if index not in done:
-            _carry_out(tree, step)
-            events = _tick(events, limit)
+            _carry_out(tree, step, crash.tick)
+            crash.tick()
             tree.append(PROGRESS, f"{index}\n".encode())
-            events = _tick(events, limit)
+            crash.tick()
         bar.advance()
     bar.close()
     tree.unlink(JOURNAL)
     tree.unlink(PROGRESS)
 
 
-def _tick(events: int, limit: int | None) -> int:
-    events += 1
-    if limit is not None and events >= limit:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return events
+class Crash:
+    """For tests of crash safety only: SIGKILL at the `limit`-th event (a step done, a step
+    recorded, an entry of a vfs snapshot made)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.events = limit, 0
+
+    def tick(self) -> None:
+        self.events += 1
+        if self.limit is not None and self.events >= self.limit:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _done(tree: Tree) -> set[int]:
@@ -526,9 +573,12 @@ def _done(tree: Tree) -> set[int]:
     return {int(line) for line in raw.decode(errors="replace").split() if line.isdigit()}
 
 
-def _carry_out(tree: Tree, step: Step) -> None:
+def _carry_out(tree: Tree, step: Step, tick: Callable[[], None]) -> None:
     kind, *rest = step.args
-    if kind == "rename":
+    if kind == "snapshot":
+        dst, parent, source = rest
+        materialise(tree, dst, parent, source, tick)
+    elif kind == "rename":
         src, dst = rest
         expected: Kind = "file" if src == "repositories" else "directory"
         src_there = tree.expect(src, expected).kind != "missing"

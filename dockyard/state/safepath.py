@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import dataclasses
 import errno
+import fcntl
 import functools
 import os
 import stat
@@ -36,6 +37,15 @@ READ_LIMIT = 1 << 20  # resolv.conf, pid files, JSON metadata: far below a MiB
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+FICLONE = 0x40049409  # _IOW(0x94, 9, int): the ioctl that makes a file share another's data
+# FICLONE's answers when the filesystem (or the pair of filesystems) cannot share data.
+_NO_REFLINK = frozenset(
+    {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EPERM}
+)
+# linkat's answers when a second name cannot be made here: another filesystem, too many names
+# for one inode, a filesystem without hard links, protected_hardlinks.
+_NO_LINK = frozenset({errno.EXDEV, errno.EMLINK, errno.EOPNOTSUPP, errno.EPERM})
 # open() on a symlink with O_NOFOLLOW, on a socket, on a device without a driver, and on a
 # directory for writing.
 _NOT_OPENABLE = frozenset({errno.ELOOP, errno.ENXIO, errno.ENODEV, errno.EISDIR})
@@ -67,6 +77,7 @@ class Entry:
     size: int = 0
     mtime: float = 0.0
     target: str | None = None  # a symlink's text, never resolved
+    dev: int = 0  # the filesystem it is on
 
     @property
     def octal(self) -> str:
@@ -111,6 +122,7 @@ def _entry(st: os.stat_result, target: str | None = None) -> Entry:
         st.st_size,
         st.st_mtime,
         target,
+        st.st_dev,
     )
 
 
@@ -453,6 +465,300 @@ class Tree:
         """Set the modification time of `rel` to now, creating it (0600) when missing."""
         with self.open_private(rel) as fd:
             os.utime(fd)
+
+    # -- whole directories (vfs snapshots) ---------------------------------------------------
+
+    @contextlib.contextmanager
+    def open_dir(self, rel: str) -> Iterator[Dir]:
+        """Directory `rel`, held open for the operations of `Dir` (FileNotFoundError when
+        missing; a symlink or anything else on the way is `Unsafe`)."""
+        with self._dir(rel) as held:
+            fd = os.open(".", _OPEN_DIR, dir_fd=held)
+        try:
+            yield Dir(fd, self.path(rel))
+        finally:
+            os.close(fd)
+
+    def statvfs(self, rel: str) -> os.statvfs_result:
+        """The free space and inodes of the filesystem that holds directory `rel`."""
+        with self.open_dir(rel) as d:
+            return os.statvfs(d.fd)
+
+    def can_reflink(self, src: str, into: str) -> bool:
+        """Whether directory `into`'s filesystem can share the data of regular file `src` by
+        reflink (FICLONE), tried on a file with no name there: nothing is left behind."""
+        with self.open_regular(src) as source, self.open_dir(into) as d:
+            tmp = os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600, dir_fd=d.fd)
+            try:
+                fcntl.ioctl(tmp, FICLONE, source)
+                return True
+            except OSError as e:
+                if e.errno in _NO_REFLINK:
+                    return False
+                raise
+            finally:
+                os.close(tmp)
+
+    def sync(self, rel: str) -> None:
+        """Write everything of the filesystem that holds directory `rel` to disk (syncfs)."""
+        with self.open_dir(rel) as d:
+            if _libc().syncfs(d.fd) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code), str(d.path))
+
+
+@dataclass(frozen=True)
+class Node:
+    """One entry of a directory as lstat saw it, never followed."""
+
+    name: str
+    kind: Kind
+    fmt: int  # the file type bits (S_IFMT)
+    mode: int  # permission bits, with setuid, setgid and sticky
+    uid: int
+    gid: int
+    size: int
+    nlink: int
+    dev: int
+    ino: int
+    rdev: int
+    atime_ns: int
+    mtime_ns: int
+    target: str | None = None  # a symlink's text
+
+    @property
+    def inode(self) -> tuple[int, int]:
+        return (self.dev, self.ino)
+
+
+def _node(name: str, st: os.stat_result, target: str | None = None) -> Node:
+    return Node(
+        name,
+        kind_of(st.st_mode),
+        stat.S_IFMT(st.st_mode),
+        stat.S_IMODE(st.st_mode),
+        st.st_uid,
+        st.st_gid,
+        st.st_size,
+        st.st_nlink,
+        st.st_dev,
+        st.st_ino,
+        st.st_rdev,
+        st.st_atime_ns,
+        st.st_mtime_ns,
+        target,
+    )
+
+
+@dataclass
+class Sharing:
+    """What this run learnt about sharing data between two filesystems: once FICLONE fails
+    from one to the other, it is not tried again for that pair."""
+
+    no_reflink: set[tuple[int, int]] = dataclasses.field(default_factory=set)
+
+
+class Dir:
+    """A directory below a tree's top, held open. Every operation names an entry of this
+    directory relative to its descriptor and never follows a symlink; a new entry is made
+    whole (content, owner, mode, extended attributes, times) before it gets its name, so a
+    crash leaves either nothing or all of it. Reached only through `Tree.open_dir` and
+    `child`."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self.fd, self.path = fd, path
+
+    def node(self) -> Node:
+        """This directory itself."""
+        return _node("", os.fstat(self.fd))
+
+    def scan(self) -> list[Node]:
+        """Every entry, by name; symlinks are read, never followed."""
+        out = []
+        with os.scandir(self.fd) as entries:
+            for entry in entries:
+                st = entry.stat(follow_symlinks=False)
+                link = os.readlink(entry.name, dir_fd=self.fd) if stat.S_ISLNK(st.st_mode) else None
+                out.append(_node(entry.name, st, link))
+        return sorted(out, key=lambda n: n.name)
+
+    def lookup(self, name: str) -> Node | None:
+        try:
+            st = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        link = os.readlink(name, dir_fd=self.fd) if stat.S_ISLNK(st.st_mode) else None
+        return _node(name, st, link)
+
+    @contextlib.contextmanager
+    def child(self, name: str) -> Iterator[Dir]:
+        """Subdirectory `name`; anything else there is `Unsafe`."""
+        try:
+            fd = os.open(name, _OPEN_DIR, dir_fd=self.fd)
+        except OSError as e:
+            if e.errno not in (errno.ENOTDIR, errno.ELOOP):
+                raise
+            found = self.lookup(name)
+            what = "gone" if found is None else describe(found)
+            raise Unsafe(self.path / name, what, "a directory") from None
+        try:
+            yield Dir(fd, self.path / name)
+        finally:
+            os.close(fd)
+
+    def make_dir(self, name: str) -> None:
+        """A new, private directory (0700 until `set_meta` gives it its own mode)."""
+        os.mkdir(name, 0o700, dir_fd=self.fd)
+
+    def xattrs(self) -> dict[str, bytes]:
+        return _xattrs(self.fd, self.path)
+
+    def set_meta(self, node: Node, xattrs: dict[str, bytes]) -> None:
+        """Owner, mode, extended attributes and times of this directory, as `node` has them
+        (times last: making entries in a directory changes its mtime)."""
+        _set_meta(self.fd, node, xattrs, self.path)
+
+    def put_file(self, name: str, source: Dir, node: Node, link: bool, sharing: Sharing) -> str:
+        """New entry `name`: regular file `node` of `source`, sharing its data when the
+        filesystem can -- a reflink (FICLONE) first, then, when `link`, a hard link (the same
+        inode: never for a file that will be written), else a copy. Says which it made:
+        "reflink", "link" or "copy"."""
+        with _held_regular(source, node) as held:
+            pair = (node.dev, os.fstat(self.fd).st_dev)
+            if link and pair in sharing.no_reflink and self._link(name, held):
+                return "link"
+            src = os.open(f"/proc/self/fd/{held}", os.O_RDONLY | os.O_CLOEXEC)
+            tmp = os.open(".", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600, dir_fd=self.fd)
+            try:
+                how = "reflink" if _reflink(src, tmp, pair, sharing) else ""
+                if not how and link and self._link(name, held):
+                    return "link"
+                if not how:
+                    _copy(src, tmp)
+                    how = "copy"
+                _set_meta(tmp, node, _xattrs(src, source.path / name), self.path / name)
+                os.link(f"/proc/self/fd/{tmp}", name, dst_dir_fd=self.fd, follow_symlinks=True)
+                return how
+            finally:
+                os.close(tmp)
+                os.close(src)
+
+    def _link(self, name: str, held: int) -> bool:
+        try:
+            os.link(f"/proc/self/fd/{held}", name, dst_dir_fd=self.fd, follow_symlinks=True)
+        except OSError as e:
+            if e.errno in _NO_LINK:
+                return False
+            raise
+        return True
+
+    def link_to(self, name: str, existing: Dir, node: Node) -> None:
+        """New name `name` for regular file `node` of `existing` (a file this run made: the
+        other names of a hard-linked file)."""
+        with _held_regular(existing, node) as held:
+            os.link(f"/proc/self/fd/{held}", name, dst_dir_fd=self.fd, follow_symlinks=True)
+
+    def put_symlink(self, name: str, node: Node) -> None:
+        """Symlink `name` to `node`'s target, with its owner and times. One already there with
+        that target (an interrupted run made it) is given them again."""
+        assert node.target is not None
+        try:
+            os.symlink(node.target, name, dir_fd=self.fd)
+        except FileExistsError:
+            found = self.lookup(name)
+            if found is None or found.kind != "symlink" or found.target != node.target:
+                raise
+        os.chown(name, node.uid, node.gid, dir_fd=self.fd, follow_symlinks=False)
+        os.utime(name, ns=(node.atime_ns, node.mtime_ns), dir_fd=self.fd, follow_symlinks=False)
+
+    def put_special(self, name: str, node: Node) -> None:
+        """Device, FIFO or socket `name` like `node` (never opened). One already there of the
+        same type (an interrupted run made it) is given its owner, mode and times again."""
+        try:
+            os.mknod(name, node.fmt | 0o600, node.rdev, dir_fd=self.fd)
+        except FileExistsError:
+            found = self.lookup(name)
+            if found is None or (found.fmt, found.rdev) != (node.fmt, node.rdev):
+                raise
+        held = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        try:
+            if stat.S_IFMT(os.fstat(held).st_mode) != node.fmt:
+                raise Unsafe(self.path / name, "replaced while dockyard made it")
+            os.chown(name, node.uid, node.gid, dir_fd=self.fd, follow_symlinks=False)
+            os.chmod(f"/proc/self/fd/{held}", node.mode)  # the node itself: not a symlink
+        finally:
+            os.close(held)
+        os.utime(name, ns=(node.atime_ns, node.mtime_ns), dir_fd=self.fd, follow_symlinks=False)
+
+
+def describe(node: Node) -> str:
+    """`a symlink (to /elsewhere)`, `a fifo`, as a message says it."""
+    return Entry(node.kind, nlink=node.nlink, target=node.target).describe()
+
+
+@contextlib.contextmanager
+def _held_regular(where: Dir, node: Node) -> Iterator[int]:
+    """An O_PATH descriptor of `node`, which must still be the regular file lstat saw."""
+    held = os.open(node.name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=where.fd)
+    try:
+        st = os.fstat(held)
+        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != node.inode:
+            raise Unsafe(where.path / node.name, "no longer the file dockyard looked at")
+        yield held
+    finally:
+        os.close(held)
+
+
+def _reflink(src: int, dst: int, pair: tuple[int, int], sharing: Sharing) -> bool:
+    if pair in sharing.no_reflink:
+        return False
+    try:
+        fcntl.ioctl(dst, FICLONE, src)
+    except OSError as e:
+        if e.errno not in _NO_REFLINK:
+            raise
+        sharing.no_reflink.add(pair)
+        return False
+    return True
+
+
+def _copy(src: int, dst: int) -> None:
+    """All of `src` into `dst`, in the kernel where it can."""
+    copied = 0
+    while True:
+        try:
+            n = os.copy_file_range(src, dst, 1 << 30)
+        except OSError as e:
+            if copied or e.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            break
+        if n == 0:
+            return
+        copied += n
+    while chunk := os.read(src, 1 << 20):
+        _write_all(dst, chunk)
+
+
+def _xattrs(fd: int, path: Path) -> dict[str, bytes]:
+    try:
+        return {k: os.getxattr(fd, k) for k in os.listxattr(fd)}
+    except OSError as e:
+        if e.errno == errno.EOPNOTSUPP:
+            return {}
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
+def _set_meta(fd: int, node: Node, xattrs: dict[str, bytes], path: Path) -> None:
+    """Owner first (a chown clears setuid bits and file capabilities), then mode, extended
+    attributes, and times last."""
+    try:
+        os.fchown(fd, node.uid, node.gid)
+        os.fchmod(fd, node.mode)
+        for key, value in xattrs.items():
+            os.setxattr(fd, key, value)
+        os.utime(fd, ns=(node.atime_ns, node.mtime_ns))
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def _entry_with(found: Entry, target: str | None) -> Entry:

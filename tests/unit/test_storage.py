@@ -19,6 +19,7 @@ from dockyard.reconcilers.storage import select
 from dockyard.reconcilers.storage.probes import Probe
 from dockyard.spec import load_text
 from tests.storage_world import (
+    CONTAINERS,
     IMAGES,
     converge,
     digest,
@@ -79,15 +80,57 @@ def test_migration_into_aufs_keeps_every_file(legacy: Path) -> None:
     assert box.converge(dry_run=True).plan.changes == []
 
 
-def test_migration_into_vfs(legacy: Path) -> None:
+def ancestry(image: str) -> list[str]:
+    """`image` and its parents, base first."""
+    out = [image]
+    while IMAGES[out[0]]:
+        out.insert(0, str(IMAGES[out[0]]))
+    return out
+
+
+EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
+INIT_LAYER = {
+    **{d: ("dir", "0o755") for d in ("dev", "dev/pts", "dev/shm", "proc", "sys")},
+    **{f: ("file 0o644", EMPTY) for f in (".dockerinit", ".dockerenv", "dev/console")},
+    **{f"etc/{f}": ("file 0o644", EMPTY) for f in ("resolv.conf", "hosts", "hostname")},
+    "etc/mtab": ("link", "/proc/mounts"),
+}
+
+
+def test_migration_into_vfs_makes_each_layer_a_whole_snapshot(legacy: Path) -> None:
     box = Box(legacy, "vfs")
     before = layer_files(box.root)
     assert box.converge().ok
-    for layer, files in before.items():
-        assert digest(box.root / "vfs" / "dir" / layer) == files
-    assert (box.root / "vfs/dir/c0ffee000002-init/.dockerinit").is_file()
+    vfs = box.root / "vfs" / "dir"
+    for image in IMAGES:  # parents' files, then the layer's own on top
+        want: dict[str, tuple[str, str]] = {}
+        for layer in ancestry(image):
+            want.update(before[layer])
+        assert digest(vfs / image) == want, image
+        assert digest(box.root / "graph" / image / "layer-legacy") == before[image]
+    for cid, (image, _) in CONTAINERS.items():
+        assert digest(vfs / f"{cid}-init") == {**digest(vfs / image), **INIT_LAYER}
+        assert digest(vfs / cid) == {**digest(vfs / f"{cid}-init"), **before[cid]}
+        assert digest(box.root / "containers" / cid / "rw-legacy") == before[cid]
     assert (box.root / "repositories-vfs").exists()
+    assert not list(box.root.glob("graph/*/layer")) and not list(vfs.glob(".dockyard*"))
     assert box.converge(dry_run=True).plan.changes == []
+
+
+def test_vfs_image_layers_share_files_and_a_container_never_does(legacy: Path) -> None:
+    """On a filesystem without reflinks (this one: ext4 or tmpfs), an image layer's files are
+    hard links to its parent's; a container's are its own, so its writes reach no image."""
+    box = Box(legacy, "vfs")
+    assert box.converge().ok
+    vfs = box.root / "vfs" / "dir"
+    base = (vfs / "base0000/etc/base0000.conf").stat()
+    for layer in ("mid00000", "top00000", "c0ffee000001-init"):
+        assert (vfs / layer / "etc/base0000.conf").stat().st_ino == base.st_ino
+    image_inodes = {p.stat().st_ino for i in IMAGES for p in (vfs / i).rglob("*") if p.is_file()}
+    for cid in CONTAINERS:
+        files = [p for p in (vfs / cid).rglob("*") if p.is_file() and not p.is_symlink()]
+        assert files and all(p.stat().st_nlink == 1 for p in files)
+        assert not {p.stat().st_ino for p in files} & image_inodes
 
 
 def test_dry_run_moves_nothing_and_lists_each_move(legacy: Path) -> None:
