@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from dockyard.errors import DockyardError
-from dockyard.state.safepath import TooLarge, Tree, Unsafe, parts, read_file
+from dockyard.state.safepath import Sharing, TooLarge, Tree, Unsafe, parts, read_file
 
 
 @pytest.fixture
@@ -174,3 +176,109 @@ def test_mkdir_sets_the_exact_mode_whatever_the_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o755
     assert (tmp_path / "a/b").stat().st_mode & 0o777 == 0o755
+
+
+# -- whole directories (vfs snapshots) --------------------------------------------------------
+
+
+def test_a_held_directory_lists_symlinks_without_following_them(world: tuple[Tree, Path]) -> None:
+    tree, decoy = world
+    (tree.top / "d").mkdir()
+    (tree.top / "d" / "out").symlink_to(decoy)
+    (tree.top / "d" / "f").write_text("x")
+    with tree.open_dir("d") as d:
+        found = {n.name: (n.kind, n.target) for n in d.scan()}
+        assert found == {"out": ("symlink", str(decoy)), "f": ("file", None)}
+        with pytest.raises(Unsafe, match=r"d/out is a symlink \(to .*\) where a directory belongs"):
+            with d.child("out"):
+                pass
+    (tree.top / "link").symlink_to(decoy)
+    with pytest.raises(Unsafe), tree.open_dir("link"):
+        pass
+
+
+def test_a_file_is_made_whole_before_it_has_a_name(world: tuple[Tree, Path]) -> None:
+    """Copied with content, owner, mode (setuid kept), extended attributes and times; a hard
+    link when allowed shares the inode and changes nothing of it."""
+    tree, decoy = world
+    (tree.top / "src").mkdir()
+    (tree.top / "dst").mkdir()
+    src = tree.top / "src" / "f"
+    src.write_bytes(b"data" * 1000)
+    os.chmod(src, 0o4750)
+    os.setxattr(src, "user.origin", b"legacy")
+    os.utime(src, ns=(1_000_000_001, 2_000_000_002))
+    before = os.stat(src)
+    with tree.open_dir("src") as s, tree.open_dir("dst") as d:
+        node = next(n for n in s.scan() if n.name == "f")
+        sharing = Sharing()
+        assert d.put_file("copy", s, node, link=False, sharing=sharing) in ("copy", "reflink")
+        assert d.put_file("linked", s, node, link=True, sharing=sharing) in ("link", "reflink")
+    copy = os.stat(tree.top / "dst" / "copy")
+    assert copy.st_ino != before.st_ino and copy.st_nlink == 1
+    assert (copy.st_mode, copy.st_uid, copy.st_gid) == (
+        before.st_mode,
+        before.st_uid,
+        before.st_gid,
+    )
+    assert (copy.st_atime_ns, copy.st_mtime_ns) == (1_000_000_001, 2_000_000_002)
+    assert os.getxattr(tree.top / "dst" / "copy", "user.origin") == b"legacy"
+    assert (tree.top / "dst" / "copy").read_bytes() == b"data" * 1000
+    assert os.stat(src).st_mtime_ns == before.st_mtime_ns
+    assert sorted(os.listdir(tree.top / "dst")) == ["copy", "linked"]
+
+
+def test_a_file_swapped_after_it_was_looked_at_is_not_taken(world: tuple[Tree, Path]) -> None:
+    tree, decoy = world
+    (tree.top / "src").mkdir()
+    (tree.top / "dst").mkdir()
+    (tree.top / "src" / "f").write_text("looked at")
+    with tree.open_dir("src") as s, tree.open_dir("dst") as d:
+        node = s.scan()[0]
+        (tree.top / "src" / "f").unlink()
+        (tree.top / "src" / "f").symlink_to(decoy / "precious")
+        for link in (True, False):
+            with pytest.raises(Unsafe, match="no longer the file dockyard looked at"):
+                d.put_file("f", s, node, link=link, sharing=Sharing())
+    assert os.listdir(tree.top / "dst") == []
+    assert os.stat(decoy / "precious").st_nlink == 1
+
+
+def test_symlinks_and_fifos_are_made_again_with_their_owner_mode_and_times(
+    world: tuple[Tree, Path],
+) -> None:
+    tree, decoy = world
+    (tree.top / "src").mkdir()
+    (tree.top / "dst").mkdir()
+    (tree.top / "src" / "l").symlink_to(decoy / "precious")
+    os.mkfifo(tree.top / "src" / "p", 0o600)
+    os.chmod(tree.top / "src" / "p", 0o640)
+    for name in ("l", "p"):
+        os.utime(tree.top / "src" / name, ns=(5, 7_000_000_000), follow_symlinks=False)
+    with tree.open_dir("src") as s, tree.open_dir("dst") as d:
+        link, fifo = s.scan()
+        for _ in range(2):  # again: what an interrupted run made is kept and finished
+            d.put_symlink("l", link)
+            d.put_special("p", fifo)
+    made = tree.top / "dst"
+    assert os.readlink(made / "l") == str(decoy / "precious")
+    assert os.lstat(made / "l").st_mtime_ns == 7_000_000_000
+    assert os.lstat(made / "p").st_mode == os.lstat(tree.top / "src" / "p").st_mode
+    assert os.lstat(made / "p").st_mtime_ns == 7_000_000_000
+    assert os.stat(decoy / "precious").st_mtime_ns != 7_000_000_000
+
+
+def test_no_reflink_on_tmpfs_and_nothing_left_by_trying(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm here")
+    base = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        (base / "f").write_text("x")
+        tree = Tree(base)
+        assert tree.can_reflink("f", "") is False
+        assert os.listdir(base) == ["f"]
+        assert tree.statvfs("").f_bsize > 0
+        tree.sync("")
+    finally:
+        shutil.rmtree(base)
