@@ -372,8 +372,9 @@ def need(tree: Tree, pending: Sequence[tuple[str, str, str]], home: str) -> Need
     diffs: dict[str, Usage] = {}
 
     def diff(source: str) -> Usage:
-        if source not in diffs:
-            diffs[source] = Usage() if source == INIT else usage(tree, source, block)
+        if source not in diffs:  # a diff already renamed aside is in its staged snapshot
+            gone = source == INIT or tree.expect(source, "directory").kind == "missing"
+            diffs[source] = Usage() if gone else usage(tree, source, block)
         return diffs[source]
 
     def size(layer: str) -> Usage:
@@ -389,10 +390,12 @@ def need(tree: Tree, pending: Sequence[tuple[str, str, str]], home: str) -> Need
 
     device = tree.stat(home).dev
     parts: list[tuple[Usage, int, bool]] = []  # (what, on which filesystem, may be linked)
-    for _, parent, source in pending:
+    for dst, parent, source in pending:
+        if tree.expect(dst, "directory").kind != "missing":
+            continue  # made already (killed before its step was recorded)
         may_link = not source.startswith("containers/")
         parts.append((size(parent) if parent else Usage(), device, may_link))
-        if source != INIT:
+        if source != INIT and tree.expect(source, "directory").kind != "missing":
             parts.append((diff(source), tree.stat(source).dev, may_link))
     sample = next((u.sample for u, _, _ in parts if u.sample), "")
     same = all(dev == device for _, dev, _ in parts)
