@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages dockyard's tests and demo drive: ip (iproute2), the iptables
-# front ends (legacy and nft), nft itself, the venv module for the Python environment, and a real
+# front ends (legacy and nft), nft itself, mkfs.btrfs and mkfs.xfs (throwaway filesystems with
+# reflinks for the vfs migration), the venv module for the Python environment, and a real
 # Docker daemon (docker.io: dockerd, containerd, runc) with busybox-static for the test image that
 # devtools/dockerd.py runs privately inside a test network namespace.
 set -eu
@@ -11,6 +12,9 @@ command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v flock >/dev/null 2>&1 || missing="$missing util-linux"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"  # bench/baseline.sh
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"  # verifies the role's units
+# the vfs migration's tests and benchmark make small btrfs and xfs filesystems (reflinks)
+command -v mkfs.btrfs >/dev/null 2>&1 || missing="$missing btrfs-progs"
+command -v mkfs.xfs >/dev/null 2>&1 || missing="$missing xfsprogs"
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$missing python3-venv"
 [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || missing="$missing docker.io"
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
