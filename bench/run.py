@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import fleet, iptables_scale, spec_scale, watch
+from bench import fleet, iptables_scale, spec_scale, vfs_migration, watch
 from devtools.sandbox import Sandbox, sandbox
 from dockyard import engine
 from dockyard.reconcilers import default_set
@@ -96,7 +96,13 @@ def main() -> int:
         verdict = "" if goal is None else f"<= {goal:g}x " + ("met" if ratio <= goal else "MISSED")
         timings = f"{mine * 1000:>8.0f}ms{base * 1000:>8.0f}ms{ratio:>7.1f}x"
         print(f"{label:<28}{timings}  {verdict:<12} {what}")
-    return spec_scale.main() or iptables_scale.main() or watch.main() or fleet.main()
+    return (
+        spec_scale.main()
+        or iptables_scale.main()
+        or watch.main()
+        or fleet.main()
+        or vfs_migration.main()
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ def write_layer(top: Path, layer: Layer, index: int, aufs_meta: bool = False) ->
         elif kind == "whiteout":
             (where.parent / f".wh.{where.name}").write_bytes(b"")
         elif kind == "file":
-            where.write_bytes(bytes(spec[1]))  # type: ignore[arg-type]
+            assert isinstance(spec[1], bytes)
+            where.write_bytes(spec[1])
         elif kind == "symlink":
             where.symlink_to(str(spec[1]))
         elif kind == "fifo":
