@@ -4,8 +4,11 @@ container; an interrupted snapshot is finished. On tmpfs (/dev/shm) where there 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -335,3 +338,49 @@ def test_snapshots_equal_the_reference_model(
             assert not {s.identity for s in mine} & images
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="device nodes need root")
+def test_devices_sockets_and_extended_attributes_are_kept(scratch: Path) -> None:
+    root = scratch / "docker"
+    ids = write_legacy_root(root, [{"etc/x": ("file", b"x", 0o644)}], {"d/f": ("file", b"", 0o600)})
+    layer = root / "graph/layer0/layer"
+    os.mknod(layer / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(layer / "null", 0o666)  # past the umask
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(layer / "sock"))
+    os.setxattr(layer / "etc", "user.dir", b"kept")
+    rw = root / "containers/c0/rw"
+    os.setxattr(rw / "d/f", "user.file", b"kept too")
+    snapshot_all(root, ids, True)
+    for top in (root / "vfs/dir/layer0", root / "vfs/dir/c0"):
+        null = os.lstat(top / "null")
+        assert stat.S_ISCHR(null.st_mode) and null.st_rdev == os.makedev(1, 3)
+        assert stat.S_IMODE(null.st_mode) == 0o666
+        assert stat.S_ISSOCK(os.lstat(top / "sock").st_mode)
+        assert os.getxattr(top / "etc", "user.dir") == b"kept"
+    assert os.getxattr(root / "vfs/dir/c0/d/f", "user.file") == b"kept too"
+    assert os.stat(root / "vfs/dir/c0/d/f").st_nlink == 1
+
+
+def test_a_file_with_all_the_names_it_can_take_is_copied(tmp_path: Path) -> None:
+    """ext4 gives an inode at most 65,000 names: past that, the file is copied."""
+    kind = subprocess.run(["stat", "-f", "-c", "%T", tmp_path], capture_output=True, text=True)
+    if "ext" not in kind.stdout:
+        pytest.skip(f"{tmp_path} is on {kind.stdout.strip()}, not ext4 (no link limit to reach)")
+    root = tmp_path / "docker"
+    ids = write_legacy_root(root, [{"full": ("file", b"many names", 0o644)}])
+    source = root / "graph/layer0/layer/full"
+    (tmp_path / "names").mkdir()
+    n = 1
+    while True:
+        try:
+            os.link(source, tmp_path / "names" / str(n))
+        except OSError as e:
+            assert e.errno == errno.EMLINK
+            break
+        n += 1
+    snapshot_all(root, ids, False)
+    made = os.stat(root / "vfs/dir/layer0/full")
+    assert made.st_ino != os.stat(source.parent.parent / "layer-legacy/full").st_ino
+    assert (root / "vfs/dir/layer0/full").read_bytes() == b"many names"
