@@ -45,12 +45,14 @@ sanity: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m devtools.demo
 
-# The property-based tests at length (make test runs 500 hostile trees and 1,000 specs):
+# The property-based tests at length (make test runs 500 hostile trees, 1,000 specs and 300
+# vfs layer chains):
 # FUZZ_EXAMPLES each; prints the counts and every failure.
 FUZZ_EXAMPLES ?= 10000
 fuzz: $(STAMP)
 	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -p no:cacheprovider \
-		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py tests/unit/test_spec_fuzz.py
+		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py tests/unit/test_spec_fuzz.py \
+		tests/unit/test_vfs_snapshot.py::test_snapshots_equal_the_reference_model
 
 fleet-demo: $(STAMP)
 	$(PY) -m devtools.fleet_demo $(FLEET_HOSTS)
