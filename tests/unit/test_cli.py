@@ -500,3 +500,36 @@ def test_a_failed_metrics_write_is_logged_and_retried(tmp_path: Path) -> None:
     metrics.flush()
     text = (where / "dockyard.prom").read_text()
     assert "dockyard_passes" in text and "_created" not in text
+
+
+def test_each_command_declares_spec_and_its_shared_options_once() -> None:
+    """One `add()` per command declares SPEC and the options it shares with others, so a
+    shared option reads the same everywhere (apply and down lock alike; plan does not lock)."""
+    parser = cli._parser()
+    declared = {
+        name: [a.dest for a in sub._actions if a.dest not in ("help", "debug")]
+        for name, sub in parser.commands.items()
+    }
+    locking = ["detailed_exitcode", "lock_timeout", "wait"]
+    output = ["output", "no_color"]
+    watching = ["interval", "metrics_addr", "metrics_file"]
+    assert declared == {
+        "apply": ["spec", "dry_run", *locking, *output, "force_dns", "watch", *watching],
+        "plan": ["spec", "detailed_exitcode", *output, "force_dns"],
+        "watch": ["spec", "output", "force_dns", *watching],
+        "down": ["spec", "dry_run", *locking, "force", *output],
+        "validate": ["spec", "output"],
+        "show": ["spec", "container", *output],
+        "schema": [],
+        "defaults": [],
+        "export": ["format", "spec"],
+        "import": ["format", "file", "from_flags"],
+    }
+    helps = {
+        (a.dest, a.help)
+        for name, sub in parser.commands.items()
+        if name not in ("validate", "show")  # their SPEC and -o say more
+        for a in sub._actions
+        if a.dest in ("spec", "lock_timeout", "output", "detailed_exitcode")
+    }
+    assert len(helps) == 4
