@@ -316,3 +316,74 @@ def test_a_current_dockerds_root_is_observed_not_converted(tmp_path: Path) -> No
     assert {(root / d).stat().st_mode & 0o777 for d in ("", "containers")} == {0o710}
     assert (root / "volumes").stat().st_mode & 0o777 == 0o701
     assert box.converge(dry_run=True).plan.changes == []
+
+
+# Issue 15: `show` names the backing filesystem and says "holds data" only of real data.
+
+MOUNTINFO = (
+    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+    "45 27 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw\n"
+    "69 47 7:0 / /mnt/old rw,relatime - ext3 /dev/loop0 rw\n"
+    "70 47 0:40 / /mnt/a\\040b rw,relatime - tmpfs none rw\n"
+    "garbage line\n"
+)
+
+
+def test_the_mount_table_names_an_ext_filesystem() -> None:
+    """ext2, ext3 and ext4 share statfs's magic number: the mount of the device names it."""
+    from dockyard.reconcilers.storage.probes import mount_type
+
+    assert mount_type(MOUNTINFO, os.makedev(254, 0)) == "ext4"
+    assert mount_type(MOUNTINFO, os.makedev(7, 0)) == "ext3"
+    assert mount_type(MOUNTINFO, os.makedev(0, 40)) == "tmpfs"
+    assert mount_type(MOUNTINFO, os.makedev(8, 1)) is None
+
+
+STANDARD_MOUNTS = {"/", "/proc", "/sys", "/dev/shm", "/dev/pts", "/run", "/tmp", "/var", "/home"}
+STANDARD_MOUNTS |= {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}
+
+
+def test_statfs_names_each_filesystem_as_the_kernel_mounted_it() -> None:
+    """Every mount of this machine whose type dockyard names: statfs(2)'s magic (ext by its
+    mount) gives the type the kernel's mount table gives."""
+    from dockyard.reconcilers.storage.probes import MAGIC, fs_type
+
+    named = {n for n in MAGIC.values() if "/" not in n} | {"ext2", "ext3", "ext4"}
+    top: dict[str, str] = {}  # mount point -> type of the mount on top
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        head, _, tail = line.partition(" - ")
+        point = head.split()[4].replace("\\040", " ")
+        top[point] = tail.split()[0]
+    checked = {p: kind for p, kind in top.items() if kind in named and p in STANDARD_MOUNTS}
+    assert checked, top
+    assert {p: fs_type(Path(p)) for p in checked} == checked
+
+
+def observed_with_data(root: Path) -> tuple[str, ...]:
+    from dockyard.reconcilers.storage import Storage
+    from dockyard.state.host import Host
+
+    spec = load_text(f"version: 1\nroot: {root}\nstate_dir: {root.parent}/state\n")
+    host = Host(root=root, state_dir=root.parent / "state", environ={"DOCKER_DRIVER": "vfs"})
+    return Storage().observe(spec, host).with_data
+
+
+def test_an_empty_layout_is_not_data(tmp_path: Path) -> None:
+    """The directories dockyard (or Docker's first start) makes hold no data: choosing the
+    driver by priority again is safe. Anything more in them is data."""
+    root = tmp_path / "docker"
+    for d in ("overlay2/l", "aufs/diff", "aufs/layers", "aufs/mnt", "btrfs/subvolumes", "vfs/dir"):
+        (root / d).mkdir(parents=True)
+    assert observed_with_data(root) == ()
+    (root / "overlay2/l/ABCDEF").symlink_to("../abc/diff")
+    assert observed_with_data(root) == ("overlay2",)
+    (root / "overlay2/l/ABCDEF").unlink()
+    (root / "overlay2/abc").mkdir()
+    assert observed_with_data(root) == ("overlay2",)
+    shutil.rmtree(root / "overlay2/abc")
+    (root / "aufs/mnt").rmdir()
+    (root / "aufs/mnt").write_text("")  # not the directory of the layout: something else
+    assert observed_with_data(root) == ("aufs",)
+    (root / "aufs/mnt").unlink()
+    (root / "btrfs/repositories").write_text("{}")
+    assert observed_with_data(root) == ("btrfs",)

@@ -8,7 +8,7 @@ else the first of `storage.priority` whose probe succeeds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +28,7 @@ LAYOUT: dict[str, tuple[str, ...]] = {
     "overlay": (),
     "vfs": ("dir",),
 }
+SAME_PROBE = {"overlay": "overlay2", "overlay2": "overlay"}
 VOLUMES_DRIVER = "vfs"  # Docker 1.x kept volumes in a vfs graph, whatever the images used
 MODE = "0700"
 
@@ -103,10 +104,17 @@ def wanted_dirs(driver: str) -> list[str]:
     return dirs
 
 
-def _holds_data(tree: Tree, rel: str) -> bool:
-    """A driver's directory with something in it; one that is not a directory is `Unsafe`."""
-    tree.expect(rel, "directory")
-    return bool(tree.listdir(rel))
+def _holds_data(tree: Tree, driver: str) -> bool:
+    """A driver's directory that holds more than the empty layout dockyard (or Docker at its
+    first start) makes there: an `overlay2` with only an empty `l` holds no data. One that is
+    not a directory is `Unsafe`."""
+    tree.expect(driver, "directory")
+    return any(
+        name not in LAYOUT[driver]
+        or tree.stat(f"{driver}/{name}").kind != "directory"
+        or tree.listdir(f"{driver}/{name}")
+        for name in tree.listdir(driver) or ()
+    )
 
 
 class Storage:
@@ -124,7 +132,11 @@ class Storage:
 
         def run(driver: str) -> Probe:
             if driver not in probes:
-                probes[driver] = probe(driver, root, host.proc)
+                twin = SAME_PROBE.get(driver)
+                if twin in probes:  # overlay and overlay2 make the same test mount
+                    probes[driver] = replace(probes[twin], driver=driver)
+                else:
+                    probes[driver] = probe(driver, root, host.proc)
             return probes[driver]
 
         choice = select(spec, env_driver, with_data, run)
@@ -138,7 +150,8 @@ class Storage:
                 for d in wanted_dirs(choice.driver)
                 if tree.expect(d, "directory").kind == "directory"
             )
-        return StorageObserved(str(root), env_driver, with_data, tuple(probes.values()), present)
+        ran = tuple(probes[d] for d in DRIVERS if d in probes)
+        return StorageObserved(str(root), env_driver, with_data, ran, present)
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         obs = seen[StorageObserved]
@@ -169,13 +182,8 @@ class Storage:
     def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
         obs = seen[StorageObserved]
         choice = chosen(spec, obs)
-        return {
-            "driver": choice.driver,
-            "because": choice.error or choice.why,
-            "probes": [
-                {"driver": p.driver, "verdict": p.verdict, "reason": p.reason} for p in obs.probes
-            ],
-        }
+        # The probes are in the observation, listed once there.
+        return {"driver": choice.driver, "because": choice.error or choice.why}
 
     def apply(self, change: Change, host: Host) -> None:
         rel = str(Path(change.name).relative_to(host.root))
