@@ -577,8 +577,6 @@ def cmd_defaults(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import yaml
-
     from dockyard import engine, render
     from dockyard.reconcilers import default_set
     from dockyard.spec import Spec
@@ -609,8 +607,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for r in reconcilers:
         print(style.bold(r.name))
         if r.name in observed:
-            shown = render.without_nulls(observed[r.name])
-            text = yaml.safe_dump(shown, sort_keys=False, default_flow_style=False)
+            text = render.show_section(r.name, observed[r.name])
             print("".join(f"  {line}\n" for line in text.splitlines()), end="")
         for note in obs.notes:
             if note.reconciler == r.name:

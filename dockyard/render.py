@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,54 @@ def without_nulls(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [without_nulls(v) for v in data]
     return data
+
+
+def show_section(name: str, data: Any) -> str:
+    """One reconciler's part of `reconcile show`, as YAML a person can copy from: no line
+    folded, text of several lines as a block (`|`), iptables rules as iptables-save prints
+    them. JSON (`-o json`) keeps the data as it is."""
+    import yaml
+
+    shown = without_nulls(data)
+    if name == "iptables" and isinstance(shown, dict) and isinstance(shown.get("tables"), dict):
+        shown = {**shown, "tables": {t: _saved(c) for t, c in shown["tables"].items()}}
+    text: str = yaml.dump(
+        shown, Dumper=_show_dumper(), sort_keys=False, default_flow_style=False, width=_NO_FOLD
+    )
+    return text
+
+
+_NO_FOLD = 1 << 30  # PyYAML folds lines longer than `width`; a rule cut in two is not copied
+
+
+class _Inline(list[Any]):
+    """A short list shown on one line (`[PREROUTING, INPUT, ...]`)."""
+
+
+def _saved(chains: dict[str, list[str]]) -> dict[str, Any]:
+    """A table's chains, and its rules one a line as iptables-save prints them."""
+    rules = "".join(f"-A {chain} {line}\n" for chain, lines in chains.items() for line in lines)
+    return {"chains": _Inline(chains), **({"rules": rules} if rules else {})}
+
+
+@functools.cache
+def _show_dumper() -> type:
+    """PyYAML's safe dumper, with block scalars and one-line lists (imported on first use)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    def inline(dumper: yaml.SafeDumper, value: _Inline) -> yaml.Node:
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
+
+    Dumper.add_representer(str, text)
+    Dumper.add_representer(_Inline, inline)
+    return Dumper
 
 
 def dumps(doc: Any) -> str:

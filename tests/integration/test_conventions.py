@@ -85,3 +85,32 @@ def test_a_failed_apply_says_what_it_changed(box: Sandbox) -> None:
     ), result.stderr
     again = box.reconcile("SPEC")
     assert again.stderr.startswith("Error: nothing was changed: "), again.stderr
+
+
+def test_show_prints_what_a_person_copies(box: Sandbox) -> None:
+    """After an apply: every rule as iptables-save prints it, on one line; the container
+    resolv.conf as a block; the root's filesystem by its real name; the empty layout dockyard
+    made is not "data"; each storage probe once."""
+    assert box.reconcile("SPEC").returncode == 0
+    shown = box.reconcile("show", "SPEC")
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.strip() for line in shown.stdout.splitlines()]
+    backend = json.loads(box.reconcile("show", "SPEC", "-o", "json").stdout)["observed"]
+    saved = box.run([f"iptables-{backend['iptables']['backend']}-save"], check=True).stdout
+    rules = [line for line in saved.splitlines() if line.startswith("-A ") and "dockyard" in line]
+    assert len(rules) >= 5
+    assert [r for r in rules if r not in lines] == []
+
+    target = Path(box.spec["root"]) / "resolv.conf"
+    at = lines.index("current: |")
+    assert lines[at + 1 : at + 1 + len(target.read_text().splitlines())] == (
+        target.read_text().splitlines()
+    )
+
+    root = box.spec["root"]
+    kind = box.run(["findmnt", "-n", "-o", "FSTYPE", "--target", root], check=True).stdout.strip()
+    assert f"reason: {root} is on {kind}, not btrfs" in lines
+    assert "ext2/ext3" not in shown.stdout
+    assert "with_data: []" in lines and "already holds data" not in shown.stdout
+    for driver in ("aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs"):
+        assert lines.count(f"- driver: {driver}") == 1, driver

@@ -533,3 +533,37 @@ def test_each_command_declares_spec_and_its_shared_options_once() -> None:
         if a.dest in ("spec", "lock_timeout", "output", "detailed_exitcode")
     }
     assert len(helps) == 4
+
+
+def test_show_prints_rules_as_iptables_save_and_text_as_blocks() -> None:
+    """What a person copies: each rule whole on its line, `-A CHAIN` first, as iptables-save
+    prints it (a leading `!` quoted by YAML, or a long rule folded, cannot be pasted); text of
+    several lines as a block."""
+    import yaml
+
+    from dockyard.render import show_section
+
+    long_rule = '-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "dockyard:6f55e76beade184b" -j ACCEPT'  # noqa: E501
+    tables = {
+        "nat": {"OUTPUT": ["! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD"]},
+        "filter": {"FORWARD": [long_rule, "-j DOCKER-USER"], "DOCKER": []},
+    }
+    text = show_section("iptables", {"backend": "nft", "tables": tables, "gone": None})
+    assert text == (
+        "backend: nft\n"
+        "tables:\n"
+        "  nat:\n"
+        "    chains: [OUTPUT]\n"
+        "    rules: |\n"
+        "      -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD\n"
+        "  filter:\n"
+        "    chains: [FORWARD, DOCKER]\n"
+        "    rules: |\n"
+        f"      -A FORWARD {long_rule}\n"
+        "      -A FORWARD -j DOCKER-USER\n"
+    )
+    dns = {"current": "# a comment\nnameserver 192.0.2.1\n", "why": "word " * 30, "mode": "0644"}
+    text = show_section("dns", dns)
+    assert text.startswith("current: |\n  # a comment\n  nameserver 192.0.2.1\n")
+    assert len(text.splitlines()) == 5  # nothing folded
+    assert yaml.safe_load(text) == dns
