@@ -695,9 +695,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(render.dumps(render.plan_json(the_plan, "down", pending=bool(the_plan.changes))))
         else:
-            print(
-                render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
-            )
+            print(_down_text(the_plan, reconcilers, style), end="")
         return _plan_exit(args, the_plan, bool(the_plan.changes))
     made = engine.prepare_state_dir(host)
     with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait):
@@ -705,11 +703,16 @@ def cmd_down(args: argparse.Namespace) -> int:
             engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True), made
         )
         if args.output == "text":
-            print(
-                render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
-            )
+            print(_down_text(the_plan, reconcilers, style), end="")
         outcome = engine.apply(the_plan, reconcilers, spec, host, _progress, teardown=True)
     return _report(args, the_plan, outcome, style, "down")
+
+
+def _down_text(the_plan: Any, reconcilers: list[Any], style: Any) -> str:
+    from dockyard import render
+
+    order = [r.name for r in reversed(reconcilers)]
+    return render.plan_text(the_plan, order, style, teardown=True)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -757,6 +760,10 @@ def _report(
 
     if args.output == "json":
         print(render.dumps(render.outcome_json(the_plan, outcome, command)), end="")
+    elif outcome.ok and command == "down":
+        done = render.down_complete(outcome)
+        if done:
+            print(done)
     elif outcome.ok and outcome.applied:
         n = the_plan.summary()
         print(

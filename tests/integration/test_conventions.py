@@ -114,3 +114,39 @@ def test_show_prints_what_a_person_copies(box: Sandbox) -> None:
     assert "with_data: []" in lines and "already holds data" not in shown.stdout
     for driver in ("aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs"):
         assert lines.count(f"- driver: {driver}") == 1, driver
+
+
+def test_down_speaks_of_teardown(box: Sandbox) -> None:
+    """Each line says why it goes, not where it stood; the summary counts what was removed;
+    a second down says there is nothing left."""
+    box.write_spec(
+        {
+            "version": 1,
+            "network": {
+                "published_ports": [
+                    {"host_port": 8080, "container_ip": "172.17.0.2", "container_port": 80}
+                ]
+            },
+        }
+    )
+    assert box.reconcile("SPEC").returncode == 0
+    dry = box.reconcile("down", "SPEC", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    removals = [line for line in dry.stdout.splitlines() if line.startswith("  - ")]
+    assert len(removals) == 14
+    reasons = {line.rsplit("  (", 1)[1] for line in removals}
+    assert reasons == {
+        "owned by dockyard)",
+        "empty, and no rule but dockyard's jumps to it)",
+        "dockyard created it)",
+    }
+    assert "position" not in dry.stdout and "not in the spec" not in dry.stdout
+    assert dry.stdout.endswith("\nPlan: 14 to remove.\n")
+
+    down = box.reconcile("down", "SPEC")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.endswith("\nPlan: 14 to remove.\nDown complete: 14 removed; verified.\n")
+    again = box.reconcile("down", "SPEC")
+    assert (again.returncode, again.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
+    dry = box.reconcile("down", "SPEC", "--dry-run")
+    assert (dry.returncode, dry.stdout) == (0, "Nothing of dockyard's is left on this host.\n")

@@ -567,3 +567,43 @@ def test_show_prints_rules_as_iptables_save_and_text_as_blocks() -> None:
     assert text.startswith("current: |\n  # a comment\n  nameserver 192.0.2.1\n")
     assert len(text.splitlines()) == 5  # nothing folded
     assert yaml.safe_load(text) == dns
+
+
+def test_down_says_why_each_thing_goes_and_not_where_it_stood() -> None:
+    from dockyard.reconcilers.base import Seen
+    from dockyard.reconcilers.iptables import Iptables, IptablesObserved
+    from dockyard.render import NOTHING_LEFT, down_line
+    from dockyard.spec import load_text
+
+    dnat = "! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
+    tables = {
+        "nat": {"PREROUTING": [], "DOCKYARD": [dnat]},
+        "filter": {"FORWARD": ["-s 10.0.0.1/32 -j ACCEPT"], "DOCKER-USER": [], "DOCKYARD": []},
+    }
+    seen = Seen()
+    seen.add("iptables", IptablesObserved("nft", "", tables))
+    changes, notes = Iptables().teardown(load_text("version: 1\n"), seen)
+    assert notes == [] and changes[0].before == {"position": 1}  # the undo puts it back there
+    bridge = Change("bridge", "bridge", "docker0", "delete", {"mtu": 1500}, None, "it was made")
+    the_plan = Plan(changes=[*changes, bridge])
+    assert plan_text(the_plan, ["iptables", "bridge"], Style(colour=False), teardown=True) == (
+        "iptables\n"
+        f"  - rule nat DOCKYARD {dnat}  (owned by dockyard)\n"
+        "  - chain nat DOCKYARD  (owned by dockyard)\n"
+        "  - chain filter DOCKYARD  (owned by dockyard)\n"
+        "  - chain filter DOCKER-USER  (empty, and no rule but dockyard's jumps to it)\n"
+        "\n"
+        "bridge\n"
+        "  - bridge docker0  (it was made)\n"
+        "      mtu: 1500\n"
+        "\n"
+        "Plan: 5 to remove.\n"
+    )
+    state = Change("state_dir", "directory", "/s", "create", None, {"mode": "0700"}, "lock")
+    assert down_line(Plan(changes=[state, bridge])) == (
+        "Plan: 1 to remove (and 1 of dockyard's own directories to create, for its lock)."
+    )
+    assert down_line(Plan()) == NOTHING_LEFT == "Nothing of dockyard's is left on this host."
+    assert down_line(Plan(changes=[state])) == (
+        "Nothing of dockyard's is left on this host (its state directory aside)."
+    )
