@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from devtools.sandbox import Sandbox
+from tests.integration.watching import Watcher, fights
 
 pytestmark = pytest.mark.root
 
@@ -150,3 +152,25 @@ def test_down_speaks_of_teardown(box: Sandbox) -> None:
     assert (again.returncode, again.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
     dry = box.reconcile("down", "SPEC", "--dry-run")
     assert (dry.returncode, dry.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
+
+
+def test_a_watch_logs_drift_once_and_when_it_clears(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    w = watcher(count_passes=True)
+    w.ready()
+    target = Path(box.spec["root"]) / "resolv.conf"
+    written = target.read_text()
+    target.write_text("nameserver 192.0.2.99\n")
+    drift = w.wait_for(lambda e: e["event"] == "drift", "drift event")
+    assert (drift["reconciler"], drift["severity"]) == ("dns", "warning")
+    assert drift["message"].startswith(f"{target} was edited by hand, left alone")
+    w.wait_passes(3)
+    target.write_text(written)  # as dockyard wrote it: no longer drift
+    cleared = w.wait_for(lambda e: e["event"] == "drift-cleared", "drift cleared")
+    assert cleared["message"] == drift["message"]
+    w.wait_passes(2)
+    events = [e["event"] for e in w.drained()]
+    assert (events.count("drift"), events.count("drift-cleared")) == (1, 1)
+    assert fights(w.seen) == []  # drift is left alone, never "corrected"
+    assert w.stop() == 0

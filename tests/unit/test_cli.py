@@ -607,3 +607,15 @@ def test_down_says_why_each_thing_goes_and_not_where_it_stood() -> None:
     assert down_line(Plan(changes=[state])) == (
         "Nothing of dockyard's is left on this host (its state directory aside)."
     )
+
+
+def test_the_watch_tells_drift_when_it_appears_and_when_it_clears() -> None:
+    from dockyard.watch import drift_news
+
+    edited = Note("dns", "warning", "/r/resolv.conf was edited by hand, left alone", drift=True)
+    in_the_way = Note("directories", "error", "/r/tmp is a file", drift=True)
+    assert drift_news([], [edited]) == ([edited], [])
+    assert drift_news([edited], [edited]) == ([], [])  # the next pass: nothing new to say
+    assert drift_news([edited], [edited, in_the_way]) == ([in_the_way], [])
+    assert drift_news([edited, in_the_way], [in_the_way]) == ([], [edited])
+    assert drift_news([in_the_way], []) == ([], [in_the_way])
