@@ -18,6 +18,7 @@ from dockyard.spec.types import (
     IPAddress,
     IPv4Address,
     IPv4Text,
+    IPv6Address,
     KernelVersion,
     MacAddress,
     Mtu,
@@ -122,6 +123,13 @@ class Dns(Section):
     options: list[ResolverOption] = Field(default_factory=list)
     fallback: list[IPAddress] = Field(
         default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
+    )
+    fallback_ipv6: list[IPv6Address] = Field(
+        default_factory=lambda: [
+            ipaddress.IPv6Address("2001:4860:4860::8888"),
+            ipaddress.IPv6Address("2001:4860:4860::8844"),
+        ],
+        description="added to fallback when network.ipv6 is true (Docker 1.5+)",
     )
     host_resolv_conf: AbsPath = PurePosixPath("/etc/resolv.conf")
     resolved_conf: AbsPath = Field(

@@ -312,6 +312,18 @@ CASES = [
         f"'/{'a' * 59}'... (257 characters)",
     ),
     (
+        "search '.' beside a domain",
+        "version: 1\ndns: {search: ['.', corp.example]}\n",
+        "spec.yaml:2:15: dns.search: '.' means no search domain at all (Docker's "
+        "--dns-search=.) and must be the only entry",
+    ),
+    (
+        "an IPv4 address as an IPv6 fallback",
+        "version: 1\ndns: {fallback_ipv6: [8.8.8.8]}\n",
+        "spec.yaml:2:23: dns.fallback_ipv6[0]: must be an IPv6 address such as "
+        "2001:4860:4860::8888, got '8.8.8.8'",
+    ),
+    (
         "storage option with a space",
         "version: 1\nstorage: {options: ['dm.basesize=20G x']}\n",
         "spec.yaml:2:21: storage.options[0]: must be a storage option key=value such as "
