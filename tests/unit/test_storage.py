@@ -175,7 +175,8 @@ def test_tag_store_is_created_valid_and_never_overwritten(tmp_path: Path) -> Non
 
 
 def test_link_graph_is_created_with_every_container_name(legacy: Path) -> None:
-    box = Box(legacy, "vfs")
+    # aufs: Docker 1.x loads the legacy containers (no Driver in config.json) only there.
+    box = Box(legacy, "aufs")
     assert box.converge().ok
     with sqlite3.connect(box.root / "linkgraph.db") as db:
         edges = sorted(db.execute("SELECT name, entity_id, parent_id FROM edge").fetchall())
@@ -197,7 +198,7 @@ def test_a_corrupt_link_graph_is_moved_aside_and_made_anew(tmp_path: Path) -> No
 
 
 def test_a_name_of_a_vanished_container_is_reported_not_removed(legacy: Path) -> None:
-    box = Box(legacy, "vfs")
+    box = Box(legacy, "aufs")
     assert box.converge().ok
     shutil.rmtree(box.root / "containers" / "c0ffee000002")
     outcome = box.converge()
@@ -213,7 +214,9 @@ def test_broken_containers_are_listed_and_left_alone(legacy: Path) -> None:
     assert box.converge().ok
     (box.root / "containers/c0ffee000001/config.json").write_text("{")
     (box.root / "containers/feed00000003").mkdir()
-    (box.root / "containers/feed00000003/config.json").write_text('{"ID": "feed00000003"}')
+    (box.root / "containers/feed00000003/config.json").write_text(
+        '{"ID": "feed00000003", "Driver": "vfs"}'
+    )
     warnings = [n.message for n in box.converge(dry_run=True).plan.notes]
     assert any(m.startswith("container c0ffee000001 is left alone: config.json:") for m in warnings)
     assert "container feed00000003 is left alone: its layer is missing from the vfs driver" in (
