@@ -48,7 +48,8 @@ DOCKER_ADDRESS_POOLS = (
     "192.168.43.1/24",
     "192.168.44.1/24",
 )
-DEFAULT_PRIORITY: tuple[StorageDriver, ...] = ("aufs", "btrfs", "devicemapper", "overlay2", "vfs")
+# Docker 1.6's graphdriver priority (daemon/graphdriver/driver.go), the release dockyard follows.
+DEFAULT_PRIORITY: tuple[StorageDriver, ...] = ("aufs", "btrfs", "devicemapper", "overlay", "vfs")
 
 
 class Section(BaseModel):
