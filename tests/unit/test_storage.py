@@ -393,20 +393,25 @@ def test_dm_fs_names_the_mkfs_docker_ran(tmp_path: Path) -> None:
 
 
 def test_show_gives_the_options_as_devicemapper_held_them() -> None:
-    from dockyard.spec.storage_options import parsed
+    from dockyard.reconcilers.base import Seen
+    from dockyard.reconcilers.storage import Storage, StorageObserved
 
-    assert parsed(
-        [
-            "dm.basesize=20G",
-            "dm.loopdatasize=1tb",
-            "dm.blocksize=512K",
-            "dm.blkdiscard=False",
-            "dm.thinpooldev=/dev/mapper/docker-pool",
-            "dm.mountopt=nodiscard",
-            "dm.mountopt=noatime",
-            "dm.fs=xfs",
-        ]
-    ) == {
+    options = [
+        "dm.basesize=20G",
+        "dm.loopdatasize=1tb",
+        "dm.blocksize=512K",
+        "dm.blkdiscard=False",
+        "dm.thinpooldev=/dev/mapper/docker-pool",
+        "dm.mountopt=nodiscard",
+        "dm.mountopt=noatime",
+        "dm.fs=xfs",
+    ]
+    spec = load_text(f"version: 1\nstorage: {{driver: devicemapper, options: {options}}}\n")
+    seen = Seen()
+    seen.add(
+        "storage", StorageObserved("/var/lib/docker", probes=(Probe("devicemapper", "ok", "-"),))
+    )
+    assert Storage().explain(spec, seen)["options"] == {
         "dm.basesize": 20 << 30,
         "dm.loopdatasize": 1 << 40,
         "dm.blocksize": 512 << 10,
@@ -415,3 +420,13 @@ def test_show_gives_the_options_as_devicemapper_held_them() -> None:
         "dm.mountopt": ["nodiscard", "noatime"],
         "dm.fs": "xfs",
     }
+
+
+def test_an_existing_layout_directory_keeps_its_mode(tmp_path: Path) -> None:
+    box = Box(tmp_path, "aufs")
+    (box.root / "aufs").mkdir(parents=True, mode=0o700)
+    os.chmod(box.root / "aufs", 0o700)
+    assert box.converge().ok
+    assert (box.root / "aufs").stat().st_mode & 0o777 == 0o700
+    assert (box.root / "aufs/diff").stat().st_mode & 0o777 == 0o755
+    assert box.converge(dry_run=True).plan.changes == []
