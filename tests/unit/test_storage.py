@@ -175,7 +175,8 @@ def test_tag_store_is_created_valid_and_never_overwritten(tmp_path: Path) -> Non
 
 
 def test_link_graph_is_created_with_every_container_name(legacy: Path) -> None:
-    box = Box(legacy, "vfs")
+    # aufs: Docker 1.x loads the legacy containers (no Driver in config.json) only there.
+    box = Box(legacy, "aufs")
     assert box.converge().ok
     with sqlite3.connect(box.root / "linkgraph.db") as db:
         edges = sorted(db.execute("SELECT name, entity_id, parent_id FROM edge").fetchall())
@@ -197,7 +198,7 @@ def test_a_corrupt_link_graph_is_moved_aside_and_made_anew(tmp_path: Path) -> No
 
 
 def test_a_name_of_a_vanished_container_is_reported_not_removed(legacy: Path) -> None:
-    box = Box(legacy, "vfs")
+    box = Box(legacy, "aufs")
     assert box.converge().ok
     shutil.rmtree(box.root / "containers" / "c0ffee000002")
     outcome = box.converge()
@@ -213,7 +214,9 @@ def test_broken_containers_are_listed_and_left_alone(legacy: Path) -> None:
     assert box.converge().ok
     (box.root / "containers/c0ffee000001/config.json").write_text("{")
     (box.root / "containers/feed00000003").mkdir()
-    (box.root / "containers/feed00000003/config.json").write_text('{"ID": "feed00000003"}')
+    (box.root / "containers/feed00000003/config.json").write_text(
+        '{"ID": "feed00000003", "Driver": "vfs"}'
+    )
     warnings = [n.message for n in box.converge(dry_run=True).plan.notes]
     assert any(m.startswith("container c0ffee000001 is left alone: config.json:") for m in warnings)
     assert "container feed00000003 is left alone: its layer is missing from the vfs driver" in (
@@ -243,9 +246,9 @@ def probes(**verdicts: str):  # type: ignore[no-untyped-def]
 
 def test_selection_follows_docker_order() -> None:
     spec = load_text("version: 1\n")
-    run, asked = probes(overlay2="ok", vfs="ok", devicemapper="prerequisites missing")
+    run, asked = probes(overlay="ok", vfs="ok", devicemapper="prerequisites missing")
     choice = select(spec, None, (), run)
-    assert (choice.driver, asked) == ("overlay2", ["aufs", "btrfs", "devicemapper", "overlay2"])
+    assert (choice.driver, asked) == ("overlay", ["aufs", "btrfs", "devicemapper", "overlay"])
     run, _ = probes(vfs="ok")
     assert select(spec, "vfs", (), run).why == "DOCKER_DRIVER in the environment"
     run, _ = probes(aufs="ok", vfs="ok")
@@ -387,3 +390,114 @@ def test_an_empty_layout_is_not_data(tmp_path: Path) -> None:
     (root / "aufs/mnt").unlink()
     (root / "btrfs/repositories").write_text("{}")
     assert observed_with_data(root) == ("btrfs",)
+
+
+def test_layout_modes_are_docker_1_6_s(tmp_path: Path) -> None:
+    """aufs.Init made its directories 0755; vfs's were 0700 (as every Docker root dir)."""
+    box = Box(tmp_path, "aufs")
+    assert box.converge().ok
+    modes = {
+        d: oct((box.root / d).stat().st_mode & 0o777)
+        for d in ("aufs", "aufs/diff", "aufs/layers", "aufs/mnt", "vfs", "vfs/dir")
+    }
+    assert modes == {
+        "aufs": "0o755",
+        "aufs/diff": "0o755",
+        "aufs/layers": "0o755",
+        "aufs/mnt": "0o755",
+        "vfs": "0o700",
+        "vfs/dir": "0o700",
+    }
+
+
+def test_devicemapper_options_for_another_driver_are_refused(tmp_path: Path) -> None:
+    box = Box(tmp_path, "aufs", "storage: {driver: aufs, options: [dm.basesize=20G]}\n")
+    box.spec.write_text(box.spec.read_text().replace("storage: {driver: aufs}\n", ""))
+    outcome = box.converge()
+    assert not outcome.ok
+    assert [n.message for n in outcome.plan.errors] == [
+        "storage.options (dm.basesize=20G) are devicemapper's, and the driver is aufs, which "
+        "takes none (Docker 1.6's aufs ignored them); remove them or choose devicemapper"
+    ]
+    assert not (box.root / "aufs").exists()
+
+
+def fake_dm_host(tmp: Path) -> tuple[Path, Path]:
+    """/sys with thin-pool support, and a /dev whose mapper/pool is a block device."""
+    sys_dir, dev = tmp / "sys", tmp / "dev"
+    (sys_dir / "module/dm_thin_pool").mkdir(parents=True)
+    (dev / "mapper").mkdir(parents=True)
+    return sys_dir, dev
+
+
+def test_devicemapper_probe_checks_what_its_options_need(tmp_path: Path) -> None:
+    from dockyard.reconcilers.storage.probes import probe
+
+    if shutil.which("dmsetup") is None or not Path("/dev/loop0").is_block_device():
+        pytest.skip("needs dmsetup and a block device (/dev/loop0) to point at")
+    sys_dir, dev = fake_dm_host(tmp_path)
+    options = ["dm.thinpooldev=/dev/mapper/pool", "dm.datadev=/dev/null"]
+    found = probe("devicemapper", tmp_path, Path("/proc"), options, sys_dir, dev)
+    assert (found.verdict, found.reason) == (
+        "error",
+        f"dm.thinpooldev: {dev}/mapper/pool does not exist; "
+        "dm.datadev: /dev/null is not a block device",
+    )
+    (dev / "mapper/pool").symlink_to("/dev/loop0")
+    options = ["dm.thinpooldev=pool", "dm.datadev=/dev/loop0", "dm.metadatadev=/dev/loop0"]
+    found = probe("devicemapper", tmp_path, Path("/proc"), options, sys_dir, dev)
+    assert found.verdict == ("ok" if shutil.which("tune2fs") else "error")
+    found = probe("devicemapper", tmp_path, Path("/proc"), [], sys_dir, dev)
+    assert found.verdict == ("ok" if shutil.which("tune2fs") else "error")
+
+
+def test_dm_fs_names_the_mkfs_docker_ran(tmp_path: Path) -> None:
+    from dockyard.reconcilers.storage.probes import devicemapper_options
+
+    lacking = devicemapper_options(["dm.fs=xfs"], tmp_path)
+    assert lacking == ([] if shutil.which("mkfs.xfs") else ["dm.fs=xfs: mkfs.xfs is not installed"])
+    assert devicemapper_options(["dm.fs=ext4"], tmp_path) == [
+        f"dm.fs=ext4: {tool} is not installed"
+        for tool in ("mkfs.ext4", "tune2fs")
+        if shutil.which(tool) is None
+    ]
+
+
+def test_show_gives_the_options_as_devicemapper_held_them() -> None:
+    from dockyard.reconcilers.base import Seen
+    from dockyard.reconcilers.storage import Storage, StorageObserved
+
+    options = [
+        "dm.basesize=20G",
+        "dm.loopdatasize=1tb",
+        "dm.blocksize=512K",
+        "dm.blkdiscard=False",
+        "dm.thinpooldev=/dev/mapper/docker-pool",
+        "dm.mountopt=nodiscard",
+        "dm.mountopt=noatime",
+        "dm.fs=xfs",
+    ]
+    spec = load_text(f"version: 1\nstorage: {{driver: devicemapper, options: {options}}}\n")
+    seen = Seen()
+    seen.add(
+        "storage", StorageObserved("/var/lib/docker", probes=(Probe("devicemapper", "ok", "-"),))
+    )
+    assert Storage().explain(spec, seen)["options"] == {
+        "dm.basesize": 20 << 30,
+        "dm.loopdatasize": 1 << 40,
+        "dm.blocksize": 512 << 10,
+        "dm.blkdiscard": False,
+        "dm.thinpooldev": "docker-pool",
+        "dm.mountopt": ["nodiscard", "noatime"],
+        "dm.fs": "xfs",
+    }
+
+
+def test_an_existing_layout_directory_keeps_its_mode(tmp_path: Path) -> None:
+    box = Box(tmp_path, "aufs")
+    (box.root / "aufs").mkdir(parents=True, mode=0o700)
+    os.chmod(box.root / "aufs", 0o700)
+    assert box.converge().ok
+    assert (box.root / "aufs").stat().st_mode & 0o777 == 0o700
+    assert (box.root / "aufs/diff").stat().st_mode & 0o777 == 0o755
+    assert box.converge(dry_run=True).plan.changes == []

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from dockyard.change import Change, Note
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.storage.probes import NEXT, Probe, probe
-from dockyard.spec import Spec
+from dockyard.spec import Spec, storage_options
 from dockyard.state.host import Host
 from dockyard.state.safepath import Tree
 
@@ -31,6 +31,13 @@ LAYOUT: dict[str, tuple[str, ...]] = {
 SAME_PROBE = {"overlay": "overlay2", "overlay2": "overlay"}
 VOLUMES_DRIVER = "vfs"  # Docker 1.x kept volumes in a vfs graph, whatever the images used
 MODE = "0700"
+# The directories Docker's drivers made 0755 (aufs.Init, overlay's Init, devicemapper's mounts,
+# in Docker 1.6); the rest it made 0700 (vfs, btrfs, devicemapper's metadata; overlay2 in 1.12).
+OPEN_DIRS = ("aufs", "aufs/diff", "aufs/layers", "aufs/mnt", "overlay", "devicemapper/mnt")
+
+
+def mode(rel: str) -> str:
+    return "0755" if rel in OPEN_DIRS else MODE
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ class Storage:
                 if twin in probes:  # overlay and overlay2 make the same test mount
                     probes[driver] = replace(probes[twin], driver=driver)
                 else:
-                    probes[driver] = probe(driver, root, host.proc)
+                    probes[driver] = probe(driver, root, host.proc, spec.storage.options, host.sys)
             return probes[driver]
 
         choice = select(spec, env_driver, with_data, run)
@@ -165,7 +172,7 @@ class Storage:
                 f"{obs.root}/{d}",
                 "create",
                 None,
-                {"mode": MODE},
+                {"mode": mode(d)},
                 f"layout of {d.split('/')[0]}",
                 claim=True,
             )
@@ -177,17 +184,22 @@ class Storage:
         choice = chosen(spec, seen[StorageObserved])
         if choice.error:
             return [Note(self.name, "error", choice.error)]
-        return []
+        refused = choice.driver and storage_options.for_driver(choice.driver, spec.storage.options)
+        return [Note(self.name, "error", refused)] if refused else []
 
     def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
         obs = seen[StorageObserved]
         choice = chosen(spec, obs)
         # The probes are in the observation, listed once there.
-        return {"driver": choice.driver, "because": choice.error or choice.why}
+        return {
+            "driver": choice.driver,
+            "because": choice.error or choice.why,
+            "options": storage_options.parsed(spec.storage.options),
+        }
 
     def apply(self, change: Change, host: Host) -> None:
         rel = str(Path(change.name).relative_to(host.root))
         if change.action == "delete":
             host.fs.rmdir(rel)  # only the undo of a create: never a directory with content
             return
-        host.fs.mkdir(rel, int(MODE, 8))
+        host.fs.mkdir(rel, int(str((change.after or {}).get("mode") or MODE), 8))

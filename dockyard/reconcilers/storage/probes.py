@@ -12,11 +12,14 @@ import ctypes
 import functools
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from dockyard.spec import storage_options
 
 NEXT = ("not supported", "prerequisites missing", "incompatible backing filesystem")
 
@@ -195,8 +198,44 @@ def probe_overlay(root: Path, proc: Path) -> Probe:
     return Probe("overlay2", "ok", f"overlay mounts on {where} ({kind}), with d_type")
 
 
-def probe(driver: str, root: Path, proc: Path) -> Probe:
-    """Run `driver`'s probe."""
+def _block_device(path: Path) -> str | None:
+    """Why `path` is not a block device, or None. Looked at, never opened."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    return None if stat.S_ISBLK(mode) else f"{path} is not a block device"
+
+
+def devicemapper_options(options: Sequence[str], dev: Path) -> list[str]:
+    """What Docker 1.6's devicemapper, given these `storage.options`, needed and this host
+    lacks: the thin pool, data and metadata devices they name, the mkfs of `dm.fs`."""
+    held = storage_options.parsed(list(options))
+    lacking = []
+    pool = held.get("dm.thinpooldev")
+    if isinstance(pool, str):
+        why = _block_device(dev / "mapper" / pool)
+        lacking += [f"dm.thinpooldev: {why}"] if why else []
+    for key in ("dm.datadev", "dm.metadatadev"):
+        device = held.get(key)
+        if isinstance(device, str):
+            why = _block_device(Path(device))
+            lacking += [f"{key}: {why}"] if why else []
+    fs = held.get("dm.fs", "ext4")
+    tools = ("mkfs.xfs",) if fs == "xfs" else ("mkfs.ext4", "tune2fs")
+    lacking += [f"dm.fs={fs}: {t} is not installed" for t in tools if shutil.which(t) is None]
+    return lacking
+
+
+def probe(
+    driver: str,
+    root: Path,
+    proc: Path,
+    options: Sequence[str] = (),
+    sys: Path = Path("/sys"),
+    dev: Path = Path("/dev"),
+) -> Probe:
+    """Run `driver`'s probe; devicemapper's also checks what its `storage.options` need."""
     try:
         if driver == "aufs":
             if "aufs" in filesystems(proc):
@@ -211,8 +250,11 @@ def probe(driver: str, root: Path, proc: Path) -> Probe:
         if driver == "devicemapper":
             if shutil.which("dmsetup") is None:
                 return Probe(driver, "prerequisites missing", "dmsetup is not installed")
-            if not Path("/sys/module/dm_thin_pool").exists():
+            if not (sys / "module/dm_thin_pool").exists():
                 return Probe(driver, "prerequisites missing", "no thin-pool support (dm_thin_pool)")
+            lacking = devicemapper_options(options, dev)
+            if lacking:  # Docker's NewDeviceSet failed on these: its daemon did not start
+                return Probe(driver, "error", "; ".join(lacking))
             return Probe(driver, "ok", "dmsetup and thin-pool support are present")
         if driver in ("overlay2", "overlay"):
             found = probe_overlay(root, proc)
