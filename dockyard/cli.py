@@ -151,6 +151,9 @@ examples:
 }
 
 
+Options = Callable[[argparse.ArgumentParser], object]  # adds one or more arguments to a parser
+
+
 def _parser() -> _Top:
     top = _Top(
         prog="reconcile",
@@ -172,7 +175,8 @@ def _parser() -> _Top:
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     top.commands = {}
 
-    def add(name: str, description: str) -> argparse.ArgumentParser:
+    def add(name: str, description: str, *options: Options) -> None:
+        """A command: its description, its options in the order given, its examples."""
         parser: argparse.ArgumentParser = sub.add_parser(
             name,
             parents=[debug],
@@ -180,125 +184,171 @@ def _parser() -> _Top:
             epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        for declare in options:
+            declare(parser)
         top.commands[name] = parser
-        return parser
 
-    def output(p: argparse.ArgumentParser, colour: bool = True) -> None:
-        p.add_argument("-o", "--output", choices=("text", "json"), default="text", help=OUTPUT_HELP)
-        if colour:
-            p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
-
-    def locking(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--detailed-exitcode", action="store_true", help=DETAILED_HELP)
-        p.add_argument(
-            "--lock-timeout",
-            type=_seconds(*LOCK_TIMEOUT_RANGE),
-            default=30.0,
-            metavar="SECONDS",
-            help=LOCK_HELP,
-        )
-        p.add_argument("--wait", action="store_true", help=WAIT_HELP)
-
-    def watching(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--interval",
-            type=_seconds(*INTERVAL_RANGE),
-            default=30.0,
-            metavar="SECONDS",
-            help="a full pass every SECONDS, +-10%% (default 30; 1 to 86400)",
-        )
-        p.add_argument(
-            "--metrics-addr",
-            type=_address,
-            metavar="HOST:PORT",
-            help="serve Prometheus metrics there (such as 127.0.0.1:9323)",
-        )
-        p.add_argument(
-            "--metrics-file",
-            metavar="PATH",
-            help="write them to PATH for node-exporter's textfile collector; its directory "
-            "must exist (checked at start)",
-        )
-
-    def changes(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--force-dns", action="store_true", help=FORCE_DNS_HELP)
-
-    apply = add(
+    add(
         "apply",
         "Converge the host to SPEC: observe, diff, apply, verify; undo this "
         "run's changes if anything fails. `reconcile SPEC` means the same.",
+        _spec,
+        _dry_run,
+        _detailed,
+        _locking,
+        _output,
+        _force_dns,
+        _keep_watching,
+        _watching,
     )
-    apply.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    locking(apply)
-    output(apply)
-    changes(apply)
-    apply.add_argument("--watch", action="store_true", help="keep converging (reconcile watch)")
-    watching(apply)
-
-    watch = add(
+    add(
+        "plan",
+        "Print what apply would change; change nothing.",
+        _spec,
+        _detailed,
+        _output,
+        _force_dns,
+    )
+    add(
         "watch",
         "Converge, then keep the host converged: a pass every --interval and "
         "at once on a netlink event. SIGHUP reloads SPEC; SIGTERM stops.",
+        _spec,
+        _output_without_colour,
+        _force_dns,
+        _watching,
     )
-    watch.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    output(watch, colour=False)
-    changes(watch)
-    watching(watch)
-
-    down = add(
+    add(
         "down",
         "Remove the runtime state dockyard owns: its rules and chains, the "
         "bridge it created, a stale pid file. Never data.",
+        _spec,
+        _dry_run,
+        _detailed,
+        _locking,
+        _force_down,
+        _output,
     )
-    down.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    down.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    locking(down)
-    down.add_argument(
-        "--force",
-        action="store_true",
-        help="remove the bridge even with containers attached or a live daemon",
+    add(
+        "validate",
+        "Check the spec only; every problem at once, with its place.",
+        _spec_or_stdin,
+        _problems_output,
     )
-    output(down)
+    add(
+        "show",
+        "What each reconciler observes on this host, and what it would choose.",
+        _spec_or_defaults,
+        _container,
+        _output,
+    )
+    add("schema", "The spec's JSON Schema, for editors.")
+    add("defaults", "Docker 1.x's defaults, as a spec.")
+    add(
+        "export",
+        "The daemon.json that makes dockerd agree with SPEC on this host.",
+        _daemon_json,
+        _spec,
+    )
+    add(
+        "import",
+        "The spec equivalent to a daemon.json or to dockerd's flags.",
+        _daemon_json,
+        _daemon_source,
+    )
+    return top
 
-    plan = add("plan", "Print what apply would change; change nothing.")
-    plan.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    plan.add_argument("--detailed-exitcode", action="store_true", help=DETAILED_HELP)
-    output(plan)
-    changes(plan)
 
-    validate = add("validate", "Check the spec only; every problem at once, with its place.")
-    validate.add_argument("spec", metavar="SPEC", help=SPEC_HELP + "; - reads it from stdin")
-    validate.add_argument(
-        "-o",
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="text (default), or json: the problems as [{file, line, col, path, message}]",
+def _spec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+
+
+def _spec_or_stdin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP + "; - reads it from stdin")
+
+
+def _spec_or_defaults(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", metavar="SPEC", nargs="?", help=SPEC_HELP + " (default: defaults)")
+
+
+def _flag(name: str, help: str) -> Options:
+    """An option that is on or off."""
+    return lambda p: p.add_argument(name, action="store_true", help=help)
+
+
+_dry_run = _flag("--dry-run", "print the plan, change nothing")
+_detailed = _flag("--detailed-exitcode", DETAILED_HELP)
+_force_dns = _flag("--force-dns", FORCE_DNS_HELP)
+_force_down = _flag("--force", "remove the bridge even with containers attached or a live daemon")
+_keep_watching = _flag("--watch", "keep converging (reconcile watch)")
+
+
+def _locking(p: argparse.ArgumentParser) -> None:
+    _seconds_option(p, "--lock-timeout", LOCK_TIMEOUT_RANGE, LOCK_HELP)
+    p.add_argument("--wait", action="store_true", help=WAIT_HELP)
+
+
+def _seconds_option(
+    p: argparse.ArgumentParser, name: str, bounds: tuple[float, float], help: str
+) -> None:
+    p.add_argument(name, type=_seconds(*bounds), default=30.0, metavar="SECONDS", help=help)
+
+
+def _output_as(help: str) -> Options:
+    """-o text|json."""
+    return lambda p: p.add_argument(
+        "-o", "--output", choices=("text", "json"), default="text", help=help
     )
 
-    show = add("show", "What each reconciler observes on this host, and what it would choose.")
-    show.add_argument("spec", metavar="SPEC", nargs="?", help=SPEC_HELP + " (default: defaults)")
-    show.add_argument(
+
+_output_without_colour = _output_as(OUTPUT_HELP)
+_problems_output = _output_as(
+    "text (default), or json: the problems as [{file, line, col, path, message}]"
+)
+
+
+def _output(p: argparse.ArgumentParser) -> None:
+    _output_without_colour(p)
+    p.add_argument("--no-color", action="store_true", help="never colour (also: NO_COLOR)")
+
+
+def _watching(p: argparse.ArgumentParser) -> None:
+    _seconds_option(
+        p,
+        "--interval",
+        INTERVAL_RANGE,
+        "a full pass every SECONDS, +-10%% (default 30; 1 to 86400)",
+    )
+    p.add_argument(
+        "--metrics-addr",
+        type=_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics there (such as 127.0.0.1:9323)",
+    )
+    p.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="write them to PATH for node-exporter's textfile collector; its directory "
+        "must exist (checked at start)",
+    )
+
+
+def _container(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--container",
         metavar="PREFIX",
         help="only the container whose id starts with PREFIX (unique, as Docker's truncindex)",
     )
-    output(show)
 
-    add("schema", "The spec's JSON Schema, for editors.")
-    add("defaults", "Docker 1.x's defaults, as a spec.")
 
-    export = add("export", "The daemon.json that makes dockerd agree with SPEC on this host.")
-    export.add_argument("format", choices=("daemon-json",), help="the format: daemon-json")
-    export.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+def _daemon_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("format", choices=("daemon-json",), help="the format: daemon-json")
 
-    imported = add("import", "The spec equivalent to a daemon.json or to dockerd's flags.")
-    imported.add_argument("format", choices=("daemon-json",), help="the format: daemon-json")
-    source = imported.add_mutually_exclusive_group(required=True)
+
+def _daemon_source(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("file", metavar="FILE", nargs="?", help="a daemon.json")
     source.add_argument("--from-flags", metavar="FLAGS", help="dockerd's command line, quoted")
-    return top
 
 
 DEBUG_HELP = "on an internal error, print the traceback here"
@@ -527,8 +577,6 @@ def cmd_defaults(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import yaml
-
     from dockyard import engine, render
     from dockyard.reconcilers import default_set
     from dockyard.spec import Spec
@@ -559,8 +607,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for r in reconcilers:
         print(style.bold(r.name))
         if r.name in observed:
-            shown = render.without_nulls(observed[r.name])
-            text = yaml.safe_dump(shown, sort_keys=False, default_flow_style=False)
+            text = render.show_section(r.name, observed[r.name])
             print("".join(f"  {line}\n" for line in text.splitlines()), end="")
         for note in obs.notes:
             if note.reconciler == r.name:
@@ -648,9 +695,7 @@ def cmd_down(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(render.dumps(render.plan_json(the_plan, "down", pending=bool(the_plan.changes))))
         else:
-            print(
-                render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
-            )
+            print(_down_text(the_plan, reconcilers, style), end="")
         return _plan_exit(args, the_plan, bool(the_plan.changes))
     made = engine.prepare_state_dir(host)
     with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait):
@@ -658,11 +703,16 @@ def cmd_down(args: argparse.Namespace) -> int:
             engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True), made
         )
         if args.output == "text":
-            print(
-                render.plan_text(the_plan, [r.name for r in reversed(reconcilers)], style), end=""
-            )
+            print(_down_text(the_plan, reconcilers, style), end="")
         outcome = engine.apply(the_plan, reconcilers, spec, host, _progress, teardown=True)
     return _report(args, the_plan, outcome, style, "down")
+
+
+def _down_text(the_plan: Any, reconcilers: list[Any], style: Any) -> str:
+    from dockyard import render
+
+    order = [r.name for r in reversed(reconcilers)]
+    return render.plan_text(the_plan, order, style, teardown=True)
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
@@ -710,6 +760,10 @@ def _report(
 
     if args.output == "json":
         print(render.dumps(render.outcome_json(the_plan, outcome, command)), end="")
+    elif outcome.ok and command == "down":
+        done = render.down_complete(outcome)
+        if done:
+            print(done)
     elif outcome.ok and outcome.applied:
         n = the_plan.summary()
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -41,9 +42,9 @@ def value_text(v: Any) -> str:
     return str(v)
 
 
-def _attributes(change: Change) -> list[str]:
+def _attributes(change: Change, hidden: Iterable[str] = ()) -> list[str]:
     out = []
-    diffs = change.differences()
+    diffs = [d for d in change.differences() if d[0] not in hidden]
     width = max((len(a) for a, _, _ in diffs), default=0)
     for attr, old, new in diffs:
         label = f"{attr}:".ljust(width + 1)
@@ -91,9 +92,15 @@ def _text_block(label: str, old: Any, new: Any) -> list[str]:
     return [label.rstrip(), *(f"  {line}" for line in list(diff)[2:])]
 
 
-def change_lines(change: Change, style: Style) -> list[str]:
+def change_lines(change: Change, style: Style, hidden: Iterable[str] = ()) -> list[str]:
     head = f"  {style.paint(change.symbol, change.symbol)} {change.resource}  ({change.reason})"
-    return [head, *(f"      {line}" for line in _attributes(change))]
+    return [head, *(f"      {line}" for line in _attributes(change, hidden))]
+
+
+# In `down`, where a rule stands is not why it goes (deletes name the rule's whole text);
+# the undo of a failed down still puts it back there.
+HIDDEN_IN_TEARDOWN = ("position",)
+NOTHING_LEFT = "Nothing of dockyard's is left on this host."
 
 
 LIST_SHOWN = 8  # items of a long list value shown in text; JSON has them all
@@ -122,8 +129,26 @@ def drift_line(plan: Plan) -> str:
     return f"Drift: {count} {things} from the spec and dockyard leaves it as it is (see above)."
 
 
-def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
+def down_line(plan: Plan) -> str:
+    """The summary of a `down` plan: what it removes; the state directory it makes (for its
+    lock, when there is none yet) is said apart."""
+    n = plan.summary()
+    made = n["create"] + n["update"]
+    if not n["delete"]:
+        return NOTHING_LEFT if not made else f"{NOTHING_LEFT[:-1]} (its state directory aside)."
+    also = f" (and {made} of dockyard's own directories to create, for its lock)" if made else ""
+    return f"Plan: {n['delete']} to remove{also}."
+
+
+def down_complete(outcome: Outcome) -> str | None:
+    removed = sum(c.action == "delete" for c in outcome.applied)
+    return f"Down complete: {removed} removed; verified." if removed else None
+
+
+def plan_text(plan: Plan, order: Iterable[str], style: Style, teardown: bool = False) -> str:
+    """The plan for people; with `teardown`, a plan of `down`, which speaks of removing."""
     lines: list[str] = []
+    hidden = HIDDEN_IN_TEARDOWN if teardown else ()
     names = list(order)
     # Notes about dockyard's own state (its ledger) come first, under their own heading.
     # and so do the changes that make it (state_dir).
@@ -138,12 +163,14 @@ def plan_text(plan: Plan, order: Iterable[str], style: Style) -> str:
         lines.extend(note_line(n, style) for n in notes)
         shown = changes if len(changes) <= LONG_PLAN else changes[:SHOWN_OF_LONG_PLAN]
         for c in shown:
-            lines.extend(change_lines(c, style))
+            lines.extend(change_lines(c, style, hidden))
         if len(shown) < len(changes):
             rest = len(changes) - len(shown)
             lines.append(f"  ... and {rest:,} more changes of {name} (-o json lists every one)")
         lines.append("")
-    if plan.changes:
+    if teardown:
+        lines.append(down_line(plan))
+    elif plan.changes:
         lines.append(summary_line(plan))
     elif not plan.drift:
         lines.append("No changes. The host matches the spec.")
@@ -192,6 +219,54 @@ def without_nulls(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [without_nulls(v) for v in data]
     return data
+
+
+def show_section(name: str, data: Any) -> str:
+    """One reconciler's part of `reconcile show`, as YAML a person can copy from: no line
+    folded, text of several lines as a block (`|`), iptables rules as iptables-save prints
+    them. JSON (`-o json`) keeps the data as it is."""
+    import yaml
+
+    shown = without_nulls(data)
+    if name == "iptables" and isinstance(shown, dict) and isinstance(shown.get("tables"), dict):
+        shown = {**shown, "tables": {t: _saved(c) for t, c in shown["tables"].items()}}
+    text: str = yaml.dump(
+        shown, Dumper=_show_dumper(), sort_keys=False, default_flow_style=False, width=_NO_FOLD
+    )
+    return text
+
+
+_NO_FOLD = 1 << 30  # PyYAML folds lines longer than `width`; a rule cut in two is not copied
+
+
+class _Inline(list[Any]):
+    """A short list shown on one line (`[PREROUTING, INPUT, ...]`)."""
+
+
+def _saved(chains: dict[str, list[str]]) -> dict[str, Any]:
+    """A table's chains, and its rules one a line as iptables-save prints them."""
+    rules = "".join(f"-A {chain} {line}\n" for chain, lines in chains.items() for line in lines)
+    return {"chains": _Inline(chains), **({"rules": rules} if rules else {})}
+
+
+@functools.cache
+def _show_dumper() -> type:
+    """PyYAML's safe dumper, with block scalars and one-line lists (imported on first use)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    def inline(dumper: yaml.SafeDumper, value: _Inline) -> yaml.Node:
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True)
+
+    Dumper.add_representer(str, text)
+    Dumper.add_representer(_Inline, inline)
+    return Dumper
 
 
 def dumps(doc: Any) -> str:

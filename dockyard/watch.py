@@ -4,6 +4,8 @@ A full observe/diff pass every `--interval` (with ±10% jitter, so a fleet does 
 together), and at once when netlink reports a change to links or addresses. Legacy xtables
 and sysctls have no change events: the interval catches them. Repairs of drift are logged as
 corrective changes, changes that follow a new spec (at start, after SIGHUP) as intentional.
+Drift that dockyard leaves alone (a resolv.conf edited by hand) is logged once when a pass
+first finds it, and once when it clears: not at every pass.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, cast
 
 from dockyard import engine, lock
 from dockyard import spec as specs
-from dockyard.change import Change, Plan
+from dockyard.change import Change, Note, Plan
 from dockyard.errors import DockyardError, LockTimeout, SpecError
 from dockyard.reconcilers import default_set
 from dockyard.reconcilers.base import Reconciler
@@ -75,6 +77,14 @@ class Log:
         self.event(
             "change", f"{text}  {details}" if details else text, kind=kind, **change.to_json()
         )
+
+
+def drift_news(before: list[Note], now: list[Note]) -> tuple[list[Note], list[Note]]:
+    """Pure: the drift found now and not by the last pass, and the drift gone since."""
+    old = {(n.reconciler, n.message) for n in before}
+    new = {(n.reconciler, n.message) for n in now}
+    appeared = [n for n in now if (n.reconciler, n.message) not in old]
+    return appeared, [n for n in before if (n.reconciler, n.message) not in new]
 
 
 def _detail(change: Change, attr: str, old: Any, new: Any) -> str:
@@ -233,6 +243,7 @@ class Watch:
         self.options = options
         self.log = Log(options.output)
         self.state = State()
+        self.drift: list[Note] = []  # what the last pass found
         check_metrics_file(options.metrics_file)
         self.metrics = Metrics(
             options.metrics_addr,
@@ -332,6 +343,7 @@ class Watch:
         started = time.perf_counter()
         host = Host.for_spec(spec)
         the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
+        self._log_drift(the_plan.drift)
         if not the_plan.changes and not the_plan.errors:
             self.metrics.record(the_plan, None, kind, time.perf_counter() - started)
             return True
@@ -353,6 +365,15 @@ class Watch:
             seconds=round(took, 3),
         )
         return True
+
+    def _log_drift(self, now: list[Note]) -> None:
+        appeared, cleared = drift_news(self.drift, now)
+        for note in appeared:
+            self.log.event("drift", f"drift: {note.reconciler}: {note.message}", **note.to_json())
+        for note in cleared:
+            text = f"drift cleared: {note.reconciler}: {note.message}"
+            self.log.event("drift-cleared", text, **note.to_json())
+        self.drift = now
 
     def _shutdown(self, host: Host) -> None:
         sd_notify("STOPPING=1")

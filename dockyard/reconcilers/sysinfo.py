@@ -17,7 +17,7 @@ from dockyard.state.host import Host
 class SysinfoObserved:
     cgroup: str  # "v1", "v2", "kernel" (read from /proc/cgroups: no hierarchy mounted here)
     memory_limit: bool
-    swap_limit: bool | None  # None: not known without a mounted memory hierarchy
+    swap_limit: bool | None  # None: no memory hierarchy mounted to look in (Docker said nothing)
     ipv4_forwarding: bool | None
     apparmor: bool
 
@@ -68,10 +68,12 @@ class Sysinfo:
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         got = seen[SysinfoObserved]
         notes = []
+        # Docker 1.6's pkg/sysinfo, word for word: with the memory hierarchy mounted it checked
+        # the limit files and the swap file apart, so a host without either gets both warnings.
         if not got.memory_limit:
-            notes.append("Your kernel does not support cgroup memory limit")
-        if got.memory_limit and got.swap_limit is False:
-            notes.append("Your kernel does not support cgroup swap limit (no swap limit support)")
+            notes.append("Your kernel does not support cgroup memory limit.")
+        if got.swap_limit is False:
+            notes.append("Your kernel does not support cgroup swap limit.")
         stays_off = spec.network.bridge.disabled or not spec.network.ip_forward
         if got.ipv4_forwarding is False and stays_off:
             notes.append("IPv4 forwarding is disabled: containers cannot reach the network")

@@ -18,6 +18,7 @@ from dockyard.spec.types import (
     IPAddress,
     IPv4Address,
     IPv4Text,
+    IPv6Address,
     KernelVersion,
     MacAddress,
     Mtu,
@@ -47,7 +48,8 @@ DOCKER_ADDRESS_POOLS = (
     "192.168.43.1/24",
     "192.168.44.1/24",
 )
-DEFAULT_PRIORITY: tuple[StorageDriver, ...] = ("aufs", "btrfs", "devicemapper", "overlay2", "vfs")
+# Docker 1.6's graphdriver priority (daemon/graphdriver/driver.go), the release dockyard follows.
+DEFAULT_PRIORITY: tuple[StorageDriver, ...] = ("aufs", "btrfs", "devicemapper", "overlay", "vfs")
 
 
 class Section(BaseModel):
@@ -122,6 +124,13 @@ class Dns(Section):
     options: list[ResolverOption] = Field(default_factory=list)
     fallback: list[IPAddress] = Field(
         default_factory=lambda: [ipaddress.ip_address("8.8.8.8"), ipaddress.ip_address("8.8.4.4")]
+    )
+    fallback_ipv6: list[IPv6Address] = Field(
+        default_factory=lambda: [
+            ipaddress.IPv6Address("2001:4860:4860::8888"),
+            ipaddress.IPv6Address("2001:4860:4860::8844"),
+        ],
+        description="added to fallback when network.ipv6 is true (Docker 1.5+)",
     )
     host_resolv_conf: AbsPath = PurePosixPath("/etc/resolv.conf")
     resolved_conf: AbsPath = Field(

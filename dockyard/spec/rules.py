@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from socket import inet_aton
 from typing import Protocol
 
+from dockyard.spec import storage_options
 from dockyard.spec.model import ANY_ADDRESS, DEFAULT_PROTO, PublishedPort, Spec
 
 Location = tuple[str | int, ...]
@@ -142,6 +143,8 @@ def _storage(spec: Spec, fields: Fields) -> Iterator[Problem]:
         if driver in seen:
             yield ("storage", "priority", i), f"{driver} is listed twice"
         seen.add(driver)
+    for i, message in storage_options.problems(spec.storage.options):
+        yield ("storage", "options", i), message
 
 
 def _ports(spec: Spec, fields: Fields) -> Iterator[Problem]:

@@ -116,6 +116,22 @@ IPv4Address = Annotated[
 ]
 
 
+def _ipv6_address(value: Any) -> ipaddress.IPv6Address:
+    address = _ip_address(value)
+    if not isinstance(address, ipaddress.IPv6Address):
+        what = "an IPv6 address such as 2001:4860:4860::8888"
+        raise _fail("must be {what}, got {value}", what=what, value=value)
+    return address
+
+
+IPv6Address = Annotated[
+    ipaddress.IPv6Address,
+    BeforeValidator(_ipv6_address),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "description": "an IPv6 address"}),
+]
+
+
 def _keyword_or(keyword: str, inner: Any) -> Any:
     def validate(value: Any) -> Any:
         return keyword if isinstance(value, str) and value == keyword else inner(value)
@@ -351,15 +367,24 @@ _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 
 
+NO_SEARCH = "."  # Docker's --dns-search=.: no search line at all, not even the host's
+
+
 def _search_domain(value: Any) -> str:
     what = "a domain name such as example.com (letters, digits and '-', dot-separated)"
     text = _text(value, what)
+    if text == NO_SEARCH:
+        return text
     if not _DOMAIN.fullmatch(text) or len(text.rstrip(".")) > 253:
         raise _fail("must be {what}, got {value}", what=what, value=value)
     return text
 
 
 def _search_limits(domains: list[str]) -> list[str]:
+    if NO_SEARCH in domains and len(domains) > 1:
+        raise _fail(
+            "'.' means no search domain at all (Docker's --dns-search=.) and must be the only entry"
+        )
     if len(domains) > SEARCH_DOMAINS_MAX:
         raise _fail(
             "lists {n} domains; resolv.conf takes at most {most}",

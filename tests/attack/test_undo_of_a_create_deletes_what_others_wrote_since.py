@@ -30,7 +30,8 @@ def test_undo_does_not_delete_a_link_graph_someone_else_wrote_to(
             for cid, name in (("beef00000001", "/late"), ("beef00000002", "/later")):
                 late = world.root / "containers" / cid
                 late.mkdir()
-                (late / "config.json").write_text(json.dumps({"Name": name, "Image": "x"}))
+                config = {"ID": cid, "Name": name, "Image": "x", "Driver": "vfs"}
+                (late / "config.json").write_text(json.dumps(config))
             with contextlib.closing(sqlite3.connect(db)) as conn:
                 conn.execute("INSERT INTO entity (id) VALUES ('beef00000001')")
                 conn.execute(

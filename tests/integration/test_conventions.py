@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from devtools.sandbox import Sandbox
+from tests.integration.watching import Watcher, fights
 
 pytestmark = pytest.mark.root
 
@@ -85,3 +87,90 @@ def test_a_failed_apply_says_what_it_changed(box: Sandbox) -> None:
     ), result.stderr
     again = box.reconcile("SPEC")
     assert again.stderr.startswith("Error: nothing was changed: "), again.stderr
+
+
+def test_show_prints_what_a_person_copies(box: Sandbox) -> None:
+    """After an apply: every rule as iptables-save prints it, on one line; the container
+    resolv.conf as a block; the root's filesystem by its real name; the empty layout dockyard
+    made is not "data"; each storage probe once."""
+    assert box.reconcile("SPEC").returncode == 0
+    shown = box.reconcile("show", "SPEC")
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.strip() for line in shown.stdout.splitlines()]
+    backend = json.loads(box.reconcile("show", "SPEC", "-o", "json").stdout)["observed"]
+    saved = box.run([f"iptables-{backend['iptables']['backend']}-save"], check=True).stdout
+    rules = [line for line in saved.splitlines() if line.startswith("-A ") and "dockyard" in line]
+    assert len(rules) >= 5
+    assert [r for r in rules if r not in lines] == []
+
+    target = Path(box.spec["root"]) / "resolv.conf"
+    at = lines.index("current: |")
+    assert lines[at + 1 : at + 1 + len(target.read_text().splitlines())] == (
+        target.read_text().splitlines()
+    )
+
+    root = box.spec["root"]
+    kind = box.run(["findmnt", "-n", "-o", "FSTYPE", "--target", root], check=True).stdout.strip()
+    assert f"reason: {root} is on {kind}, not btrfs" in lines
+    assert "ext2/ext3" not in shown.stdout
+    assert "with_data: []" in lines and "already holds data" not in shown.stdout
+    for driver in ("aufs", "btrfs", "devicemapper", "overlay2", "overlay", "vfs"):
+        assert lines.count(f"- driver: {driver}") == 1, driver
+
+
+def test_down_speaks_of_teardown(box: Sandbox) -> None:
+    """Each line says why it goes, not where it stood; the summary counts what was removed;
+    a second down says there is nothing left."""
+    box.write_spec(
+        {
+            "version": 1,
+            "network": {
+                "published_ports": [
+                    {"host_port": 8080, "container_ip": "172.17.0.2", "container_port": 80}
+                ]
+            },
+        }
+    )
+    assert box.reconcile("SPEC").returncode == 0
+    dry = box.reconcile("down", "SPEC", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    removals = [line for line in dry.stdout.splitlines() if line.startswith("  - ")]
+    assert len(removals) == 14
+    reasons = {line.rsplit("  (", 1)[1] for line in removals}
+    assert reasons == {
+        "owned by dockyard)",
+        "empty, and no rule but dockyard's jumps to it)",
+        "dockyard created it)",
+    }
+    assert "position" not in dry.stdout and "not in the spec" not in dry.stdout
+    assert dry.stdout.endswith("\nPlan: 14 to remove.\n")
+
+    down = box.reconcile("down", "SPEC")
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.endswith("\nPlan: 14 to remove.\nDown complete: 14 removed; verified.\n")
+    again = box.reconcile("down", "SPEC")
+    assert (again.returncode, again.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
+    dry = box.reconcile("down", "SPEC", "--dry-run")
+    assert (dry.returncode, dry.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
+
+
+def test_a_watch_logs_drift_once_and_when_it_clears(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    w = watcher(count_passes=True)
+    w.ready()
+    target = Path(box.spec["root"]) / "resolv.conf"
+    written = target.read_text()
+    target.write_text("nameserver 192.0.2.99\n")
+    drift = w.wait_for(lambda e: e["event"] == "drift", "drift event")
+    assert (drift["reconciler"], drift["severity"]) == ("dns", "warning")
+    assert drift["message"].startswith(f"{target} was edited by hand, left alone")
+    w.wait_passes(3)
+    target.write_text(written)  # as dockyard wrote it: no longer drift
+    cleared = w.wait_for(lambda e: e["event"] == "drift-cleared", "drift cleared")
+    assert cleared["message"] == drift["message"]
+    w.wait_passes(2)
+    events = [e["event"] for e in w.drained()]
+    assert (events.count("drift"), events.count("drift-cleared")) == (1, 1)
+    assert fights(w.seen) == []  # drift is left alone, never "corrected"
+    assert w.stop() == 0

@@ -3,6 +3,11 @@ devicemapper answer for real; only aufs, which this kernel cannot load, is faked
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +59,48 @@ def test_aufs_probe_follows_proc_filesystems(tmp_path: Path) -> None:
     assert probe("aufs", tmp_path, fake_proc(tmp_path / "a", with_aufs=True)).verdict == "ok"
     without = probe("aufs", tmp_path, fake_proc(tmp_path / "b", with_aufs=False))
     assert (without.verdict, without.reason) == ("not supported", "no aufs in /proc/filesystems")
+
+
+# Run in a mount namespace of its own (unshare -m): its mounts go when it ends.
+IN_A_MOUNT_NAMESPACE = """
+import json, subprocess, sys
+from pathlib import Path
+from dockyard.reconcilers.storage.probes import fs_type, probe
+image, ext, tmp, no_mountinfo = map(Path, sys.argv[1:])
+subprocess.run(["mount", "-o", "loop", str(image), str(ext)], check=True)
+subprocess.run(["mount", "-t", "tmpfs", "dockyard-test", str(tmp)], check=True)
+print(json.dumps({
+    "ext": fs_type(ext),
+    "tmp": fs_type(tmp),
+    "ext without a mount table": fs_type(ext, no_mountinfo),
+    "btrfs probe": probe("btrfs", ext / "docker", Path("/proc")).reason,
+}))
+"""
+
+
+def test_the_backing_filesystem_is_named_by_its_real_type(tmp_path: Path) -> None:
+    """An ext2 image and a tmpfs, mounted for real: statfs's magic, and for ext the mount
+    table, name each; `stat -f` called both ext2 and ext4 "ext2/ext3"."""
+    if shutil.which("mkfs.ext2") is None or not Path("/dev/loop-control").exists():
+        pytest.skip("needs mkfs.ext2 (e2fsprogs) and loop devices")
+    image = tmp_path / "ext2.img"
+    with image.open("wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["mkfs.ext2", "-q", "-F", str(image)], check=True)
+    ext, tmp, proc = tmp_path / "ext", tmp_path / "tmp", tmp_path / "proc"
+    for d in (ext, tmp, proc):
+        d.mkdir()
+    argv = [sys.executable, "-c", IN_A_MOUNT_NAMESPACE, str(image), str(ext), str(tmp), str(proc)]
+    out = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    assert json.loads(out.stdout) == {
+        "ext": "ext2",
+        "tmp": "tmpfs",
+        "ext without a mount table": "ext2/ext3/ext4",
+        "btrfs probe": f"{ext} is on ext2, not btrfs",
+    }

@@ -195,7 +195,7 @@ def test_down_removes_what_dockyard_owns_and_nothing_else(box: Sandbox) -> None:
     assert "-A FORWARD -s 10.0.0.1/32 -j ACCEPT" in saved
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == data_before
     again = box.reconcile("down", "SPEC", "--detailed-exitcode")
-    assert (again.returncode, again.stdout) == (0, "No changes. The host matches the spec.\n")
+    assert (again.returncode, again.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
 
 
 def test_down_keeps_a_bridge_dockyard_did_not_create(box: Sandbox) -> None:

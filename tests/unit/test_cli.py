@@ -500,3 +500,122 @@ def test_a_failed_metrics_write_is_logged_and_retried(tmp_path: Path) -> None:
     metrics.flush()
     text = (where / "dockyard.prom").read_text()
     assert "dockyard_passes" in text and "_created" not in text
+
+
+def test_each_command_declares_spec_and_its_shared_options_once() -> None:
+    """One `add()` per command declares SPEC and the options it shares with others, so a
+    shared option reads the same everywhere (apply and down lock alike; plan does not lock)."""
+    parser = cli._parser()
+    declared = {
+        name: [a.dest for a in sub._actions if a.dest not in ("help", "debug")]
+        for name, sub in parser.commands.items()
+    }
+    locking = ["detailed_exitcode", "lock_timeout", "wait"]
+    output = ["output", "no_color"]
+    watching = ["interval", "metrics_addr", "metrics_file"]
+    assert declared == {
+        "apply": ["spec", "dry_run", *locking, *output, "force_dns", "watch", *watching],
+        "plan": ["spec", "detailed_exitcode", *output, "force_dns"],
+        "watch": ["spec", "output", "force_dns", *watching],
+        "down": ["spec", "dry_run", *locking, "force", *output],
+        "validate": ["spec", "output"],
+        "show": ["spec", "container", *output],
+        "schema": [],
+        "defaults": [],
+        "export": ["format", "spec"],
+        "import": ["format", "file", "from_flags"],
+    }
+    helps = {
+        (a.dest, a.help)
+        for name, sub in parser.commands.items()
+        if name not in ("validate", "show")  # their SPEC and -o say more
+        for a in sub._actions
+        if a.dest in ("spec", "lock_timeout", "output", "detailed_exitcode")
+    }
+    assert len(helps) == 4
+
+
+def test_show_prints_rules_as_iptables_save_and_text_as_blocks() -> None:
+    """What a person copies: each rule whole on its line, `-A CHAIN` first, as iptables-save
+    prints it (a leading `!` quoted by YAML, or a long rule folded, cannot be pasted); text of
+    several lines as a block."""
+    import yaml
+
+    from dockyard.render import show_section
+
+    long_rule = '-o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment "dockyard:6f55e76beade184b" -j ACCEPT'  # noqa: E501
+    tables = {
+        "nat": {"OUTPUT": ["! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD"]},
+        "filter": {"FORWARD": [long_rule, "-j DOCKER-USER"], "DOCKER": []},
+    }
+    text = show_section("iptables", {"backend": "nft", "tables": tables, "gone": None})
+    assert text == (
+        "backend: nft\n"
+        "tables:\n"
+        "  nat:\n"
+        "    chains: [OUTPUT]\n"
+        "    rules: |\n"
+        "      -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD\n"
+        "  filter:\n"
+        "    chains: [FORWARD, DOCKER]\n"
+        "    rules: |\n"
+        f"      -A FORWARD {long_rule}\n"
+        "      -A FORWARD -j DOCKER-USER\n"
+    )
+    dns = {"current": "# a comment\nnameserver 192.0.2.1\n", "why": "word " * 30, "mode": "0644"}
+    text = show_section("dns", dns)
+    assert text.startswith("current: |\n  # a comment\n  nameserver 192.0.2.1\n")
+    assert len(text.splitlines()) == 5  # nothing folded
+    assert yaml.safe_load(text) == dns
+
+
+def test_down_says_why_each_thing_goes_and_not_where_it_stood() -> None:
+    from dockyard.reconcilers.base import Seen
+    from dockyard.reconcilers.iptables import Iptables, IptablesObserved
+    from dockyard.render import NOTHING_LEFT, down_line
+    from dockyard.spec import load_text
+
+    dnat = "! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
+    tables = {
+        "nat": {"PREROUTING": [], "DOCKYARD": [dnat]},
+        "filter": {"FORWARD": ["-s 10.0.0.1/32 -j ACCEPT"], "DOCKER-USER": [], "DOCKYARD": []},
+    }
+    seen = Seen()
+    seen.add("iptables", IptablesObserved("nft", "", tables))
+    changes, notes = Iptables().teardown(load_text("version: 1\n"), seen)
+    assert notes == [] and changes[0].before == {"position": 1}  # the undo puts it back there
+    bridge = Change("bridge", "bridge", "docker0", "delete", {"mtu": 1500}, None, "it was made")
+    the_plan = Plan(changes=[*changes, bridge])
+    assert plan_text(the_plan, ["iptables", "bridge"], Style(colour=False), teardown=True) == (
+        "iptables\n"
+        f"  - rule nat DOCKYARD {dnat}  (owned by dockyard)\n"
+        "  - chain nat DOCKYARD  (owned by dockyard)\n"
+        "  - chain filter DOCKYARD  (owned by dockyard)\n"
+        "  - chain filter DOCKER-USER  (empty, and no rule but dockyard's jumps to it)\n"
+        "\n"
+        "bridge\n"
+        "  - bridge docker0  (it was made)\n"
+        "      mtu: 1500\n"
+        "\n"
+        "Plan: 5 to remove.\n"
+    )
+    state = Change("state_dir", "directory", "/s", "create", None, {"mode": "0700"}, "lock")
+    assert down_line(Plan(changes=[state, bridge])) == (
+        "Plan: 1 to remove (and 1 of dockyard's own directories to create, for its lock)."
+    )
+    assert down_line(Plan()) == NOTHING_LEFT == "Nothing of dockyard's is left on this host."
+    assert down_line(Plan(changes=[state])) == (
+        "Nothing of dockyard's is left on this host (its state directory aside)."
+    )
+
+
+def test_the_watch_tells_drift_when_it_appears_and_when_it_clears() -> None:
+    from dockyard.watch import drift_news
+
+    edited = Note("dns", "warning", "/r/resolv.conf was edited by hand, left alone", drift=True)
+    in_the_way = Note("directories", "error", "/r/tmp is a file", drift=True)
+    assert drift_news([], [edited]) == ([edited], [])
+    assert drift_news([edited], [edited]) == ([], [])  # the next pass: nothing new to say
+    assert drift_news([edited], [edited, in_the_way]) == ([in_the_way], [])
+    assert drift_news([edited, in_the_way], [in_the_way]) == ([], [edited])
+    assert drift_news([in_the_way], []) == ([], [in_the_way])

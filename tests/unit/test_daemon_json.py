@@ -22,8 +22,8 @@ DAEMON = {
     "dns-opts": ["ndots:2"],
     "data-root": "/srv/docker",
     "pidfile": "/run/dockerd.pid",
-    "storage-driver": "vfs",
-    "storage-opts": ["size=10G"],
+    "storage-driver": "devicemapper",
+    "storage-opts": ["dm.basesize=20G"],
 }
 
 

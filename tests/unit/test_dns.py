@@ -53,6 +53,10 @@ class World:
         assert outcome.ok, outcome.error
         return the_plan
 
+    def body(self) -> str:
+        """The file without dockyard's two header lines (which name the source file)."""
+        return self.target.read_text().split("\n", 2)[2]
+
     def nameservers(self) -> list[str]:
         return [
             line.split()[1]
@@ -207,3 +211,54 @@ def test_writes_are_atomic_and_leave_no_temporary_files(world: World) -> None:
             "tmp",
         ]
     )
+
+
+def test_a_comment_after_a_nameserver_or_search_is_cut_off_as_docker_did(world: World) -> None:
+    world.host_file.write_text(
+        "nameserver 192.0.2.53 # the office resolver\nsearch corp.example # and its domain\n"
+        "options ndots:2 # a note\n"
+    )
+    the_plan = world.converge()
+    assert world.nameservers() == ["192.0.2.53"]
+    assert world.body() == "nameserver 192.0.2.53\nsearch corp.example\noptions ndots:2\n"
+    assert world.notes(the_plan) == []
+
+
+def test_search_dot_writes_no_search_line_not_even_the_hosts(world: World) -> None:
+    world.host_file.write_text("nameserver 192.0.2.53\nsearch host.example\n")
+    world.extra = "  search: ['.']\n"
+    world.converge()
+    assert world.body() == "nameserver 192.0.2.53\n"
+    world.extra = "  servers: [10.1.1.1]\n  search: ['.']\n"
+    world.converge()
+    assert world.body() == "nameserver 10.1.1.1\n"
+
+
+def test_with_ipv6_the_fallback_has_dockers_ipv6_servers_too(world: World) -> None:
+    world.host_file.write_text("nameserver 127.0.0.1\nnameserver ::1\n")
+    world.converge()
+    assert world.nameservers() == ["8.8.8.8", "8.8.4.4"]
+    world.extra = "network: {ipv6: true}\n"
+    the_plan = world.converge()
+    assert world.nameservers() == [
+        "8.8.8.8",
+        "8.8.4.4",
+        "2001:4860:4860::8888",
+        "2001:4860:4860::8844",
+    ]
+    assert world.notes(the_plan) == [
+        f"warning: no nameserver in {world.host_file} that containers can use (found: "
+        "127.0.0.1, ::1); they get dns.fallback and dns.fallback_ipv6: 8.8.8.8, 8.8.4.4, "
+        "2001:4860:4860::8888, 2001:4860:4860::8844",
+        "info: 4 nameservers: the C library in most containers uses the first 3",
+    ]
+
+
+def test_fallback_ipv6_is_the_spec_s_choice(world: World) -> None:
+    world.host_file.write_text("nameserver 127.0.0.1\n")
+    world.extra = "  fallback: [192.0.2.9]\n  fallback_ipv6: ['2001:db8::53']\n"
+    world.converge()
+    assert world.nameservers() == ["192.0.2.9"]  # without network.ipv6, never used
+    world.extra += "network: {ipv6: true}\n"
+    world.converge()
+    assert world.nameservers() == ["192.0.2.9", "2001:db8::53"]

@@ -85,11 +85,15 @@ def warnings(the_plan: Plan) -> list[str]:
 
 def test_docker_warnings_about_the_kernel(tmp_path: Path) -> None:
     no_swap = converge(tmp_path, "", apply=False, sys=fake_sys(tmp_path / "a", True, False))
-    assert warnings(no_swap) == [
-        "Your kernel does not support cgroup swap limit (no swap limit support)"
-    ]
+    assert warnings(no_swap) == ["Your kernel does not support cgroup swap limit."]
+    # The memory hierarchy mounted but without its limit files: Docker warned of both.
     none = converge(tmp_path, "", apply=False, sys=fake_sys(tmp_path / "b", False, False))
-    assert warnings(none) == ["Your kernel does not support cgroup memory limit"]
+    assert warnings(none) == [
+        "Your kernel does not support cgroup memory limit.",
+        "Your kernel does not support cgroup swap limit.",
+    ]
+    swap_only = converge(tmp_path, "", apply=False, sys=fake_sys(tmp_path / "d", False, True))
+    assert warnings(swap_only) == ["Your kernel does not support cgroup memory limit."]
     full = converge(tmp_path, "", apply=False, sys=fake_sys(tmp_path / "c", True, True))
     assert warnings(full) == []
 

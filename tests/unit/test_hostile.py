@@ -283,7 +283,9 @@ def test_undo_of_names_registered_in_the_link_graph_removes_exactly_them(world: 
     assert world.run().ok
     cid = "c0ffee000003"
     (world.root / "containers" / cid).mkdir()
-    (world.root / "containers" / cid / "config.json").write_text('{"Name": "/cache"}')
+    (world.root / "containers" / cid / "config.json").write_text(
+        f'{{"ID": "{cid}", "Name": "/cache", "Driver": "vfs"}}'
+    )
     (world.root / "vfs" / "dir" / cid).mkdir()
 
     def edges() -> list[tuple[str, str]]:

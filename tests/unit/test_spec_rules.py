@@ -312,10 +312,67 @@ CASES = [
         f"'/{'a' * 59}'... (257 characters)",
     ),
     (
+        "search '.' beside a domain",
+        "version: 1\ndns: {search: ['.', corp.example]}\n",
+        "spec.yaml:2:15: dns.search: '.' means no search domain at all (Docker's "
+        "--dns-search=.) and must be the only entry",
+    ),
+    (
+        "an IPv4 address as an IPv6 fallback",
+        "version: 1\ndns: {fallback_ipv6: [8.8.8.8]}\n",
+        "spec.yaml:2:23: dns.fallback_ipv6[0]: must be an IPv6 address such as "
+        "2001:4860:4860::8888, got '8.8.8.8'",
+    ),
+    (
         "storage option with a space",
         "version: 1\nstorage: {options: ['dm.basesize=20G x']}\n",
         "spec.yaml:2:21: storage.options[0]: must be a storage option key=value such as "
         "dm.basesize=20G, with no spaces, got 'dm.basesize=20G x'",
+    ),
+    (
+        "storage option no driver of Docker 1.6 knows",
+        "version: 1\nstorage: {options: [dm.thinpool=pool]}\n",
+        "spec.yaml:2:21: storage.options[0]: Unknown option dm.thinpool (did you mean "
+        "dm.thinpooldev?): of Docker 1.6's drivers only devicemapper takes options, and it knows "
+        "dm.basesize, dm.loopdatasize, dm.loopmetadatasize, dm.fs, dm.mkfsarg, dm.mountopt, "
+        "dm.datadev, dm.metadatadev, dm.thinpooldev, dm.blkdiscard, dm.blocksize",
+    ),
+    (
+        "storage option of a later Docker",
+        "version: 1\nstorage: {options: [overlay2.size=10G]}\n",
+        "spec.yaml:2:21: storage.options[0]: Unknown option overlay2.size: of Docker 1.6's "
+        "drivers only devicemapper takes options, and it knows dm.basesize, dm.loopdatasize, "
+        "dm.loopmetadatasize, dm.fs, dm.mkfsarg, dm.mountopt, dm.datadev, dm.metadatadev, "
+        "dm.thinpooldev, dm.blkdiscard, dm.blocksize",
+    ),
+    (
+        "storage size Docker's units cannot read",
+        "version: 1\nstorage: {options: [dm.basesize=20GiB]}\n",
+        "spec.yaml:2:21: storage.options[0]: dm.basesize=20GiB: invalid size: '20GiB'",
+    ),
+    (
+        "storage size past int64",
+        "version: 1\nstorage: {options: [dm.loopdatasize=9000000P]}\n",
+        "spec.yaml:2:21: storage.options[0]: dm.loopdatasize=9000000P: invalid size: "
+        "'9000000P' is more than Go's int64 holds",
+    ),
+    (
+        "devicemapper filesystem it cannot make",
+        "version: 1\nstorage: {options: [dm.fs=btrfs]}\n",
+        "spec.yaml:2:21: storage.options[0]: dm.fs=btrfs: Unsupported filesystem btrfs "
+        "(ext4 or xfs)",
+    ),
+    (
+        "blkdiscard that is no Go boolean",
+        "version: 1\nstorage: {options: [dm.blkdiscard=yes]}\n",
+        "spec.yaml:2:21: storage.options[0]: dm.blkdiscard=yes: strconv.ParseBool: parsing "
+        '"yes": invalid syntax (true or false)',
+    ),
+    (
+        "devicemapper option given twice",
+        "version: 1\nstorage: {options: [dm.basesize=10G, dm.basesize=20G]}\n",
+        "spec.yaml:2:38: storage.options[1]: dm.basesize is given twice, in storage.options[0] "
+        "too; Docker used the last one and ignored the other",
     ),
     (
         "exec version that climbs out of init/",
@@ -440,7 +497,7 @@ def test_empty_spec_means_docker_defaults() -> None:
     ]
     assert spec.network.icc and spec.network.iptables and spec.network.ip_forward
     assert [str(s) for s in spec.dns.fallback] == ["8.8.8.8", "8.8.4.4"]
-    assert spec.storage.priority == ["aufs", "btrfs", "devicemapper", "overlay2", "vfs"]
+    assert spec.storage.priority == ["aufs", "btrfs", "devicemapper", "overlay", "vfs"]
     assert spec.exec.version == "1.2.0"
 
 

@@ -218,7 +218,8 @@ def test_tag_store_is_created_valid_and_never_overwritten(tmp_path: Path) -> Non
 
 
 def test_link_graph_is_created_with_every_container_name(legacy: Path) -> None:
-    box = Box(legacy, "vfs")
+    # aufs: Docker 1.x loads the legacy containers (no Driver in config.json) only there.
+    box = Box(legacy, "aufs")
     assert box.converge().ok
     with sqlite3.connect(box.root / "linkgraph.db") as db:
         edges = sorted(db.execute("SELECT name, entity_id, parent_id FROM edge").fetchall())
@@ -240,7 +241,7 @@ def test_a_corrupt_link_graph_is_moved_aside_and_made_anew(tmp_path: Path) -> No
 
 
 def test_a_name_of_a_vanished_container_is_reported_not_removed(legacy: Path) -> None:
-    box = Box(legacy, "vfs")
+    box = Box(legacy, "aufs")
     assert box.converge().ok
     shutil.rmtree(box.root / "containers" / "c0ffee000002")
     outcome = box.converge()
@@ -256,7 +257,9 @@ def test_broken_containers_are_listed_and_left_alone(legacy: Path) -> None:
     assert box.converge().ok
     (box.root / "containers/c0ffee000001/config.json").write_text("{")
     (box.root / "containers/feed00000003").mkdir()
-    (box.root / "containers/feed00000003/config.json").write_text('{"ID": "feed00000003"}')
+    (box.root / "containers/feed00000003/config.json").write_text(
+        '{"ID": "feed00000003", "Driver": "vfs"}'
+    )
     warnings = [n.message for n in box.converge(dry_run=True).plan.notes]
     assert any(m.startswith("container c0ffee000001 is left alone: config.json:") for m in warnings)
     assert "container feed00000003 is left alone: its layer is missing from the vfs driver" in (
@@ -286,9 +289,9 @@ def probes(**verdicts: str):  # type: ignore[no-untyped-def]
 
 def test_selection_follows_docker_order() -> None:
     spec = load_text("version: 1\n")
-    run, asked = probes(overlay2="ok", vfs="ok", devicemapper="prerequisites missing")
+    run, asked = probes(overlay="ok", vfs="ok", devicemapper="prerequisites missing")
     choice = select(spec, None, (), run)
-    assert (choice.driver, asked) == ("overlay2", ["aufs", "btrfs", "devicemapper", "overlay2"])
+    assert (choice.driver, asked) == ("overlay", ["aufs", "btrfs", "devicemapper", "overlay"])
     run, _ = probes(vfs="ok")
     assert select(spec, "vfs", (), run).why == "DOCKER_DRIVER in the environment"
     run, _ = probes(aufs="ok", vfs="ok")
@@ -358,4 +361,186 @@ def test_a_current_dockerds_root_is_observed_not_converted(tmp_path: Path) -> No
     assert not made & {"repositories-vfs", "linkgraph.db"}
     assert {(root / d).stat().st_mode & 0o777 for d in ("", "containers")} == {0o710}
     assert (root / "volumes").stat().st_mode & 0o777 == 0o701
+    assert box.converge(dry_run=True).plan.changes == []
+
+
+# Issue 15: `show` names the backing filesystem and says "holds data" only of real data.
+
+MOUNTINFO = (
+    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+    "45 27 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw\n"
+    "69 47 7:0 / /mnt/old rw,relatime - ext3 /dev/loop0 rw\n"
+    "70 47 0:40 / /mnt/a\\040b rw,relatime - tmpfs none rw\n"
+    "garbage line\n"
+)
+
+
+def test_the_mount_table_names_an_ext_filesystem() -> None:
+    """ext2, ext3 and ext4 share statfs's magic number: the mount of the device names it."""
+    from dockyard.reconcilers.storage.probes import mount_type
+
+    assert mount_type(MOUNTINFO, os.makedev(254, 0)) == "ext4"
+    assert mount_type(MOUNTINFO, os.makedev(7, 0)) == "ext3"
+    assert mount_type(MOUNTINFO, os.makedev(0, 40)) == "tmpfs"
+    assert mount_type(MOUNTINFO, os.makedev(8, 1)) is None
+
+
+STANDARD_MOUNTS = {"/", "/proc", "/sys", "/dev/shm", "/dev/pts", "/run", "/tmp", "/var", "/home"}
+STANDARD_MOUNTS |= {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}
+
+
+def test_statfs_names_each_filesystem_as_the_kernel_mounted_it() -> None:
+    """Every mount of this machine whose type dockyard names: statfs(2)'s magic (ext by its
+    mount) gives the type the kernel's mount table gives."""
+    from dockyard.reconcilers.storage.probes import MAGIC, fs_type
+
+    named = {n for n in MAGIC.values() if "/" not in n} | {"ext2", "ext3", "ext4"}
+    top: dict[str, str] = {}  # mount point -> type of the mount on top
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        head, _, tail = line.partition(" - ")
+        point = head.split()[4].replace("\\040", " ")
+        top[point] = tail.split()[0]
+    checked = {p: kind for p, kind in top.items() if kind in named and p in STANDARD_MOUNTS}
+    assert checked, top
+    assert {p: fs_type(Path(p)) for p in checked} == checked
+
+
+def observed_with_data(root: Path) -> tuple[str, ...]:
+    from dockyard.reconcilers.storage import Storage
+    from dockyard.state.host import Host
+
+    spec = load_text(f"version: 1\nroot: {root}\nstate_dir: {root.parent}/state\n")
+    host = Host(root=root, state_dir=root.parent / "state", environ={"DOCKER_DRIVER": "vfs"})
+    return Storage().observe(spec, host).with_data
+
+
+def test_an_empty_layout_is_not_data(tmp_path: Path) -> None:
+    """The directories dockyard (or Docker's first start) makes hold no data: choosing the
+    driver by priority again is safe. Anything more in them is data."""
+    root = tmp_path / "docker"
+    for d in ("overlay2/l", "aufs/diff", "aufs/layers", "aufs/mnt", "btrfs/subvolumes", "vfs/dir"):
+        (root / d).mkdir(parents=True)
+    assert observed_with_data(root) == ()
+    (root / "overlay2/l/ABCDEF").symlink_to("../abc/diff")
+    assert observed_with_data(root) == ("overlay2",)
+    (root / "overlay2/l/ABCDEF").unlink()
+    (root / "overlay2/abc").mkdir()
+    assert observed_with_data(root) == ("overlay2",)
+    shutil.rmtree(root / "overlay2/abc")
+    (root / "aufs/mnt").rmdir()
+    (root / "aufs/mnt").write_text("")  # not the directory of the layout: something else
+    assert observed_with_data(root) == ("aufs",)
+    (root / "aufs/mnt").unlink()
+    (root / "btrfs/repositories").write_text("{}")
+    assert observed_with_data(root) == ("btrfs",)
+
+
+def test_layout_modes_are_docker_1_6_s(tmp_path: Path) -> None:
+    """aufs.Init made its directories 0755; vfs's were 0700 (as every Docker root dir)."""
+    box = Box(tmp_path, "aufs")
+    assert box.converge().ok
+    modes = {
+        d: oct((box.root / d).stat().st_mode & 0o777)
+        for d in ("aufs", "aufs/diff", "aufs/layers", "aufs/mnt", "vfs", "vfs/dir")
+    }
+    assert modes == {
+        "aufs": "0o755",
+        "aufs/diff": "0o755",
+        "aufs/layers": "0o755",
+        "aufs/mnt": "0o755",
+        "vfs": "0o700",
+        "vfs/dir": "0o700",
+    }
+
+
+def test_devicemapper_options_for_another_driver_are_refused(tmp_path: Path) -> None:
+    box = Box(tmp_path, "aufs", "storage: {driver: aufs, options: [dm.basesize=20G]}\n")
+    box.spec.write_text(box.spec.read_text().replace("storage: {driver: aufs}\n", ""))
+    outcome = box.converge()
+    assert not outcome.ok
+    assert [n.message for n in outcome.plan.errors] == [
+        "storage.options (dm.basesize=20G) are devicemapper's, and the driver is aufs, which "
+        "takes none (Docker 1.6's aufs ignored them); remove them or choose devicemapper"
+    ]
+    assert not (box.root / "aufs").exists()
+
+
+def fake_dm_host(tmp: Path) -> tuple[Path, Path]:
+    """/sys with thin-pool support, and a /dev whose mapper/pool is a block device."""
+    sys_dir, dev = tmp / "sys", tmp / "dev"
+    (sys_dir / "module/dm_thin_pool").mkdir(parents=True)
+    (dev / "mapper").mkdir(parents=True)
+    return sys_dir, dev
+
+
+def test_devicemapper_probe_checks_what_its_options_need(tmp_path: Path) -> None:
+    from dockyard.reconcilers.storage.probes import probe
+
+    if shutil.which("dmsetup") is None or not Path("/dev/loop0").is_block_device():
+        pytest.skip("needs dmsetup and a block device (/dev/loop0) to point at")
+    sys_dir, dev = fake_dm_host(tmp_path)
+    options = ["dm.thinpooldev=/dev/mapper/pool", "dm.datadev=/dev/null"]
+    found = probe("devicemapper", tmp_path, Path("/proc"), options, sys_dir, dev)
+    assert (found.verdict, found.reason) == (
+        "error",
+        f"dm.thinpooldev: {dev}/mapper/pool does not exist; "
+        "dm.datadev: /dev/null is not a block device",
+    )
+    (dev / "mapper/pool").symlink_to("/dev/loop0")
+    options = ["dm.thinpooldev=pool", "dm.datadev=/dev/loop0", "dm.metadatadev=/dev/loop0"]
+    found = probe("devicemapper", tmp_path, Path("/proc"), options, sys_dir, dev)
+    assert found.verdict == ("ok" if shutil.which("tune2fs") else "error")
+    found = probe("devicemapper", tmp_path, Path("/proc"), [], sys_dir, dev)
+    assert found.verdict == ("ok" if shutil.which("tune2fs") else "error")
+
+
+def test_dm_fs_names_the_mkfs_docker_ran(tmp_path: Path) -> None:
+    from dockyard.reconcilers.storage.probes import devicemapper_options
+
+    lacking = devicemapper_options(["dm.fs=xfs"], tmp_path)
+    assert lacking == ([] if shutil.which("mkfs.xfs") else ["dm.fs=xfs: mkfs.xfs is not installed"])
+    assert devicemapper_options(["dm.fs=ext4"], tmp_path) == [
+        f"dm.fs=ext4: {tool} is not installed"
+        for tool in ("mkfs.ext4", "tune2fs")
+        if shutil.which(tool) is None
+    ]
+
+
+def test_show_gives_the_options_as_devicemapper_held_them() -> None:
+    from dockyard.reconcilers.base import Seen
+    from dockyard.reconcilers.storage import Storage, StorageObserved
+
+    options = [
+        "dm.basesize=20G",
+        "dm.loopdatasize=1tb",
+        "dm.blocksize=512K",
+        "dm.blkdiscard=False",
+        "dm.thinpooldev=/dev/mapper/docker-pool",
+        "dm.mountopt=nodiscard",
+        "dm.mountopt=noatime",
+        "dm.fs=xfs",
+    ]
+    spec = load_text(f"version: 1\nstorage: {{driver: devicemapper, options: {options}}}\n")
+    seen = Seen()
+    seen.add(
+        "storage", StorageObserved("/var/lib/docker", probes=(Probe("devicemapper", "ok", "-"),))
+    )
+    assert Storage().explain(spec, seen)["options"] == {
+        "dm.basesize": 20 << 30,
+        "dm.loopdatasize": 1 << 40,
+        "dm.blocksize": 512 << 10,
+        "dm.blkdiscard": False,
+        "dm.thinpooldev": "docker-pool",
+        "dm.mountopt": ["nodiscard", "noatime"],
+        "dm.fs": "xfs",
+    }
+
+
+def test_an_existing_layout_directory_keeps_its_mode(tmp_path: Path) -> None:
+    box = Box(tmp_path, "aufs")
+    (box.root / "aufs").mkdir(parents=True, mode=0o700)
+    os.chmod(box.root / "aufs", 0o700)
+    assert box.converge().ok
+    assert (box.root / "aufs").stat().st_mode & 0o777 == 0o700
+    assert (box.root / "aufs/diff").stat().st_mode & 0o777 == 0o755
     assert box.converge(dry_run=True).plan.changes == []

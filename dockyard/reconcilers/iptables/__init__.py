@@ -179,7 +179,9 @@ class Iptables:
         if got.backend is None:
             return [], []
         changes = [
-            c for table in rules.TABLES for c in diff.remove(table, got.tables.get(table, {}))
+            c._replace(reason=_why_down(c))
+            for table in rules.TABLES
+            for c in diff.remove(table, got.tables.get(table, {}))
         ]
         return changes, []
 
@@ -226,6 +228,13 @@ class Iptables:
 
 def _as_int(ip: str) -> int:
     return int.from_bytes(socket.inet_aton(ip), "big")
+
+
+def _why_down(change: Change) -> str:
+    """Why `down` removes it (the diff's reasons, "not in the spec", speak of converging)."""
+    if change.kind == "chain" and change.name.endswith(f" {rules.USER_CHAIN}"):
+        return "empty, and no rule but dockyard's jumps to it"
+    return "owned by dockyard"
 
 
 def _tagged(lines: list[str]) -> int:

@@ -8,14 +8,14 @@ else the first of `storage.priority` whose probe succeeds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.storage.probes import NEXT, Probe, probe
-from dockyard.spec import Spec
+from dockyard.spec import Spec, storage_options
 from dockyard.state.host import Host
 from dockyard.state.safepath import Tree
 
@@ -28,8 +28,16 @@ LAYOUT: dict[str, tuple[str, ...]] = {
     "overlay": (),
     "vfs": ("dir",),
 }
+SAME_PROBE = {"overlay": "overlay2", "overlay2": "overlay"}
 VOLUMES_DRIVER = "vfs"  # Docker 1.x kept volumes in a vfs graph, whatever the images used
 MODE = "0700"
+# The directories Docker's drivers made 0755 (aufs.Init, overlay's Init, devicemapper's mounts,
+# in Docker 1.6); the rest it made 0700 (vfs, btrfs, devicemapper's metadata; overlay2 in 1.12).
+OPEN_DIRS = ("aufs", "aufs/diff", "aufs/layers", "aufs/mnt", "overlay", "devicemapper/mnt")
+
+
+def mode(rel: str) -> str:
+    return "0755" if rel in OPEN_DIRS else MODE
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,17 @@ def wanted_dirs(driver: str) -> list[str]:
     return dirs
 
 
-def _holds_data(tree: Tree, rel: str) -> bool:
-    """A driver's directory with something in it; one that is not a directory is `Unsafe`."""
-    tree.expect(rel, "directory")
-    return bool(tree.listdir(rel))
+def _holds_data(tree: Tree, driver: str) -> bool:
+    """A driver's directory that holds more than the empty layout dockyard (or Docker at its
+    first start) makes there: an `overlay2` with only an empty `l` holds no data. One that is
+    not a directory is `Unsafe`."""
+    tree.expect(driver, "directory")
+    return any(
+        name not in LAYOUT[driver]
+        or tree.stat(f"{driver}/{name}").kind != "directory"
+        or tree.listdir(f"{driver}/{name}")
+        for name in tree.listdir(driver) or ()
+    )
 
 
 class Storage:
@@ -124,7 +139,11 @@ class Storage:
 
         def run(driver: str) -> Probe:
             if driver not in probes:
-                probes[driver] = probe(driver, root, host.proc)
+                twin = SAME_PROBE.get(driver)
+                if twin in probes:  # overlay and overlay2 make the same test mount
+                    probes[driver] = replace(probes[twin], driver=driver)
+                else:
+                    probes[driver] = probe(driver, root, host.proc, spec.storage.options, host.sys)
             return probes[driver]
 
         choice = select(spec, env_driver, with_data, run)
@@ -138,7 +157,8 @@ class Storage:
                 for d in wanted_dirs(choice.driver)
                 if tree.expect(d, "directory").kind == "directory"
             )
-        return StorageObserved(str(root), env_driver, with_data, tuple(probes.values()), present)
+        ran = tuple(probes[d] for d in DRIVERS if d in probes)
+        return StorageObserved(str(root), env_driver, with_data, ran, present)
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         obs = seen[StorageObserved]
@@ -152,7 +172,7 @@ class Storage:
                 f"{obs.root}/{d}",
                 "create",
                 None,
-                {"mode": MODE},
+                {"mode": mode(d)},
                 f"layout of {d.split('/')[0]}",
                 claim=True,
             )
@@ -164,17 +184,17 @@ class Storage:
         choice = chosen(spec, seen[StorageObserved])
         if choice.error:
             return [Note(self.name, "error", choice.error)]
-        return []
+        refused = choice.driver and storage_options.for_driver(choice.driver, spec.storage.options)
+        return [Note(self.name, "error", refused)] if refused else []
 
     def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
         obs = seen[StorageObserved]
         choice = chosen(spec, obs)
+        # The probes are in the observation, listed once there.
         return {
             "driver": choice.driver,
             "because": choice.error or choice.why,
-            "probes": [
-                {"driver": p.driver, "verdict": p.verdict, "reason": p.reason} for p in obs.probes
-            ],
+            "options": storage_options.parsed(spec.storage.options),
         }
 
     def apply(self, change: Change, host: Host) -> None:
@@ -182,4 +202,4 @@ class Storage:
         if change.action == "delete":
             host.fs.rmdir(rel)  # only the undo of a create: never a directory with content
             return
-        host.fs.mkdir(rel, int(MODE, 8))
+        host.fs.mkdir(rel, int(str((change.after or {}).get("mode") or MODE), 8))

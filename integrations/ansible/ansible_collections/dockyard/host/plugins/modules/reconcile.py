@@ -204,7 +204,7 @@ notes:
   sample:
     - reconciler: sysinfo
       severity: warning
-      message: "Your kernel does not support cgroup swap limit (no swap limit support)"
+      message: "Your kernel does not support cgroup swap limit."
 spec_errors:
   description:
     - "Every problem of an invalid spec, each as C(source:line:col: field: problem)."
