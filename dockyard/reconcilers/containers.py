@@ -127,11 +127,14 @@ def _entry(tree: Tree, cid: str) -> ContainerEntry:
 def not_loaded(spec: Spec, seen: Seen) -> dict[str, str]:
     """Pure: container id -> why Docker 1.x would not load it with the driver in use."""
     driver = chosen(spec, seen[StorageObserved]).driver
+    migrating = spec.storage.migrate and bool(seen[MigrationObserved].containers)
     out = {}
     for c in seen[ContainersObserved].entries:
+        # The migration records its driver in each legacy container it moves.
+        recorded = c.driver == "" and (driver == "aufs" or (c.legacy_rw and migrating))
         if c.problem:
             out[c.id] = c.problem
-        elif driver and c.driver != driver and not (c.driver == "" and driver == "aufs"):
+        elif driver and c.driver != driver and not recorded:
             out[c.id] = (
                 f"created with the {c.driver} graph driver, not {driver}"
                 if c.driver

@@ -26,8 +26,9 @@ from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.storage import StorageObserved, chosen
-from dockyard.reconcilers.vfs_snapshot import INIT, INIT_DIRS, INIT_FILES, check_space, materialise
+from dockyard.reconcilers.vfs_snapshot import INIT, check_space, init_entries, materialise
 from dockyard.spec import Spec
+from dockyard.state import gojson
 from dockyard.state.host import Host
 from dockyard.state.safepath import Kind, Tree, Unsafe
 
@@ -39,7 +40,7 @@ HOME = {"aufs": "aufs/diff", "vfs": "vfs/dir"}
 ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 JSON_LIMIT = 16 << 20
 MAX_DEPTH = 127  # the most layers Docker 1.x's aufs driver would stack
-STEP_ARITY = {"rename": 2, "mkdir": 1, "write": 2, "init": 1, "snapshot": 3}
+STEP_ARITY = {"rename": 2, "mkdir": 1, "write": 2, "init": 1, "snapshot": 3, "driver": 2}
 # For tests of crash safety only: die (SIGKILL) after this many step events.
 CRASH_AFTER = "DOCKYARD_CRASH_AFTER_STEPS"
 
@@ -231,6 +232,8 @@ def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[st
         init = f"{c.id}-init"
         steps.extend(_layer(driver, None, init, image_chain))
         steps.extend(_layer(driver, f"containers/{c.id}/rw", c.id, [init, *image_chain]))
+        if driver != "aufs":  # Docker 1.x loads a container without a Driver only under aufs
+            steps.append(Step(("driver", f"containers/{c.id}/config.json", driver)))
     return steps, left
 
 
@@ -290,6 +293,16 @@ def _step_problem(
             return None
         return "not a parent list dockyard writes"
     inits = {f"{c}-init" for c in containers}
+    if kind == "driver":
+        path, driver = rest
+        config_of = path.removesuffix("/config.json")
+        if (
+            _in(config_of, "containers/", containers)
+            and driver in MIGRATES_INTO
+            and driver != "aufs"
+        ):
+            return None
+        return "not a container's driver dockyard records"
     if kind == "snapshot":
         return _snapshot_problem(rest, images, containers, layers)
     if any(_in(rest[0], home, inits) for home in homes):
@@ -340,6 +353,8 @@ def _describe(step: Step) -> tuple[str, str, dict[str, Any]]:
         return "init layer", rest[0], {}
     if kind == "snapshot":
         return "snapshot", rest[0], {"parent": rest[1], "from": rest[2]}
+    if kind == "driver":
+        return "container driver", rest[0], {"driver": rest[1]}
     return "directory", rest[0], {}
 
 
@@ -351,6 +366,7 @@ def _step_of(change: Change) -> tuple[int, Step]:
         "init layer": "init",
         "directory": "mkdir",
         "snapshot": "snapshot",
+        "container driver": "driver",
     }
     kind = kinds[change.kind]
     extra: tuple[str, ...] = ()
@@ -360,6 +376,8 @@ def _step_of(change: Change) -> tuple[int, Step]:
         extra = (after["content"],)
     elif kind == "snapshot":
         extra = (after["parent"], after["from"])
+    elif kind == "driver":
+        extra = (after["driver"],)
     return int(after["step"]) - 1, Step((kind, change.name, *extra))
 
 
@@ -593,20 +611,15 @@ def _carry_out(tree: Tree, step: Step, tick: Callable[[], None]) -> None:
             raise DockyardError(f"cannot move {tree.path(src)} to {tree.path(dst)}: it is gone")
         tree.makedirs(dst.rpartition("/")[0], 0o755)
         tree.rename(src, dst)
+    elif kind == "driver":
+        _record_driver(tree, *rest)
     elif kind == "mkdir":
         tree.makedirs(rest[0], 0o755)
     elif kind == "write":
         tree.makedirs(rest[0].rpartition("/")[0], 0o755)
         tree.write(rest[0], rest[1].encode(), 0o644)
     elif kind == "init":
-        layer = rest[0]
-        for d in INIT_DIRS:
-            tree.makedirs(f"{layer}/{d}", 0o755)
-        for f in INIT_FILES:
-            if tree.expect(f"{layer}/{f}", "file").kind == "missing":
-                tree.write(f"{layer}/{f}", b"", 0o644, replace=False)
-        if tree.stat(f"{layer}/etc/mtab").kind == "missing":
-            tree.symlink(f"{layer}/etc/mtab", "/proc/mounts")
+        init_entries(tree, rest[0])
     else:
         raise AssertionError(kind)
 
@@ -629,3 +642,34 @@ class Progress:
     def close(self) -> None:
         if self.shown:
             print(file=sys.stderr)
+
+
+def with_driver(raw: bytes, driver: str) -> bytes:
+    """Pure: config.json naming `driver` as the container's graph driver, every other byte as
+    it was. The member goes last in the first object, where Go's decoder (a later key wins,
+    in any case) reads it over an empty `"driver"` found before."""
+    found = gojson.members(gojson.decode_first(raw))
+    if found is None:
+        raise ValueError("not a JSON object")
+    if gojson.field(found, "Driver")[-1:] == [driver]:
+        return raw
+    text = raw.decode(errors="surrogateescape")  # every byte back as it was
+    _, end = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip(" \t\n\r")))
+    member = json.dumps({"Driver": driver}, separators=(",", ":"))[1:-1]
+    comma = "," if found else ""
+    return (text[: end - 1] + comma + member + text[end - 1 :]).encode(errors="surrogateescape")
+
+
+def _record_driver(tree: Tree, rel: str, driver: str) -> None:
+    """Write the driver into a migrated container's config.json (atomically, same mode and
+    owner), as Docker 1.x recorded it for each container it made."""
+    entry = tree.expect(rel, "file")
+    raw = tree.read(rel, JSON_LIMIT)
+    if raw is None or entry.kind == "missing":
+        raise DockyardError(f"cannot record the driver in {tree.path(rel)}: it is gone")
+    try:
+        new = with_driver(raw, driver)
+    except (ValueError, RecursionError) as e:
+        raise DockyardError(f"cannot record the driver in {tree.path(rel)}: {e}") from None
+    if new != raw:
+        tree.write(rel, new, entry.mode, f"{entry.uid}:{entry.gid}")

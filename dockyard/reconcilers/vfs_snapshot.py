@@ -47,7 +47,7 @@ INIT_FILES = (
     "etc/hostname",
     "dev/console",
 )
-INIT_FILE_MODE = 0o644
+INIT_FILE_MODE = 0o755  # os.OpenFile(..., O_CREATE, 0755) in Docker 1.x's setupInitLayer
 MTAB = ("etc/mtab", "/proc/mounts")
 
 
@@ -266,7 +266,7 @@ def materialise(
             builder.replaces = INIT_REPLACES
         _build(builder, staging, parent, "" if source == INIT else source)
         if source == INIT:
-            _init_entries(tree, staging)
+            init_entries(tree, staging)
         tree.sync(staging)
         made = builder.made
         if source != INIT:
@@ -287,7 +287,7 @@ def _build(builder: Builder, staging: str, parent: str, source: str) -> None:
             made.set_meta(top.node(), top.xattrs())
 
 
-def _init_entries(tree: Tree, layer: str) -> None:
+def init_entries(tree: Tree, layer: str) -> None:
     """Docker's init layer on top of the image: what setupInitLayer makes, where the image
     has nothing (or had a non-directory, left out by `INIT_REPLACES`)."""
     for d in INIT_DIRS:

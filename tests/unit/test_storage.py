@@ -15,6 +15,7 @@ import pytest
 
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.containers import ContainerEntry, find
+from dockyard.reconcilers.migration import with_driver
 from dockyard.reconcilers.storage import select
 from dockyard.reconcilers.storage.probes import Probe
 from dockyard.spec import load_text
@@ -91,8 +92,8 @@ def ancestry(image: str) -> list[str]:
 EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of b""
 INIT_LAYER = {
     **{d: ("dir", "0o755") for d in ("dev", "dev/pts", "dev/shm", "proc", "sys")},
-    **{f: ("file 0o644", EMPTY) for f in (".dockerinit", ".dockerenv", "dev/console")},
-    **{f"etc/{f}": ("file 0o644", EMPTY) for f in ("resolv.conf", "hosts", "hostname")},
+    **{f: ("file 0o755", EMPTY) for f in (".dockerinit", ".dockerenv", "dev/console")},
+    **{f"etc/{f}": ("file 0o755", EMPTY) for f in ("resolv.conf", "hosts", "hostname")},
     "etc/mtab": ("link", "/proc/mounts"),
 }
 
@@ -217,14 +218,42 @@ def test_tag_store_is_created_valid_and_never_overwritten(tmp_path: Path) -> Non
     assert (box.root / "repositories-vfs").read_text() == '{"Repositories": {"x": {}}'
 
 
-def test_link_graph_is_created_with_every_container_name(legacy: Path) -> None:
-    # aufs: Docker 1.x loads the legacy containers (no Driver in config.json) only there.
-    box = Box(legacy, "aufs")
+@pytest.mark.parametrize("driver", ["aufs", "vfs"])
+def test_link_graph_is_created_with_every_container_name(legacy: Path, driver: str) -> None:
+    """Docker 1.x loads a container without a Driver only under aufs: the migration into vfs
+    records the driver in each container's config.json, so the containers stay loadable."""
+    configs = {
+        cid: (legacy / f"docker/containers/{cid}/config.json").read_bytes() for cid in CONTAINERS
+    }
+    box = Box(legacy, driver)
     assert box.converge().ok
+    for cid, raw in configs.items():
+        now = (box.root / "containers" / cid / "config.json").read_bytes()
+        assert now == (raw if driver == "aufs" else raw[:-1] + b',"Driver":"vfs"}')
     with sqlite3.connect(box.root / "linkgraph.db") as db:
         edges = sorted(db.execute("SELECT name, entity_id, parent_id FROM edge").fetchall())
     assert edges == [("/", "0", None), ("db", "c0ffee000002", "0"), ("web", "c0ffee000001", "0")]
     assert box.converge(dry_run=True).plan.changes == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        (b"{}", b'{"Driver":"vfs"}'),
+        (b' {"ID": "c1"}\n', b' {"ID": "c1","Driver":"vfs"}\n'),
+        # Go reads the first value only, and a later key wins whatever its case.
+        (b'{"driver": ""} {"x": 1}', b'{"driver": "","Driver":"vfs"} {"x": 1}'),
+        (b'{"Driver":"vfs"}', b'{"Driver":"vfs"}'),
+        (b'{"Name": "/caf\xe9"}', b'{"Name": "/caf\xe9","Driver":"vfs"}'),  # not UTF-8: kept
+    ],
+)
+def test_the_driver_is_recorded_with_every_other_byte_kept(raw: bytes, want: bytes) -> None:
+    assert with_driver(raw, "vfs") == want
+
+
+def test_a_config_that_is_not_an_object_gets_no_driver() -> None:
+    with pytest.raises(ValueError, match="not a JSON object"):
+        with_driver(b"[1]", "vfs")
 
 
 def test_a_corrupt_link_graph_is_moved_aside_and_made_anew(tmp_path: Path) -> None:
