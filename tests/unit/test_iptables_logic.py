@@ -130,7 +130,7 @@ def test_userland_proxy_false_has_docker_1_7s_kernel_rules() -> None:
     ]
     assert [r.short for r in without.builtin[("nat", "POSTROUTING")]] == [
         "-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
-        "-m addrtype --src-type LOCAL -o docker0 -j MASQUERADE",
+        "-o docker0 -m addrtype --src-type LOCAL -j MASQUERADE",
         "-s 172.17.0.0/16 -d 172.17.0.0/16 -o docker0 -j DOCKYARD-HAIRPIN",
     ]
     assert without.own[("nat", "DOCKYARD")] == [

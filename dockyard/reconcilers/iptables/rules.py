@@ -19,7 +19,7 @@ one tagged jump from POSTROUTING for packets between two addresses of the bridge
 
 `network.userland_proxy: false` (Docker 1.7): the loopback DNAT in OUTPUT without Docker 1.6's
 `! -d 127.0.0.0/8`, DNAT rules without `! -i BRIDGE` (a container reaches a published port
-through the host), and `-m addrtype --src-type LOCAL -o BRIDGE -j MASQUERADE`.
+through the host), and `-o BRIDGE -m addrtype --src-type LOCAL -j MASQUERADE`.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
         postrouting.append(rule("nat", "POSTROUTING", f"-s {subnet} ! -o {b}", "-j MASQUERADE"))
     if not proxy:
         postrouting.append(
-            rule("nat", "POSTROUTING", f"-m addrtype --src-type LOCAL -o {b}", "-j MASQUERADE")
+            rule("nat", "POSTROUTING", f"-o {b} -m addrtype --src-type LOCAL", "-j MASQUERADE")
         )
     postrouting.append(
         rule("nat", "POSTROUTING", f"-s {subnet} -d {subnet} -o {b}", f"-j {HAIRPIN}")
