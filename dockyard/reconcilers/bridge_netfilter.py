@@ -5,7 +5,8 @@ reach iptables' FORWARD chain only when br_netfilter's `net.bridge.bridge-nf-cal
 1 (a setting of each network namespace). At 0, icc: false's `-i docker0 -o docker0 -j DROP`
 never sees a packet; so does the un-NAT of a reply between two containers that userland_proxy:
 false's hairpin NAT relies on. Docker 1.6 never looked (icc: false then isolated nothing where it
-was 0); Docker 1.10+ set it whenever forwarding was on. dockyard sets it to 1 (and
+was 0); Docker 1.8 to 26 set it whenever forwarding was on; moby 27 only where icc: false (later
+also userland-proxy: false) needs it, and so does dockyard: it sets it to 1 (and
 `bridge-nf-call-ip6tables` with network.ipv6) when icc: false or userland_proxy: false asks for
 it, loads br_netfilter with modprobe when the setting does not exist, and otherwise fails with
 Docker's words. Other hosts' bridges in the namespace are filtered too from then on, which is why
@@ -32,8 +33,8 @@ IPV6 = "net.bridge.bridge-nf-call-ip6tables"
 MODULE = "br_netfilter"
 SBIN = ("/usr/sbin", "/sbin")  # where modprobe lives when root's PATH lacks them
 
-# Docker's words (libnetwork's bridge driver, Docker 1.10-1.12), and moby's later ones for the
-# case Docker 1.10 did not have: no userland proxy.
+# Docker's words (libnetwork's bridge driver, from Docker 1.8), and moby's later ones for the
+# case Docker 1.8 did not have: no userland proxy.
 ICC_REFUSED = "cannot restrict inter-container communication"
 PROXY_REFUSED = "cannot restrict inter-container communication or run without the userland proxy"
 LOAD_IT = "please ensure that br_netfilter kernel module is loaded"

@@ -116,6 +116,14 @@ class Hairpin:
         )
         return changes
 
+    def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
+        """`down`: route_localnet goes back to 0 if dockyard set it (the bridge may stay)."""
+        got = seen[HairpinObserved]
+        if spec.network.bridge.disabled or not (got.set_by_dockyard and got.route_localnet == 1):
+            return [], []
+        name = setting_name(spec.network.bridge.name)
+        return [self._localnet(name, 1, 0, "dockyard set it for userland_proxy: false")], []
+
     def _localnet(self, name: str, before: int | None, after: int, why: str) -> Change:
         return Change(
             self.name,

@@ -248,6 +248,20 @@ def test_userland_proxy_false_reaches_published_ports_from_localhost_and_hairpin
         assert probe(box.ns, "127.0.0.1", 8080) == "refused"
 
 
+def test_down_takes_back_route_localnet_on_a_bridge_that_stays(box: Sandbox) -> None:
+    """An adopted bridge (Docker -b) outlives `down`; what dockyard set on it does not."""
+    box.run(["ip", "link", "add", "docker0", "type", "bridge"], check=True)
+    box.run(["ip", "addr", "add", f"{GATEWAY}/16", "dev", "docker0"], check=True)
+    box.run(["ip", "link", "set", "docker0", "up"], check=True)
+    converge(box, bridge={"existing": True}, userland_proxy=False)
+    assert box.sysctl("net.ipv4.conf.docker0.route_localnet") == "1"
+    result = box.reconcile("down", "SPEC")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "~ sysctl net.ipv4.conf.docker0.route_localnet" in result.stdout
+    assert box.sysctl("net.ipv4.conf.docker0.route_localnet") == "0"
+    assert box.run(["ip", "link", "show", "docker0"]).returncode == 0
+
+
 def delete_rule(box: Sandbox, marker: str) -> None:
     """Deletes by hand the rule of nat POSTROUTING that holds `marker`."""
     saved = box.run(["iptables-save", "-t", "nat"], check=True).stdout.splitlines()

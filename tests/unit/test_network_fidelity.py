@@ -17,7 +17,7 @@ from dockyard.reconcilers.bridge_netfilter import (
     BridgeNetfilter,
     BridgeNetfilterObserved,
 )
-from dockyard.reconcilers.hairpin import loopback_bound
+from dockyard.reconcilers.hairpin import Hairpin, HairpinObserved, loopback_bound
 from dockyard.reconcilers.ip_forward import wanted
 from dockyard.spec import load_text
 from dockyard.state import sysctl
@@ -200,3 +200,21 @@ def test_an_undo_puts_the_setting_back(tmp_path: Path) -> None:
     assert undo is not None
     BridgeNetfilter().apply(undo, host)
     assert (proc / "sys/net/bridge/bridge-nf-call-iptables").read_text() == "0\n"
+
+
+@pytest.mark.parametrize(
+    ("observed", "down"),
+    [
+        (HairpinObserved(1, {}, set_by_dockyard=True), [("update", {"value": 1}, {"value": 0})]),
+        (HairpinObserved(1, {}, set_by_dockyard=False), []),  # someone else's 1
+        (HairpinObserved(0, {}, set_by_dockyard=True), []),
+    ],
+)
+def test_down_takes_back_route_localnet_only_if_dockyard_set_it(
+    observed: HairpinObserved, down: list[tuple[str, object, object]]
+) -> None:
+    seen = Seen()
+    seen.add("hairpin", observed)
+    changes, notes = Hairpin().teardown(load_text("version: 1\n"), seen)
+    assert [(c.action, c.before, c.after) for c in changes] == down and notes == []
+    assert all(c.name == "net.ipv4.conf.docker0.route_localnet" and c.claim for c in changes)
