@@ -24,6 +24,7 @@ MANAGED: dict[str, tuple[str, ...]] = {
     "ip-masq": ("network", "ip_masq"),
     "icc": ("network", "icc"),
     "ip": ("network", "default_bind_ip"),
+    "userland-proxy": ("network", "userland_proxy"),
     "dns": ("dns", "servers"),
     "dns-search": ("dns", "search"),
     "dns-opts": ("dns", "options"),
@@ -46,6 +47,7 @@ FLAGS = {
     "--ip-masq": "ip-masq",
     "--icc": "icc",
     "--ip": "ip",
+    "--userland-proxy": "userland-proxy",
     "--dns": "dns",
     "--dns-search": "dns-search",
     "--dns-opt": "dns-opts",
@@ -59,7 +61,7 @@ FLAGS = {
     "--storage-opt": "storage-opts",
     "--selinux-enabled": "selinux-enabled",
 }
-BOOLEAN_FLAGS = {"iptables", "ip-forward", "ip-masq", "icc", "selinux-enabled"}
+BOOLEAN_FLAGS = {"iptables", "ip-forward", "ip-masq", "icc", "selinux-enabled", "userland-proxy"}
 
 
 def export(spec: Spec, mtu: int, nameservers: list[str]) -> dict[str, Any]:
@@ -77,10 +79,13 @@ def export(spec: Spec, mtu: int, nameservers: list[str]) -> dict[str, Any]:
             {
                 "mtu": mtu,
                 "iptables": net.iptables,
-                "ip-forward": net.ip_forward,
+                # dockerd's --ip-forward=false leaves the setting alone, as false does here;
+                # with `disable` dockyard has turned it off, and dockerd must not turn it on.
+                "ip-forward": net.ip_forward is True,
                 "ip-masq": net.ip_masq,
                 "icc": net.icc,
                 "ip": str(net.default_bind_ip),
+                "userland-proxy": net.userland_proxy,
             }
         )
     doc["dns"] = list(nameservers)

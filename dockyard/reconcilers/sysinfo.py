@@ -74,7 +74,7 @@ class Sysinfo:
             notes.append("Your kernel does not support cgroup memory limit.")
         if got.swap_limit is False:
             notes.append("Your kernel does not support cgroup swap limit.")
-        stays_off = spec.network.bridge.disabled or not spec.network.ip_forward
+        stays_off = spec.network.bridge.disabled or spec.network.ip_forward is not True
         if got.ipv4_forwarding is False and stays_off:
             notes.append("IPv4 forwarding is disabled: containers cannot reach the network")
         return [Note(self.name, "warning", message) for message in notes]

@@ -16,6 +16,7 @@ from dockyard.spec.types import (
     BridgeName,
     HostInterface,
     IPAddress,
+    IpForward,
     IPv4Address,
     IPv4Text,
     IPv6Address,
@@ -108,9 +109,16 @@ class Network(Section):
     iptables_lock_timeout: Seconds = Field(10.0, description="seconds to wait for the xtables lock")
     icc: bool = True
     ip_masq: bool = True
-    ip_forward: bool = True
+    ip_forward: IpForward = Field(
+        True, description="true: set net.ipv4.ip_forward to 1; false: leave it; disable: set 0"
+    )
     ipv6: bool = Field(False, description="IPv6 on the bridge: containers may use IPv6 DNS")
     default_bind_ip: IPv4Address = ipaddress.IPv4Address("0.0.0.0")
+    userland_proxy: bool = Field(
+        True,
+        description="Docker 1.7's flag. dockyard runs no proxy; false: the kernel's hairpin NAT "
+        "reaches published ports from this host's 127.0.0.1 and from their own container",
+    )
     published_ports: list[PublishedPort] = Field(default_factory=list)
 
 

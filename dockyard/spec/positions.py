@@ -5,6 +5,7 @@ anything is expanded. Runs with a good spec never import it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -46,6 +47,19 @@ class SpecLoader(_Loader):  # type: ignore[misc, valid-type]
             else:
                 problem = f"not a valid {node.tag.rsplit(':', 1)[-1]}: {e}"
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+
+# Booleans as YAML 1.2 has them, and yaml-rs reads them: only true and false. PyYAML's YAML 1.1
+# also takes yes, no, on and off, so a file would mean one thing or the other depending on which
+# parser read it (`ip_forward: off` is refused by one, and would leave forwarding on by the other).
+_BOOL = "tag:yaml.org,2002:bool"
+SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 def place(mark: yaml.Mark) -> Place:

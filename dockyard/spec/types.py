@@ -499,3 +499,31 @@ Release = Annotated[
     ),
     WithJsonSchema({"type": "string", "pattern": f"^{RELEASE}$"}),
 ]
+
+
+# network.ip_forward: true sets net.ipv4.ip_forward to 1 (Docker's default), false leaves it as
+# it is (Docker's --ip-forward=false), `disable` sets it to 0. Not `off`: YAML 1.1 (PyYAML,
+# Ansible's inventories) reads an unquoted off as false, which here means the opposite.
+IP_FORWARD_DISABLE = "disable"
+
+
+def _ip_forward(value: Any) -> bool | str:
+    if isinstance(value, bool) or value == IP_FORWARD_DISABLE:
+        return value  # type: ignore[no-any-return]
+    raise _fail(
+        "must be true (set net.ipv4.ip_forward to 1), false (leave it as it is, as Docker's "
+        "--ip-forward=false did) or disable (set it to 0), got {value}",
+        value=value,
+    )
+
+
+IpForward = Annotated[
+    bool | Literal["disable"],
+    BeforeValidator(_ip_forward),
+    WithJsonSchema(
+        {
+            "enum": [True, False, IP_FORWARD_DISABLE],
+            "description": "true: set to 1; false: leave as it is; disable: set to 0",
+        }
+    ),
+]

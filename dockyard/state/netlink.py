@@ -1,5 +1,6 @@
-"""rtnetlink, spoken directly: dumps of links, IPv4 addresses and routes, and the few writes
-the bridge needs (create, set MTU/MAC/up, delete, add or remove an address).
+"""rtnetlink, spoken directly: dumps of links, IPv4 addresses, routes and bridge ports, and the
+few writes the bridge needs (create, set MTU/MAC/up, delete, add or remove an address, a port's
+hairpin mode).
 
 pyroute2 costs 160-250 ms to import here (its package imports NDB, IPDB, conntrack and
 asyncio), more than the whole shell baseline of a converge; these messages are a few struct
@@ -26,9 +27,11 @@ NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # flags of an error message
 NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 1, 2, 3, 4
 NLMSGERR_ATTR_MSG = 1
-RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 20, 21, 22, 24, 26
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_INFO_KIND = 1, 3, 4, 18, 1
+IFLA_MASTER, IFLA_PROTINFO, IFLA_BRPORT_MODE = 10, 12, 4  # a bridge port's master, hairpin
+NLA_F_NESTED = 0x8000
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
 IFF_UP = 0x1
@@ -52,6 +55,14 @@ class Link:
     mtu: int
     mac: str | None
     up: bool
+
+
+@dataclass(frozen=True)
+class BridgePort:
+    index: int
+    name: str
+    master: int  # the bridge's index
+    hairpin: bool
 
 
 @dataclass(frozen=True)
@@ -238,6 +249,27 @@ def parse_links(messages: Iterable[tuple[int, bytes]]) -> list[Link]:
     return out
 
 
+def bridge_ports() -> list[BridgePort]:
+    """Every bridge port of the namespace, with its bridge and its hairpin mode."""
+    return parse_bridge_ports(_dump(RTM_GETLINK, _link_of(socket.AF_BRIDGE, 0)))
+
+
+def parse_bridge_ports(messages: Iterable[tuple[int, bytes]]) -> list[BridgePort]:
+    out = []
+    for kind, payload in messages:
+        if kind != RTM_NEWLINK or len(payload) < _IFINFOMSG.size:
+            continue
+        family, _, index, _, _ = _IFINFOMSG.unpack_from(payload)
+        attrs = _attributes(payload, _IFINFOMSG.size)
+        master = _u32(attrs, IFLA_MASTER)
+        if family != socket.AF_BRIDGE or master is None or master == index:
+            continue  # not a port (a bridge lists itself, as its own master)
+        mode = _attributes(attrs.get(IFLA_PROTINFO, b""), 0).get(IFLA_BRPORT_MODE)
+        name = _text(attrs.get(IFLA_IFNAME, b""))
+        out.append(BridgePort(index, name, master, bool(mode and mode[0])))
+    return out
+
+
 def addresses() -> list[Address]:
     return parse_addresses(_dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)))
 
@@ -304,6 +336,10 @@ def _link(index: int, flags: int = 0, change: int = 0) -> bytes:
     return _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, flags, change)
 
 
+def _link_of(family: int, index: int) -> bytes:
+    return _IFINFOMSG.pack(family, 0, index, 0, 0)
+
+
 def create_bridge(name: str) -> None:
     """A new bridge called `name`; EEXIST (as an OSError) when a link has that name."""
     info = _attr(IFLA_INFO_KIND, b"bridge\0")
@@ -321,6 +357,15 @@ def set_link(
         attrs += _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
     flags, change = (0, 0) if up is None else (IFF_UP if up else 0, IFF_UP)
     _request(RTM_NEWLINK, 0, _link(index, flags, change) + attrs)
+
+
+def set_hairpin(index: int, on: bool) -> None:
+    """A bridge port's hairpin mode (`bridge link set dev PORT hairpin on`): frames may leave
+    by the port they came in by. The attributes are nested; without NLA_F_NESTED the kernel
+    would read the byte as the port's STP state."""
+    mode = _attr(IFLA_BRPORT_MODE, bytes([1 if on else 0]))
+    body = _link_of(socket.AF_BRIDGE, index) + _attr(IFLA_PROTINFO | NLA_F_NESTED, mode)
+    _request(RTM_SETLINK, 0, body)
 
 
 def delete_link(index: int) -> None:

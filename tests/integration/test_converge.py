@@ -44,7 +44,7 @@ def test_plan_on_a_fresh_host_lists_changes_and_touches_nothing(box: Sandbox) ->
     assert "~ sysctl net.ipv4.ip_forward  (forwarding is off; containers cannot reach out)" in (
         result.stdout
     )
-    assert result.stdout.rstrip().endswith("Plan: 29 to create, 1 to update, 0 to delete.")
+    assert result.stdout.rstrip().endswith("Plan: 31 to create, 1 to update, 0 to delete.")
     assert tree(box.base) == before
     assert box.sysctl("net.ipv4.ip_forward") == "0"
 
@@ -59,7 +59,7 @@ def test_dry_run_is_the_plan(box: Sandbox) -> None:
 def test_apply_converges_and_a_second_run_changes_nothing(box: Sandbox) -> None:
     result = box.reconcile("SPEC", "--detailed-exitcode")
     assert result.returncode == 2, result.stderr
-    assert "Apply complete: 29 created, 1 updated, 0 deleted; verified." in result.stdout
+    assert "Apply complete: 31 created, 1 updated, 0 deleted; verified." in result.stdout
     root = root_of(box)
     for sub in ["", *SUBDIRS]:
         assert (root / sub).is_dir()
@@ -74,7 +74,7 @@ def test_apply_converges_and_a_second_run_changes_nothing(box: Sandbox) -> None:
 def test_json_plan_names_every_change(box: Sandbox) -> None:
     doc = json.loads(box.reconcile("plan", "SPEC", "-o", "json").stdout)
     assert doc["format_version"] == 1
-    assert doc["summary"] == {"create": 29, "update": 1, "delete": 0}
+    assert doc["summary"] == {"create": 31, "update": 1, "delete": 0}
     assert next(c for c in doc["changes"] if c["reconciler"] == "ip_forward") == {
         "reconciler": "ip_forward",
         "resource": "sysctl net.ipv4.ip_forward",
@@ -107,6 +107,27 @@ def test_ip_forward_is_set_in_the_namespace_only(box: Sandbox) -> None:
     assert box.reconcile("SPEC").returncode == 0
     assert box.sysctl("net.ipv4.ip_forward") == "1"
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == host_value
+
+
+def test_ip_forward_false_leaves_the_setting_as_it_is(box: Sandbox) -> None:
+    """Docker's --ip-forward=false: a host that forwards for other reasons keeps forwarding,
+    one that does not is not made to; `disable` turns it off."""
+    box.write_spec({"version": 1, "network": {"ip_forward": False}})
+    for value in ("1", "0"):
+        box.set_sysctl("net.ipv4.ip_forward", value)
+        result = box.reconcile("SPEC")
+        assert result.returncode == 0, result.stderr
+        assert "net.ipv4.ip_forward" not in result.stdout
+        assert box.sysctl("net.ipv4.ip_forward") == value
+    box.set_sysctl("net.ipv4.ip_forward", "1")
+    box.write_spec({"version": 1, "network": {"ip_forward": "disable"}})
+    result = box.reconcile("SPEC")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "~ sysctl net.ipv4.ip_forward  (network.ip_forward: disable turns forwarding off)"
+        in result.stdout
+    )
+    assert box.sysctl("net.ipv4.ip_forward") == "0"
 
 
 def dead_pid() -> int:
@@ -147,7 +168,7 @@ def test_failed_preflight_stops_apply_but_plan_shows_it(box: Sandbox) -> None:
     plan = box.reconcile("plan", "SPEC")
     assert plan.returncode == 1
     assert "Error: kernel" in plan.stdout and "older than preflight.min_kernel 999.0" in plan.stdout
-    assert "Plan: 29 to create, 1 to update, 0 to delete." in plan.stdout
+    assert "Plan: 31 to create, 1 to update, 0 to delete." in plan.stdout
 
     apply = box.reconcile("SPEC")
     assert apply.returncode == 1
@@ -256,7 +277,7 @@ def test_concurrent_applies_never_interleave(box: Sandbox) -> None:
     results: list[Any] = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert [code for _, _, code in results] == [0, 0, 0, 0], results
     outs = [out for out, _, _ in results]
-    assert sum("Apply complete: 29 created, 1 updated" in o for o in outs) == 1
+    assert sum("Apply complete: 31 created, 1 updated" in o for o in outs) == 1
     assert sum(o == "No changes. The host matches the spec.\n" for o in outs) == 3
 
 

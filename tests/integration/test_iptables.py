@@ -26,6 +26,7 @@ DOCKER_RULES = {
         "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKYARD",
         "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD",
         "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+        "-A POSTROUTING -s 172.17.0.0/16 -d 172.17.0.0/16 -o docker0 -j DOCKYARD-HAIRPIN",
     ],
     "filter": [
         "-A FORWARD -j DOCKER-USER",
@@ -65,11 +66,12 @@ class Firewall:
     def rules(self, table: str, ours: bool | None = None) -> list[str]:
         """Rule lines; ours=True: dockyard's with their comment cut out; False: foreign only.
         Every rule in a DOCKYARD chain is dockyard's; elsewhere, those with its comment."""
+        own = ("-A DOCKYARD ", "-A DOCKYARD-HAIRPIN ")
         out = []
         for line in self.save(table):
             if not line.startswith("-A"):
                 continue
-            mine = "dockyard:" in line or line.startswith("-A DOCKYARD ")
+            mine = "dockyard:" in line or line.startswith(own)
             if ours is None or ours == mine:
                 if "dockyard:" in line:
                     head, _, rest = line.partition(' -m comment --comment "dockyard:')
@@ -96,7 +98,7 @@ def test_from_nothing_exactly_dockers_rules_in_order(fw: Firewall) -> None:
         assert fw.rules(table, ours=True) == expected
         assert fw.rules(table, ours=False) == []
     # The daemon's chains are made for it, empty; dockyard's own hold what it publishes.
-    assert {"DOCKER", "DOCKYARD"} <= set(fw.chains("nat"))
+    assert {"DOCKER", "DOCKYARD", "DOCKYARD-HAIRPIN"} <= set(fw.chains("nat"))
     assert {"DOCKER", "DOCKYARD", "DOCKER-USER"} <= set(fw.chains("filter"))
     assert fw.plan() == (0, "No changes. The host matches the spec.\n")
     # Stamped before the commit: a run that read the tables ahead knows its read is stale.
@@ -124,7 +126,7 @@ def test_icc_false_drops_traffic_between_containers(fw: Firewall) -> None:
 def test_ip_masq_false_has_no_masquerade(fw: Firewall) -> None:
     fw.spec({"ip_masq": False})
     fw.converge()
-    assert fw.rules("nat", ours=True) == DOCKER_RULES["nat"][:2]
+    assert fw.rules("nat", ours=True) == [r for r in DOCKER_RULES["nat"] if "MASQUERADE" not in r]
 
 
 def test_published_ports(fw: Firewall) -> None:
@@ -143,7 +145,7 @@ def test_published_ports(fw: Firewall) -> None:
         }
     )
     fw.converge()
-    assert [r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD")] == [
+    assert [r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD ")] == [
         "-A DOCKYARD ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT "
         "--to-destination 172.17.0.2:80",
         "-A DOCKYARD -d 127.0.0.1/32 ! -i docker0 -p udp -m udp --dport 5353 -j DNAT "
@@ -153,10 +155,17 @@ def test_published_ports(fw: Firewall) -> None:
         "-A DOCKYARD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
         "-A DOCKYARD -d 172.17.0.3/32 ! -i docker0 -o docker0 -p udp -m udp --dport 53 -j ACCEPT",
     ]
+    # Docker 1.5+'s hairpin NAT, one rule per container port, in dockyard's own chain.
+    assert [r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD-HAIRPIN")] == [
+        "-A DOCKYARD-HAIRPIN -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 "
+        "-j MASQUERADE",
+        "-A DOCKYARD-HAIRPIN -s 172.17.0.3/32 -d 172.17.0.3/32 -p udp -m udp --dport 53 "
+        "-j MASQUERADE",
+    ]
     assert fw.plan()[0] == 0
     shown = json.loads(fw.box.reconcile("show", "SPEC", "-o", "json").stdout)
-    # 3 in nat's built-in chains, 5 in FORWARD, and 2 in each DOCKYARD chain
-    assert shown["observed"]["iptables"]["planned"]["dockyard_rules"] == 12
+    # 4 in nat's built-in chains, 5 in FORWARD, and 2 in each of dockyard's three chains
+    assert shown["observed"]["iptables"]["planned"]["dockyard_rules"] == 15
 
 
 def mappings(n: int, host: int, container: int) -> list[dict[str, Any]]:
@@ -174,7 +183,8 @@ def test_one_changed_mapping_touches_only_its_rules(fw: Firewall) -> None:
     ports[7] = {**ports[7], "container_port": 9999}
     fw.spec({"published_ports": ports})
     doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
-    assert doc["summary"] == {"create": 2, "update": 0, "delete": 2}
+    # its DNAT, its ACCEPT and its hairpin MASQUERADE, each one delete and one append
+    assert doc["summary"] == {"create": 3, "update": 0, "delete": 3}
     fw.converge()
     assert fw.plan()[0] == 0
 
@@ -263,6 +273,7 @@ def test_iptables_false_removes_ours_and_keeps_foreign(fw: Firewall) -> None:
     assert fw.rules("nat", ours=True) == [] and fw.rules("filter", ours=True) == []
     assert foreign_view(fw) == before
     assert "DOCKYARD" not in fw.chains("nat") and "DOCKYARD" not in fw.chains("filter")
+    assert "DOCKYARD-HAIRPIN" not in fw.chains("nat")
     assert "DOCKER" in fw.chains("nat")  # the daemon's: never removed
     assert "DOCKER-USER" in fw.chains("filter")  # it holds the user's rule
     assert fw.plan()[0] == 0
@@ -424,7 +435,8 @@ def test_a_bulk_append_of_many_ports_converges(fw: Firewall) -> None:
     ]
     assert [c["after"]["count"] for c in bulk] == [80, 80]
     fw.converge()
-    assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD")]) == 80
+    assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD ")]) == 80
+    assert len([r for r in fw.rules("nat", ours=True) if r.startswith("-A DOCKYARD-HAIR")]) == 80
     assert fw.plan()[0] == 0
 
 
@@ -437,6 +449,7 @@ def test_many_changed_ports_rewrite_our_chains_in_one_pass(fw: Firewall) -> None
     doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
     assert [(c["resource"], c["action"], c["reason"]) for c in doc["changes"]] == [
         ("rules nat DOCKYARD", "update", "80 missing, 80 not in the spec"),
+        ("rules nat DOCKYARD-HAIRPIN", "update", "80 missing, 80 not in the spec"),
         ("rules filter DOCKYARD", "update", "80 missing, 80 not in the spec"),
     ]
     fw.converge()

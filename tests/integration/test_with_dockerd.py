@@ -99,7 +99,8 @@ def seen_from_outside(out: Outside, port: int) -> str:
 def daemon_rules(box: Sandbox) -> list[str]:
     """dockerd's part of the nat and filter tables, in order: its chains (DOCKER,
     DOCKER-ISOLATION-STAGE-*, DOCKER-USER) and every rule that dockyard did not write (dockyard
-    tags those in built-in chains with a dockyard: comment, and owns its DOCKYARD chains)."""
+    tags those in built-in chains with a dockyard: comment, and owns its DOCKYARD and
+    DOCKYARD-HAIRPIN chains)."""
     rules: list[str] = []
     for table in ("nat", "filter"):
         for line in ok(box, "iptables-nft-save", "-t", table).splitlines():
@@ -111,7 +112,7 @@ def daemon_rules(box: Sandbox) -> list[str]:
 
 
 def dockyards(rule: str) -> bool:
-    return rule.split()[1] == "DOCKYARD" or "dockyard:" in rule
+    return rule.split()[1] in ("DOCKYARD", "DOCKYARD-HAIRPIN") or "dockyard:" in rule
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ DAEMON = {
     "ip-masq": True,
     "icc": False,
     "ip": "127.0.0.1",
+    "userland-proxy": False,
     "dns": ["192.0.2.53", "192.0.2.54"],
     "dns-search": ["example.test"],
     "dns-opts": ["ndots:2"],
@@ -98,6 +99,29 @@ def test_export_of_the_defaults_attaches_dockerd_to_dockyards_bridge() -> None:
         "ip-masq": True,
         "icc": True,
         "ip": "0.0.0.0",
+        "userland-proxy": True,
         "dns": ["192.0.2.53"],
     }
     assert "bip" not in doc  # dockerd refuses --bip together with --bridge
+
+
+@pytest.mark.parametrize(
+    ("ip_forward", "exported"), [("true", True), ("false", False), ("disable", False)]
+)
+def test_ip_forward_false_means_the_same_on_both_sides(ip_forward: str, exported: bool) -> None:
+    """dockerd's --ip-forward=false leaves the setting alone, as ip_forward: false does; with
+    disable dockyard turned forwarding off, and dockerd must not turn it on again."""
+    spec = load_text(f"version: 1\nnetwork: {{ip_forward: {ip_forward}}}\n")
+    assert daemon_json.export(spec, 1500, [])["ip-forward"] is exported
+    back, notes = daemon_json.to_spec({"ip-forward": False})
+    assert back == {"version": 1, "network": {"ip_forward": False}} and notes == []
+    assert load_text(yaml.safe_dump(back)).network.ip_forward is False
+
+
+def test_userland_proxy_is_dockerds_flag() -> None:
+    assert daemon_json.parse_flags("dockerd --userland-proxy=false") == {"userland-proxy": False}
+    assert daemon_json.parse_flags("--userland-proxy") == {"userland-proxy": True}
+    spec, notes = daemon_json.to_spec({"userland-proxy": False})
+    assert spec == {"version": 1, "network": {"userland_proxy": False}} and notes == []
+    exported = daemon_json.export(load_text(yaml.safe_dump(spec)), 1500, [])
+    assert exported["userland-proxy"] is False

@@ -113,5 +113,12 @@ def test_forwarding_off_is_a_warning_only_when_it_stays_off(tmp_path: Path) -> N
     assert warnings(kept_off) == [
         "IPv4 forwarding is disabled: containers cannot reach the network"
     ]
+    for value in ("false", "disable"):  # left off, or turned off
+        stays = converge(
+            tmp_path, f"network: {{ip_forward: {value}}}\n", apply=False, proc=proc, sys=sys_dir
+        )
+        assert warnings(stays) == [
+            "IPv4 forwarding is disabled: containers cannot reach the network"
+        ]
     turned_on = converge(tmp_path, "", apply=False, proc=proc, sys=sys_dir)
     assert warnings(turned_on) == []

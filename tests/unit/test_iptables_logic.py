@@ -87,6 +87,60 @@ def test_two_host_ports_to_one_container_port_share_one_accept() -> None:
     own = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
     assert len(own[("nat", "DOCKYARD")]) == 2
     assert len(own[("filter", "DOCKYARD")]) == 1
+    assert own[("nat", "DOCKYARD-HAIRPIN")] == [
+        "-s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE"
+    ]
+
+
+def test_hairpin_nat_per_published_port_as_docker_1_5() -> None:
+    """Docker 1.5+: `-s C/32 -d C/32 -p P -m P --dport N -j MASQUERADE` per container port,
+    here in dockyard's own nat chain, reached by one jump for traffic within the subnet."""
+    spec = load_text(
+        spec_with_ports(
+            "{host_port: 8080, container_ip: 172.17.0.2, container_port: 80}",
+            "{proto: udp, host_port: 5353, container_ip: 172.17.0.3, container_port: 53}",
+        )
+    )
+    want = wanted(spec, ipaddress.IPv4Network("172.17.0.0/16"))
+    assert want.own[("nat", "DOCKYARD-HAIRPIN")] == [
+        "-s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE",
+        "-s 172.17.0.3/32 -d 172.17.0.3/32 -p udp -m udp --dport 53 -j MASQUERADE",
+    ]
+    assert [r.short for r in want.builtin[("nat", "POSTROUTING")]] == [
+        "-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+        "-s 172.17.0.0/16 -d 172.17.0.0/16 -o docker0 -j DOCKYARD-HAIRPIN",
+    ]
+
+
+def test_userland_proxy_false_has_docker_1_7s_kernel_rules() -> None:
+    text = spec_with_ports(
+        "{host_port: 8080, container_ip: 172.17.0.2, container_port: 80}",
+        "{host_ip: 127.0.0.1, host_port: 8081, container_ip: 172.17.0.2, container_port: 81}",
+    )
+    subnet = ipaddress.IPv4Network("172.17.0.0/16")
+    with_proxy = wanted(load_text(text), subnet)
+    without = wanted(
+        load_text(text.replace("network:\n", "network:\n  userland_proxy: false\n")), subnet
+    )
+    assert [r.short for r in with_proxy.builtin[("nat", "OUTPUT")]] == [
+        "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD"
+    ]
+    assert [r.short for r in without.builtin[("nat", "OUTPUT")]] == [
+        "-m addrtype --dst-type LOCAL -j DOCKYARD"
+    ]
+    assert [r.short for r in without.builtin[("nat", "POSTROUTING")]] == [
+        "-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE",
+        "-o docker0 -m addrtype --src-type LOCAL -j MASQUERADE",
+        "-s 172.17.0.0/16 -d 172.17.0.0/16 -o docker0 -j DOCKYARD-HAIRPIN",
+    ]
+    assert without.own[("nat", "DOCKYARD")] == [
+        "-p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-d 127.0.0.1/32 -p tcp -m tcp --dport 8081 -j DNAT --to-destination 172.17.0.2:81",
+    ]
+    # The filter table and the hairpin chain are the same either way.
+    assert without.own[("filter", "DOCKYARD")] == with_proxy.own[("filter", "DOCKYARD")]
+    assert without.own[("nat", "DOCKYARD-HAIRPIN")] == with_proxy.own[("nat", "DOCKYARD-HAIRPIN")]
+    assert without.builtin[("filter", "FORWARD")] == with_proxy.builtin[("filter", "FORWARD")]
 
 
 def test_a_port_without_host_ip_is_published_on_default_bind_ip() -> None:
@@ -132,7 +186,10 @@ def test_the_daemons_chain_is_left_to_a_live_daemon() -> None:
         live: [c.name for c in diff.install("nat", {}, want, live) if c.kind == "chain"]
         for live in (False, True)
     }
-    assert created == {False: ["nat DOCKYARD", "nat DOCKER"], True: ["nat DOCKYARD"]}
+    assert created == {
+        False: ["nat DOCKYARD", "nat DOCKYARD-HAIRPIN", "nat DOCKER"],
+        True: ["nat DOCKYARD", "nat DOCKYARD-HAIRPIN"],
+    }
 
 
 def saved_with(rule: str) -> str:

@@ -10,6 +10,16 @@ it a table of 100,000 published ports is half the size and loads, saves and chan
 60% of the time). A rule dockyard puts in a built-in chain carries a comment `dockyard:<hash>`,
 the hash of the rest of the rule (as Calico Felix does): ownership is found by reading comments
 only, and a rule of ours edited by hand no longer matches its own hash.
+
+Hairpin NAT (Docker 1.5+: `-s C/32 -d C/32 -p P -m P --dport N -j MASQUERADE` per published
+port, so that a container reaching its own published port sees the reply come back from the
+host) lives in dockyard's nat chain DOCKYARD-HAIRPIN, set-compared like DOCKYARD and reached by
+one tagged jump from POSTROUTING for packets between two addresses of the bridge's subnet: at
+100,000 published ports, other connections never walk it.
+
+`network.userland_proxy: false` (Docker 1.7): the loopback DNAT in OUTPUT without Docker 1.6's
+`! -d 127.0.0.0/8`, DNAT rules without `! -i BRIDGE` (a container reaches a published port
+through the host), and `-o BRIDGE -m addrtype --src-type LOCAL -j MASQUERADE`.
 """
 
 from __future__ import annotations
@@ -23,13 +33,14 @@ from dockyard.spec.model import ANY_ADDRESS, DEFAULT_PROTO
 
 TAG = "dockyard:"
 OWN = "DOCKYARD"
-OWN_CHAINS = {"nat": (OWN,), "filter": (OWN,)}  # dockyard's, every rule in them
+HAIRPIN = "DOCKYARD-HAIRPIN"  # nat: the per-port hairpin MASQUERADE rules
+OWN_CHAINS = {"nat": (OWN, HAIRPIN), "filter": (OWN,)}  # dockyard's, every rule in them
 DAEMON = "DOCKER"  # the daemon's: created when missing, never flushed, emptied or reordered
 USER_CHAIN = "DOCKER-USER"  # the user's: created once, never flushed, never emptied by dockyard
 # The chains dockyard makes when they are missing, and those it may remove again (`down`,
 # `iptables: false`): never the daemon's.
-ENSURED = {"nat": (OWN, DAEMON), "filter": (OWN, DAEMON, USER_CHAIN)}
-REMOVABLE = {"nat": (OWN,), "filter": (OWN, USER_CHAIN)}
+ENSURED = {"nat": (OWN, HAIRPIN, DAEMON), "filter": (OWN, DAEMON, USER_CHAIN)}
+REMOVABLE = {"nat": (OWN, HAIRPIN), "filter": (OWN, USER_CHAIN)}
 ISOLATION = "DOCKER-ISOLATION-"  # the daemon's chains that keep its networks apart
 BUILTIN = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
@@ -82,13 +93,16 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
     """Docker 1.x's rules for the bridge; the published ports in dockyard's own chains."""
     net = spec.network
     b = net.bridge.name
+    proxy = net.userland_proxy
+    # Docker 1.6 left 127.0.0.0/8 to docker-proxy; 1.7 without the proxy DNATs it too.
+    local = (
+        "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL" if proxy else "-m addrtype --dst-type LOCAL"
+    )
     rules: dict[tuple[str, str], list[Rule]] = {
         ("nat", "PREROUTING"): [
             rule("nat", "PREROUTING", "-m addrtype --dst-type LOCAL", f"-j {OWN}")
         ],
-        ("nat", "OUTPUT"): [
-            rule("nat", "OUTPUT", "! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL", f"-j {OWN}")
-        ],
+        ("nat", "OUTPUT"): [rule("nat", "OUTPUT", local, f"-j {OWN}")],
         ("nat", "POSTROUTING"): [],
         ("filter", "FORWARD"): [
             rule("filter", "FORWARD", "", f"-j {USER_CHAIN}"),
@@ -103,14 +117,23 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
             rule("filter", "FORWARD", f"-i {b} -o {b}", "-j ACCEPT" if net.icc else "-j DROP"),
         ],
     }
+    postrouting = rules[("nat", "POSTROUTING")]
     if net.ip_masq:
-        rules[("nat", "POSTROUTING")].append(
-            rule("nat", "POSTROUTING", f"-s {subnet} ! -o {b}", "-j MASQUERADE")
+        postrouting.append(rule("nat", "POSTROUTING", f"-s {subnet} ! -o {b}", "-j MASQUERADE"))
+    if not proxy:
+        postrouting.append(
+            rule("nat", "POSTROUTING", f"-o {b} -m addrtype --src-type LOCAL", "-j MASQUERADE")
         )
+    postrouting.append(
+        rule("nat", "POSTROUTING", f"-s {subnet} -d {subnet} -o {b}", f"-j {HAIRPIN}")
+    )
     bind = str(net.default_bind_ip)
+    # Without the proxy a container reaches published ports through the host: no `! -i B`.
+    from_outside = f"! -i {b} " if proxy else ""
     # Written for speed: this loop runs once per published port, 100,000 times at scale.
     dnat: list[str] = []
     accept: dict[str, None] = {}  # two host ports may lead to one container port: one ACCEPT
+    hairpin: dict[str, None] = {}  # and one hairpin MASQUERADE
     for port in net.published_ports:
         p = port.get("proto", DEFAULT_PROTO)
         # A port without host_ip is published on default_bind_ip, as Docker's --ip did.
@@ -118,8 +141,12 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
         to_ip, to_port = port["container_ip"], port["container_port"]
         dst = "" if host_ip == ANY_ADDRESS else f"-d {host_ip}/32 "
         dnat.append(
-            f"{dst}! -i {b} -p {p} -m {p} --dport {port['host_port']} "
+            f"{dst}{from_outside}-p {p} -m {p} --dport {port['host_port']} "
             f"-j DNAT --to-destination {to_ip}:{to_port}"
         )
         accept[f"-d {to_ip}/32 ! -i {b} -o {b} -p {p} -m {p} --dport {to_port} -j ACCEPT"] = None
-    return Wanted(rules, {("nat", OWN): dnat, ("filter", OWN): list(accept)})
+        hairpin[f"-s {to_ip}/32 -d {to_ip}/32 -p {p} -m {p} --dport {to_port} -j MASQUERADE"] = None
+    return Wanted(
+        rules,
+        {("nat", OWN): dnat, ("nat", HAIRPIN): list(hairpin), ("filter", OWN): list(accept)},
+    )

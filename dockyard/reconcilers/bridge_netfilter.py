@@ -1,0 +1,153 @@
+"""bridge_netfilter: frames between two containers pass through iptables when the spec needs it.
+
+Two containers on one bridge talk over the bridge: their frames are bridged, not routed, and
+reach iptables' FORWARD chain only when br_netfilter's `net.bridge.bridge-nf-call-iptables` is
+1 (a setting of each network namespace). At 0, icc: false's `-i docker0 -o docker0 -j DROP`
+never sees a packet; so does the un-NAT of a reply between two containers that userland_proxy:
+false's hairpin NAT relies on. Docker 1.6 never looked (icc: false then isolated nothing where it
+was 0); Docker 1.8 to 26 set it whenever forwarding was on; moby 27 only where icc: false (later
+also userland-proxy: false) needs it, and so does dockyard: it sets it to 1 (and
+`bridge-nf-call-ip6tables` with network.ipv6) when icc: false or userland_proxy: false asks for
+it, loads br_netfilter with modprobe when the setting does not exist, and otherwise fails with
+Docker's words. Other hosts' bridges in the namespace are filtered too from then on, which is why
+it is left alone when nothing in the spec needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from dockyard.change import Change, Note
+from dockyard.errors import DockyardError
+from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
+from dockyard.spec import Spec
+from dockyard.state import sysctl
+from dockyard.state.host import Host
+
+IPV4 = "net.bridge.bridge-nf-call-iptables"
+IPV6 = "net.bridge.bridge-nf-call-ip6tables"
+MODULE = "br_netfilter"
+SBIN = ("/usr/sbin", "/sbin")  # where modprobe lives when root's PATH lacks them
+
+# Docker's words (libnetwork's bridge driver, from Docker 1.8), and moby's later ones for the
+# case Docker 1.8 did not have: no userland proxy.
+ICC_REFUSED = "cannot restrict inter-container communication"
+PROXY_REFUSED = "cannot restrict inter-container communication or run without the userland proxy"
+LOAD_IT = "please ensure that br_netfilter kernel module is loaded"
+
+
+@dataclass(frozen=True)
+class BridgeNetfilterObserved:
+    values: dict[str, int | None] = field(default_factory=dict)  # None: no such setting
+    modprobe: str | None = None  # the program that could load br_netfilter
+
+
+def needed(spec: Spec) -> list[str]:
+    """The settings that must be 1 for what the spec asks, in the order they are set."""
+    net = spec.network
+    if net.bridge.disabled or not net.iptables or (net.icc and net.userland_proxy):
+        return []
+    return [IPV4, IPV6] if net.ipv6 else [IPV4]
+
+
+def refusal(spec: Spec) -> str:
+    return ICC_REFUSED if not spec.network.icc else PROXY_REFUSED
+
+
+class BridgeNetfilter:
+    name: ClassVar[str] = "bridge_netfilter"
+    after: ClassVar[tuple[str, ...]] = ("bridge",)
+    observation: ClassVar[type] = BridgeNetfilterObserved
+
+    def observe(self, spec: Spec, host: Host) -> BridgeNetfilterObserved:
+        values = {s: sysctl.read(host.proc, s.split(".")) for s in (IPV4, IPV6)}
+        search = os.pathsep.join([host.environ.get("PATH", ""), *SBIN])
+        return BridgeNetfilterObserved(values, shutil.which("modprobe", path=search))
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        want = needed(spec)
+        got = seen[BridgeNetfilterObserved]
+        why = "icc: false" if not spec.network.icc else "userland_proxy: false"
+        if any(got.values.get(s) is None for s in want):
+            if got.modprobe is None:
+                return []  # check() says why nothing can be done
+            reason = f"{why} needs bridged traffic filtered; {IPV4} does not exist"
+            return [
+                Change(
+                    self.name,
+                    "module",
+                    MODULE,
+                    "create",
+                    None,
+                    {"loaded": True},
+                    reason,
+                    reversible=False,
+                )
+            ]
+        return [
+            Change(
+                self.name,
+                "sysctl",
+                setting,
+                "update",
+                {"value": got.values[setting]},
+                {"value": 1},
+                f"{why}: frames between containers bypass iptables",
+            )
+            for setting in want
+            if got.values[setting] != 1
+        ]
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        if spec.network.bridge.disabled:
+            return [Note(self.name, "info", NETWORKING_DISABLED)]
+        got = seen[BridgeNetfilterObserved]
+        missing = [s for s in needed(spec) if got.values.get(s) is None]
+        if not missing or got.modprobe is not None:
+            return []
+        return [
+            Note(
+                self.name,
+                "error",
+                f"{refusal(spec)}: {LOAD_IT} (/proc/sys/{missing[0].replace('.', '/')} does "
+                "not exist in this network namespace, and there is no modprobe to load it)",
+            )
+        ]
+
+    def explain(self, spec: Spec, seen: Seen) -> dict[str, object]:
+        got = seen[BridgeNetfilterObserved]
+        return {
+            "settings": got.values,
+            "wanted": dict.fromkeys(needed(spec), 1) or "left as they are: nothing needs them",
+        }
+
+    def apply(self, change: Change, host: Host) -> None:
+        if change.kind == "module":
+            _load(change)
+            return
+        value = (change.after or {})["value"]
+        if value is None:
+            return  # an undo to a setting that did not exist
+        sysctl.write(host.proc, change.name.split("."), value)
+
+
+def _load(change: Change) -> None:
+    """`modprobe br_netfilter`; a refusal in Docker's words."""
+    words = ICC_REFUSED if change.reason.startswith("icc") else PROXY_REFUSED
+    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    program = shutil.which("modprobe", path=search)
+    if program is None:
+        raise DockyardError(f"{words}: {LOAD_IT} (modprobe is gone)")
+    try:
+        done = subprocess.run(
+            [program, MODULE], capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DockyardError(f"{words}: {LOAD_IT} (modprobe {MODULE}: {e})") from None
+    if done.returncode != 0:
+        said = done.stderr.strip() or f"exit status {done.returncode}"
+        raise DockyardError(f"{words}: {LOAD_IT} (modprobe {MODULE}: {said})")
