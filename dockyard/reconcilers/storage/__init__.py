@@ -14,8 +14,16 @@ from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.reconcilers.base import Seen
-from dockyard.reconcilers.storage.probes import NEXT, Probe, probe
+from dockyard.reconcilers.storage.probes import (
+    NEXT,
+    Probe,
+    existing_ancestor,
+    filesystems,
+    fs_type,
+    probe,
+)
 from dockyard.spec import Spec
+from dockyard.state.bootfacts import boot_key
 from dockyard.state.host import Host
 from dockyard.state.safepath import Tree
 
@@ -30,6 +38,8 @@ LAYOUT: dict[str, tuple[str, ...]] = {
 }
 VOLUMES_DRIVER = "vfs"  # Docker 1.x kept volumes in a vfs graph, whatever the images used
 MODE = "0700"
+MOUNTED = ("overlay2", "overlay")  # probes that make a test mount: their success is kept
+KEPT = " (found earlier this boot)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,27 @@ def wanted_dirs(driver: str) -> list[str]:
     return dirs
 
 
+def kept_probe(driver: str, host: Host) -> Probe:
+    """`probe`, but a test mount that succeeded earlier this boot, on the same kernel and the
+    same filesystem under the root, is not made again (state/bootfacts.py). What is cheap to
+    check is checked every time: overlay in /proc/filesystems, the filesystem's type."""
+    if driver not in MOUNTED or "overlay" not in filesystems(host.proc):
+        return probe(driver, host.root, host.proc)
+    try:
+        where = existing_ancestor(host.root)
+        key = boot_key(host.proc, fs_type(where), where.stat().st_dev)
+    except OSError:
+        key = None
+    name = f"storage probe {driver}"
+    kept = host.boot_facts.get(name, key) if key else None
+    if kept is not None and isinstance(kept.get("reason"), str):
+        return Probe(driver, "ok", kept["reason"] + KEPT)
+    found = probe(driver, host.root, host.proc)
+    if key and found.verdict == "ok":
+        host.boot_facts.put(name, key, {"reason": found.reason})
+    return found
+
+
 def _holds_data(tree: Tree, rel: str) -> bool:
     """A driver's directory with something in it; one that is not a directory is `Unsafe`."""
     tree.expect(rel, "directory")
@@ -124,7 +155,7 @@ class Storage:
 
         def run(driver: str) -> Probe:
             if driver not in probes:
-                probes[driver] = probe(driver, root, host.proc)
+                probes[driver] = kept_probe(driver, host)
             return probes[driver]
 
         choice = select(spec, env_driver, with_data, run)
