@@ -253,7 +253,7 @@ def main() -> int:
     print(
         f"\ndocker-default beside its peers: medians of {RUNS} runs ({ANSIBLE_RUNS} for Ansible), "
         "whole processes, a fresh namespace and root per run, every run verified against "
-        "the host dockyard leaves"
+        f"the host dockyard leaves; load average at the start: {_load()}"
     )
     try:
         reference = reference_state()
@@ -267,7 +267,12 @@ def main() -> int:
         "no-op": {name: statistics.median(ts) for name, ts in idle.items()},
     }
     print("\n".join(report(medians)))
+    print(f"load average at the end: {_load()} (2 cores: above 2, other work was running)")
     return 0
+
+
+def _load() -> str:
+    return " ".join(f"{n:.1f}" for n in os.getloadavg())
 
 
 if __name__ == "__main__":
