@@ -36,7 +36,7 @@ from devtools.sandbox import Sandbox, sandbox
 
 HERE = Path(__file__).resolve().parent
 TARGET = HERE / "docker_default"
-VENV = Path(os.environ.get("BENCH_PEERS_VENV", HERE.parent / ".venv-bench"))
+VENV = Path(os.environ.get("BENCH_PEERS_VENV", HERE.parent / ".venv-bench")).resolve()
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 # An Ansible run takes tens of seconds here: fewer runs give a median as steady.
 ANSIBLE_RUNS = int(os.environ.get("BENCH_ANSIBLE_RUNS", "3"))
