@@ -9,10 +9,12 @@ is the same: after a reboot, with another kernel, or with the root on another fi
 probe runs again.
 
 Only successes are kept: a failed probe runs again next time, so a host that was put right is
-seen as right at once. A file that cannot be used (missing, damaged, of another format, not a
-regular file) reads as empty and is replaced at the next write. It is written atomically
-(`Tree.write`) by a run that applies, under its lock (`engine.apply`); `plan`, `--dry-run` and
-`show` never write it. A write that fails leaves the run as it was: the probe runs again.
+seen as right at once. A file that cannot be used (damaged, of another format) reads as empty
+and is replaced at the next write; anything but a regular file in its place (a symlink, a FIFO)
+reads as empty and is left alone: nothing is kept then. It is written atomically (`Tree.write`)
+by a run that applies, under its lock (`engine.apply`), never by `plan`, `--dry-run` or
+`show`, and never makes the state directory. A write that fails leaves the run as it was: the
+probe runs again next time.
 """
 
 from __future__ import annotations
