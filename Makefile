@@ -67,9 +67,20 @@ dist: $(STAMP)
 	    --output-file $(DIST)/reconcile.pyz
 	LC_ALL=C.UTF-8 $(VENV)/bin/ansible-galaxy collection build $(COLLECTION) --output-path $(DIST)
 
-bench: $(STAMP)
+# The peers the bench measures dockyard against (pyinfra, ansible-core), in their own
+# environment: nothing of theirs in dockyard's, nothing of dockyard's in theirs.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): bench/docker_default/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/docker_default/requirements.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_STAMP)
 	$(PY) -m compileall -q dockyard devtools bench
-	$(PY) -m bench.run
+	BENCH_PEERS_VENV=$(BENCH_VENV) $(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DIST)
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache $(DIST)

@@ -70,14 +70,14 @@ mount -t overlay overlay -o "lowerdir=$probe/l,upperdir=$probe/u,workdir=$probe/
 umount "$probe/m"
 rm -rf "$probe"
 for d in overlay2 overlay2/l vfs vfs/dir; do mkdir -p "$root/$d"; chmod 0700 "$root/$d"; done
-[ -e "$root/repositories-overlay2" ] || echo '{"Repositories": {}}' > "$root/repositories-overlay2"
+if [ ! -e "$root/repositories-overlay2" ]; then
+    printf '%s' '{"Repositories": {}}' > "$root/repositories-overlay2"
+    chmod 0600 "$root/repositories-overlay2"
+fi
 
 # container DNS: the host's resolv.conf without loopback resolvers
 grep -v '^nameserver 127\.' "$resolv" > "$root/resolv.conf"
 
-# link graph
-sqlite3 "$root/linkgraph.db" <<'SQL'
-CREATE TABLE IF NOT EXISTS entity (id text NOT NULL PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS edge (entity_id text NOT NULL, parent_id text NULL, name text NOT NULL);
-INSERT OR IGNORE INTO entity (id) VALUES ('0');
-SQL
+# link graph: Docker's schema and root entity
+sqlite3 "$root/linkgraph.db" < "$(dirname "$0")/docker_default/linkgraph.sql"
+chmod 0600 "$root/linkgraph.db"

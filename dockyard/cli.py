@@ -7,17 +7,18 @@ models and the reconcilers are imported when a command needs them.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import re
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from dockyard import process
 
+# Not `typing.TYPE_CHECKING`: importing typing alone costs `reconcile --help` a few ms.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn
+
     from dockyard.spec import Spec
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -68,6 +69,34 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's, at the terminal's width as shutil.get_terminal_size finds it, without
+    importing shutil (and with it bz2, lzma and fnmatch) for every `--help`."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 class _Top(_Parser):
@@ -151,14 +180,15 @@ examples:
 }
 
 
-Options = Callable[[argparse.ArgumentParser], object]  # adds one or more arguments to a parser
+if TYPE_CHECKING:
+    Options = Callable[[argparse.ArgumentParser], object]  # adds arguments to a parser
 
 
 def _parser() -> _Top:
     top = _Top(
         prog="reconcile",
         description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
         usage=(
             "reconcile [apply|plan|watch|down|validate|show|schema|defaults|export|import] "
             "[SPEC] [options]"
@@ -171,7 +201,7 @@ def _parser() -> _Top:
     sub = top.add_subparsers(dest="command", parser_class=_Parser, prog="reconcile")
     sub.help = argparse.SUPPRESS
     sub.metavar = "COMMAND"
-    debug = _Parser(add_help=False)
+    debug = _Parser(add_help=False, formatter_class=_Formatter)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     top.commands = {}
 
@@ -182,7 +212,7 @@ def _parser() -> _Top:
             parents=[debug],
             description=description,
             epilog=EXAMPLES[name],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
         )
         for declare in options:
             declare(parser)
@@ -361,6 +391,8 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
     comparison with it is false, so `--lock-timeout nan` waited forever)."""
 
     def parse(text: str) -> float:
+        import math
+
         try:
             value = float(text)
         except ValueError:
@@ -502,6 +534,8 @@ STDIN_SOURCE = "<stdin>"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    import json
+
     from dockyard.errors import SpecError
 
     source = STDIN_SOURCE if args.spec == "-" else args.spec

@@ -179,6 +179,7 @@ def apply(
         raise
     finally:
         _save_ledger(host, outcome)
+        host.save_boot_facts()  # under the lock, and never by a plan
     if outcome.failed:
         nothing = _nothing_changed(outcome)
         outcome.error = nothing + "; ".join(outcome.failed.values())

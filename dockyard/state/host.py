@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.spec import Spec
+from dockyard.state.bootfacts import BootFacts
 from dockyard.state.ledger import Ledger
 from dockyard.state.safepath import Tree
 
@@ -26,6 +27,7 @@ class Host:
     # `reconcile show`: observe everything there is to tell, not only what a plan needs.
     thorough: bool = False
     _ledger: Ledger | None = None
+    _boot_facts: BootFacts | None = None
 
     @classmethod
     def for_spec(cls, spec: Spec, proc: Path = Path("/proc")) -> Host:
@@ -52,6 +54,17 @@ class Host:
     def save_ledger(self) -> None:
         if self._ledger is not None:
             self._ledger.save()
+
+    @property
+    def boot_facts(self) -> BootFacts:
+        """What probes found this boot (state/bootfacts.py), read on first use."""
+        if self._boot_facts is None:
+            self._boot_facts = BootFacts.load(self.state)
+        return self._boot_facts
+
+    def save_boot_facts(self) -> None:
+        if self._boot_facts is not None:
+            self._boot_facts.save()
 
 
 def real_root(root: Path) -> Path:

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from devtools.sandbox import Sandbox
+from dockyard.reconcilers.storage import KEPT, kept_probe
 from dockyard.reconcilers.storage.probes import filesystems, fs_type, probe
+from dockyard.state.bootfacts import NAME
+from dockyard.state.host import Host
 from tests.storage_world import fake_proc
 
 pytestmark = pytest.mark.root
@@ -104,3 +108,70 @@ def test_the_backing_filesystem_is_named_by_its_real_type(tmp_path: Path) -> Non
         "ext without a mount table": "ext2/ext3/ext4",
         "btrfs probe": f"{ext} is on ext2, not btrfs",
     }
+
+
+def _proc(base: Path, boot_id: str, overlay: bool = True) -> Path:
+    """/proc as the kept probe reads it: filesystems, the boot, the kernel release."""
+    proc = base / "proc"
+    (proc / "sys/kernel/random").mkdir(parents=True, exist_ok=True)
+    names = ["nodev\tproc", "\text4"] + (["nodev\toverlay"] if overlay else [])
+    (proc / "filesystems").write_text("\n".join(names) + "\n")
+    (proc / "sys/kernel/random/boot_id").write_text(boot_id + "\n")
+    (proc / "sys/kernel/osrelease").write_text(Path("/proc/sys/kernel/osrelease").read_text())
+    return proc
+
+
+def _host(tmp_path: Path, proc: Path) -> Host:
+    (tmp_path / "state").mkdir(exist_ok=True)
+    return Host(root=tmp_path / "var/lib/docker", state_dir=tmp_path / "state", proc=proc)
+
+
+def test_a_test_mount_that_succeeded_is_not_made_again_this_boot(tmp_path: Path) -> None:
+    if "overlay" not in filesystems(Path("/proc")):
+        pytest.skip("no overlay in this kernel")
+    proc = _proc(tmp_path, "boot-1")
+    first = _host(tmp_path, proc)
+    found = kept_probe("overlay2", first)
+    assert found.verdict == "ok" and not found.reason.endswith(KEPT)
+    first.save_boot_facts()
+    kept = json.loads((tmp_path / "state" / NAME).read_text())["facts"]
+    assert kept["storage probe overlay2"]["key"]["boot_id"] == "boot-1"
+
+    again = kept_probe("overlay2", _host(tmp_path, proc))
+    assert (again.verdict, again.reason) == ("ok", found.reason + KEPT)
+
+    # another boot: the probe mounts again, and the run that applies keeps the new key
+    rebooted = _host(tmp_path, _proc(tmp_path, "boot-2"))
+    anew = kept_probe("overlay2", rebooted)
+    assert (anew.verdict, anew.reason) == ("ok", found.reason)
+    rebooted.save_boot_facts()
+    kept = json.loads((tmp_path / "state" / NAME).read_text())["facts"]
+    assert kept["storage probe overlay2"]["key"]["boot_id"] == "boot-2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proc", "state"]
+
+
+def test_without_overlay_in_the_kernel_a_kept_success_is_not_used(tmp_path: Path) -> None:
+    if "overlay" not in filesystems(Path("/proc")):
+        pytest.skip("no overlay in this kernel")
+    host = _host(tmp_path, _proc(tmp_path, "boot-1"))
+    assert kept_probe("overlay2", host).verdict == "ok"
+    host.save_boot_facts()
+    gone = _host(tmp_path, _proc(tmp_path, "boot-1", overlay=False))
+    found = kept_probe("overlay2", gone)
+    assert (found.verdict, found.reason) == ("not supported", "no overlay in /proc/filesystems")
+    assert not gone.boot_facts.dirty  # a failure is never kept
+
+
+def test_plan_keeps_nothing_and_apply_keeps_the_probe(box: Sandbox) -> None:
+    if "overlay" not in filesystems(Path("/proc")):
+        pytest.skip("no overlay in this kernel")
+    state = Path(box.spec["state_dir"])
+    assert box.reconcile("plan", "SPEC").returncode == 0
+    assert not state.exists()
+    assert box.reconcile("SPEC").returncode == 0
+    kept = json.loads((state / NAME).read_text())["facts"]["storage probe overlay2"]
+    assert kept["key"]["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    shown = json.loads(box.reconcile("show", "SPEC", "-o", "json", check=True).stdout)
+    probes = {p["driver"]: p for p in shown["observed"]["storage"]["probes"]}
+    assert probes["overlay2"]["verdict"] == "ok"
+    assert probes["overlay2"]["reason"].endswith(KEPT)

@@ -7,15 +7,23 @@ else the first of `storage.priority` whose probe succeeds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.reconcilers.base import Seen
-from dockyard.reconcilers.storage.probes import NEXT, Probe, probe
+from dockyard.reconcilers.storage.probes import (
+    NEXT,
+    Probe,
+    existing_ancestor,
+    filesystems,
+    fs_type,
+    probe,
+)
 from dockyard.spec import Spec, storage_options
+from dockyard.state.bootfacts import boot_key
 from dockyard.state.host import Host
 from dockyard.state.safepath import Tree
 
@@ -38,6 +46,10 @@ OPEN_DIRS = ("aufs", "aufs/diff", "aufs/layers", "aufs/mnt", "overlay", "devicem
 
 def mode(rel: str) -> str:
     return "0755" if rel in OPEN_DIRS else MODE
+
+
+MOUNTED = ("overlay2", "overlay")  # probes that make a test mount: their success is kept
+KEPT = " (found earlier this boot)"
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,27 @@ def _holds_data(tree: Tree, driver: str) -> bool:
     )
 
 
+def kept_probe(driver: str, host: Host, options: Sequence[str] = ()) -> Probe:
+    """`probe`, but a test mount that succeeded earlier this boot, on the same kernel and the
+    same filesystem under the root, is not made again (state/bootfacts.py). What is cheap to
+    check is checked every time: overlay in /proc/filesystems, the filesystem's type."""
+    if driver not in MOUNTED or "overlay" not in filesystems(host.proc):
+        return probe(driver, host.root, host.proc, options, host.sys)
+    try:
+        where = existing_ancestor(host.root)
+        key = boot_key(host.proc, fs_type(where, host.proc), where.stat().st_dev)
+    except OSError:
+        key = None
+    name = f"storage probe {driver}"
+    kept = host.boot_facts.get(name, key) if key else None
+    if kept is not None and isinstance(kept.get("reason"), str):
+        return Probe(driver, "ok", kept["reason"] + KEPT)
+    found = probe(driver, host.root, host.proc, options, host.sys)
+    if key and found.verdict == "ok":
+        host.boot_facts.put(name, key, {"reason": found.reason})
+    return found
+
+
 class Storage:
     name: ClassVar[str] = "storage"
     after: ClassVar[tuple[str, ...]] = ("directories",)
@@ -143,7 +176,7 @@ class Storage:
                 if twin in probes:  # overlay and overlay2 make the same test mount
                     probes[driver] = replace(probes[twin], driver=driver)
                 else:
-                    probes[driver] = probe(driver, root, host.proc, spec.storage.options, host.sys)
+                    probes[driver] = kept_probe(driver, host, spec.storage.options)
             return probes[driver]
 
         choice = select(spec, env_driver, with_data, run)
