@@ -135,7 +135,7 @@ def test_down_speaks_of_teardown(box: Sandbox) -> None:
     dry = box.reconcile("down", "SPEC", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     removals = [line for line in dry.stdout.splitlines() if line.startswith("  - ")]
-    assert len(removals) == 14
+    assert len(removals) == 17
     reasons = {line.rsplit("  (", 1)[1] for line in removals}
     assert reasons == {
         "owned by dockyard)",
@@ -143,11 +143,11 @@ def test_down_speaks_of_teardown(box: Sandbox) -> None:
         "dockyard created it)",
     }
     assert "position" not in dry.stdout and "not in the spec" not in dry.stdout
-    assert dry.stdout.endswith("\nPlan: 14 to remove.\n")
+    assert dry.stdout.endswith("\nPlan: 17 to remove.\n")
 
     down = box.reconcile("down", "SPEC")
     assert down.returncode == 0, down.stderr
-    assert down.stdout.endswith("\nPlan: 14 to remove.\nDown complete: 14 removed; verified.\n")
+    assert down.stdout.endswith("\nPlan: 17 to remove.\nDown complete: 17 removed; verified.\n")
     again = box.reconcile("down", "SPEC")
     assert (again.returncode, again.stdout) == (0, "Nothing of dockyard's is left on this host.\n")
     dry = box.reconcile("down", "SPEC", "--dry-run")

@@ -169,9 +169,9 @@ def test_plan_keeps_nothing_and_apply_keeps_the_probe(box: Sandbox) -> None:
     assert box.reconcile("plan", "SPEC").returncode == 0
     assert not state.exists()
     assert box.reconcile("SPEC").returncode == 0
-    kept = json.loads((state / NAME).read_text())["facts"]["storage probe overlay2"]
+    kept = json.loads((state / NAME).read_text())["facts"]["storage probe overlay"]
     assert kept["key"]["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     shown = json.loads(box.reconcile("show", "SPEC", "-o", "json", check=True).stdout)
     probes = {p["driver"]: p for p in shown["observed"]["storage"]["probes"]}
-    assert probes["overlay2"]["verdict"] == "ok"
-    assert probes["overlay2"]["reason"].endswith(KEPT)
+    assert probes["overlay"]["verdict"] == "ok"
+    assert probes["overlay"]["reason"].endswith(KEPT)
