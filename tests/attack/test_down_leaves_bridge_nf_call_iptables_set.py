@@ -44,3 +44,21 @@ def test_a_spec_that_no_longer_needs_it_sets_it_back(box: Sandbox) -> None:
     result = box.reconcile("SPEC")
     assert result.returncode == 0, result.stdout + result.stderr
     assert box.sysctl(BRIDGE_NF) == "0", result.stdout
+
+
+def test_down_dry_run_shows_the_put_back_and_a_1_found_stays(box: Sandbox) -> None:
+    box.set_sysctl(BRIDGE_NF, "0")
+    box.write_spec({"version": 1, "network": {"icc": False}})
+    assert box.reconcile("SPEC").returncode == 0
+    preview = box.reconcile("down", "--dry-run", "SPEC")
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert f"~ sysctl {BRIDGE_NF}" in preview.stdout, preview.stdout
+    assert box.sysctl(BRIDGE_NF) == "1"  # a dry run changes nothing
+    assert box.reconcile("down", "SPEC").returncode == 0
+    assert box.sysctl(BRIDGE_NF) == "0"
+    # A 1 that dockyard did not set is not dockyard's: down leaves it.
+    box.set_sysctl(BRIDGE_NF, "1")
+    assert box.reconcile("SPEC").returncode == 0
+    down = box.reconcile("down", "SPEC")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert box.sysctl(BRIDGE_NF) == "1", down.stdout
