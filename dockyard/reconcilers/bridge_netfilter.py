@@ -10,7 +10,10 @@ also userland-proxy: false) needs it, and so does dockyard: it sets it to 1 (and
 `bridge-nf-call-ip6tables` with network.ipv6) when icc: false or userland_proxy: false asks for
 it, loads br_netfilter with modprobe when the setting does not exist, and otherwise fails with
 Docker's words. Other hosts' bridges in the namespace are filtered too from then on, which is why
-it is left alone when nothing in the spec needs it.
+it is left alone when nothing in the spec needs it, and why a value dockyard changed is recorded
+in the ledger with the value it replaced (`was`) and put back when the spec stops needing it and
+on `down`. A 1 that dockyard found (or that loading br_netfilter gave, the kernel's default) is
+not dockyard's and stays.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ LOAD_IT = "please ensure that br_netfilter kernel module is loaded"
 class BridgeNetfilterObserved:
     values: dict[str, int | None] = field(default_factory=dict)  # None: no such setting
     modprobe: str | None = None  # the program that could load br_netfilter
+    set_by_dockyard: dict[str, int] = field(default_factory=dict)  # the ledger: setting -> was
 
 
 def needed(spec: Spec) -> list[str]:
@@ -66,7 +70,9 @@ class BridgeNetfilter:
     def observe(self, spec: Spec, host: Host) -> BridgeNetfilterObserved:
         values = {s: sysctl.read(host.proc, s.split(".")) for s in (IPV4, IPV6)}
         search = os.pathsep.join([host.environ.get("PATH", ""), *SBIN])
-        return BridgeNetfilterObserved(values, shutil.which("modprobe", path=search))
+        return BridgeNetfilterObserved(
+            values, shutil.which("modprobe", path=search), _set_by_dockyard(host)
+        )
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         want = needed(spec)
@@ -88,18 +94,41 @@ class BridgeNetfilter:
                     reversible=False,
                 )
             ]
+        changes = [
+            Change(
+                self.name,
+                "sysctl",
+                setting,
+                "update",
+                {"value": got.values[setting], "was": got.values[setting]},
+                {"value": 1, "was": got.values[setting]},
+                f"{why}: frames between containers bypass iptables",
+                claim=True,
+            )
+            for setting in want
+            if got.values[setting] != 1
+        ]
+        return changes + self._put_back(got, want, "the spec no longer needs it")
+
+    def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
+        """`down`: every setting dockyard changed goes back to the value it replaced."""
+        return self._put_back(seen[BridgeNetfilterObserved], [], "down"), []
+
+    def _put_back(self, got: BridgeNetfilterObserved, want: list[str], why: str) -> list[Change]:
+        """The settings dockyard set to 1, still 1, and no longer wanted: back to `was`."""
         return [
             Change(
                 self.name,
                 "sysctl",
                 setting,
                 "update",
-                {"value": got.values[setting]},
-                {"value": 1},
-                f"{why}: frames between containers bypass iptables",
+                {"value": 1, "was": was},
+                {"value": was, "was": was},
+                f"dockyard set it to 1 (it was {was}); {why}",
+                claim=True,
             )
-            for setting in want
-            if got.values[setting] != 1
+            for setting, was in sorted(got.set_by_dockyard.items())
+            if setting not in want and got.values.get(setting) == 1
         ]
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
@@ -123,6 +152,7 @@ class BridgeNetfilter:
         return {
             "settings": got.values,
             "wanted": dict.fromkeys(needed(spec), 1) or "left as they are: nothing needs them",
+            "set_by_dockyard_from": got.set_by_dockyard,
         }
 
     def apply(self, change: Change, host: Host) -> None:
@@ -133,6 +163,19 @@ class BridgeNetfilter:
         if value is None:
             return  # an undo to a setting that did not exist
         sysctl.write(host.proc, change.name.split("."), value)
+
+
+def _set_by_dockyard(host: Host) -> dict[str, int]:
+    """The settings the ledger says dockyard set to 1, with the value each replaced."""
+    out = {}
+    for setting in (IPV4, IPV6):
+        facts = host.ledger.facts(BridgeNetfilter.name, setting)
+        if not isinstance(facts, dict) or facts.get("value") != 1:
+            continue
+        was = facts.get("was")
+        if isinstance(was, int) and not isinstance(was, bool):
+            out[setting] = was
+    return out
 
 
 def _load(change: Change) -> None:

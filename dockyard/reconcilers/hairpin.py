@@ -8,9 +8,18 @@ false: the iptables reconciler writes the NAT rules, and this one sets what is n
 - `net.ipv4.conf.<bridge>.route_localnet = 1`, so that a packet from 127.0.0.1 DNATed to a
   container may be routed out of the bridge (recorded in the ledger: it is set back to 0 when
   the spec no longer asks for it);
-- hairpin mode on every port of the bridge (each container's veth), so that a frame DNATed back
-  to the container it came from may leave by the port it came in by. A watch sets it on ports
-  that appear later (a new port is a netlink link event).
+- hairpin mode on each container's port of the bridge, so that a frame DNATed back to the
+  container it came from may leave by the port it came in by. A watch sets it on ports that
+  appear later (a new port is a netlink link event). Each port dockyard turned on is recorded in
+  the ledger and turned off again when the spec goes back to userland_proxy: true, and on `down`.
+
+Which ports are a container's (Docker 1.7 set hairpin mode only on the veth it had just attached
+for a container, never on another port): a veth whose peer lives in another network namespace
+(the kernel reports IFLA_LINK_NETNSID), and that was not on the bridge when dockyard adopted it.
+So a physical NIC, a bond, a VLAN, a veth whose peer is in this namespace (two bridges joined)
+are never touched; and on a bridge adopted with `existing: true`, the ports found on it at the
+first run (its uplinks, also a veth to a router's namespace) are recorded in the ledger and left
+alone for good. A container attached before that first run is taken for an uplink too.
 
 With userland_proxy: true (the default) nothing is set: localhost and hairpin access then need a
 proxy process that dockyard does not run.
@@ -33,17 +42,32 @@ from dockyard.state.host import Host
 GONE = frozenset({errno.ENODEV, errno.EOPNOTSUPP, errno.EINVAL})
 
 PROXY_NEEDED = (
-    "published ports are reached from other hosts only: from this host's 127.0.0.1 and from a "
-    "container to its own published port Docker went through docker-proxy, a process dockyard "
-    "does not run (network.userland_proxy: false has the kernel do it)"
+    "published ports are reached from other hosts only: from this host's 127.0.0.1, from a "
+    "container to its own published port and from a container to another's through the host "
+    "Docker went through docker-proxy, a process dockyard does not run "
+    "(network.userland_proxy: false has the kernel do it)"
 )
 
 
 @dataclass(frozen=True)
 class HairpinObserved:
     route_localnet: int | None = None  # None: the bridge does not exist (yet)
-    ports: dict[str, bool] = field(default_factory=dict)  # port -> hairpin mode on
+    ports: dict[str, bool] = field(default_factory=dict)  # container port -> hairpin mode on
     set_by_dockyard: bool = False  # the ledger: dockyard set route_localnet to 1
+    ours: list[str] = field(default_factory=list)  # the ledger: ports dockyard turned on
+    left_alone: list[str] = field(default_factory=list)  # the bridge's other ports (uplinks)
+    unrecorded: list[str] | None = None  # an adopted bridge's ports, not yet in the ledger
+
+
+def endpoint(link: netlink.Link | None, found: frozenset[str]) -> bool:
+    """Whether a bridge port is a container's: a veth whose peer is in another namespace and
+    that was not on the bridge when dockyard adopted it."""
+    return (
+        link is not None
+        and link.kind == "veth"
+        and link.peer_netnsid is not None
+        and link.name not in found
+    )
 
 
 def route_localnet(bridge: str) -> tuple[str, ...]:
@@ -75,15 +99,34 @@ class Hairpin:
         bridge = spec.network.bridge
         if bridge.disabled:
             return HairpinObserved()
+        mine = host.ledger.owned.get(self.name, {})
+        turned_on = {n for n, f in mine.items() if isinstance(f, dict) and f.get("hairpin") == "on"}
+        record = host.ledger.facts(self.name, bridge.name)
+        found = record.get("ports") if isinstance(record, dict) else None
+        adopting = bridge.existing and spec.network.iptables and not isinstance(found, list)
         ports: dict[str, bool] = {}
-        if wanted(spec) or host.thorough:
-            index = _index(bridge.name)
-            ports = {p.name: p.hairpin for p in _retry(netlink.bridge_ports) if p.master == index}
+        others: list[str] = []
+        unrecorded: list[str] | None = None
+        if wanted(spec) or host.thorough or turned_on or adopting:
+            links = {x.index: x for x in _retry(netlink.links)}
+            index = next((i for i, x in links.items() if x.name == bridge.name), None)
+            on = {p.name: p for p in _retry(netlink.bridge_ports) if p.master == index}
+            if adopting and index is not None:
+                unrecorded = sorted(on)
+            known = frozenset(unrecorded or (found if isinstance(found, list) else ()))
+            for name, port in sorted(on.items()):
+                if endpoint(links.get(port.index), known):
+                    ports[name] = port.hairpin
+                else:
+                    others.append(name)
         facts = host.ledger.facts(self.name, setting_name(bridge.name))
         return HairpinObserved(
             sysctl.read(host.proc, route_localnet(bridge.name)),
             ports,
             isinstance(facts, dict) and facts.get("value") == 1,
+            sorted(turned_on & set(ports)),
+            others,
+            unrecorded,
         )
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
@@ -92,23 +135,19 @@ class Hairpin:
         got = seen[HairpinObserved]
         bridge = spec.network.bridge.name
         name = setting_name(bridge)
+        changes = self._adopt(bridge, got)
         if not wanted(spec):
-            if not (got.set_by_dockyard and got.route_localnet == 1):
-                return []
             why = "dockyard set it for userland_proxy: false, which the spec no longer asks"
-            return [self._localnet(name, 1, 0, why)]
-        changes = []
+            if got.set_by_dockyard and got.route_localnet == 1:
+                changes.append(self._localnet(name, 1, 0, why))
+            return changes + self._turn_off(got, why)
         if got.route_localnet != 1:
             why = "userland_proxy: false: 127.0.0.1 DNATed to a container is routed"
             changes.append(self._localnet(name, got.route_localnet, 1, why))
         changes.extend(
-            Change(
-                self.name,
-                "port",
+            self._port(
                 port,
-                "update",
-                {"hairpin": "off"},
-                {"hairpin": "on"},
+                True,
                 f"userland_proxy: false: a container on {bridge} reaches its own published port",
             )
             for port, on in sorted(got.ports.items())
@@ -117,12 +156,50 @@ class Hairpin:
         return changes
 
     def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
-        """`down`: route_localnet goes back to 0 if dockyard set it (the bridge may stay)."""
+        """`down`: route_localnet goes back to 0 and hairpin mode off where dockyard set them
+        (the bridge may stay)."""
         got = seen[HairpinObserved]
-        if spec.network.bridge.disabled or not (got.set_by_dockyard and got.route_localnet == 1):
+        if spec.network.bridge.disabled:
             return [], []
-        name = setting_name(spec.network.bridge.name)
-        return [self._localnet(name, 1, 0, "dockyard set it for userland_proxy: false")], []
+        why = "dockyard set it for userland_proxy: false"
+        changes = []
+        if got.set_by_dockyard and got.route_localnet == 1:
+            changes.append(self._localnet(setting_name(spec.network.bridge.name), 1, 0, why))
+        return changes + self._turn_off(got, why), []
+
+    def _adopt(self, bridge: str, got: HairpinObserved) -> list[Change]:
+        """Records the ports found on an adopted bridge: its uplinks, never touched."""
+        if got.unrecorded is None:
+            return []
+        return [
+            Change(
+                self.name,
+                "found_ports",
+                bridge,
+                "create",
+                None,
+                {"ports": got.unrecorded},
+                "the ports on the adopted bridge now (its uplinks): hairpin mode is never "
+                "set on them",
+                claim=True,
+            )
+        ]
+
+    def _turn_off(self, got: HairpinObserved, why: str) -> list[Change]:
+        return [self._port(port, False, why) for port in got.ours if got.ports.get(port)]
+
+    def _port(self, port: str, on: bool, why: str) -> Change:
+        before, after = ("off", "on") if on else ("on", "off")
+        return Change(
+            self.name,
+            "port",
+            port,
+            "update",
+            {"hairpin": before},
+            {"hairpin": after},
+            why,
+            claim=True,
+        )
 
     def _localnet(self, name: str, before: int | None, after: int, why: str) -> Change:
         return Change(
@@ -175,10 +252,13 @@ class Hairpin:
             "published_ports_reached": access,
             "route_localnet": got.route_localnet,
             "hairpin_ports": ports,
+            "ports_left_alone": got.left_alone,
         }
 
     def apply(self, change: Change, host: Host) -> None:
         after = change.after or {}
+        if change.kind == "found_ports":
+            return  # a fact for the ledger only
         if change.kind == "sysctl":
             value = after.get("value")
             if value is not None:  # None: an undo on a bridge that did not exist before

@@ -31,6 +31,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, RTM_NEWROUTE, RTM_GETROUTE = 20, 21, 22, 24, 26
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_INFO_KIND = 1, 3, 4, 18, 1
 IFLA_MASTER, IFLA_PROTINFO, IFLA_BRPORT_MODE = 10, 12, 4  # a bridge port's master, hairpin
+IFLA_LINK_NETNSID = 37  # present only when a veth's peer lives in another network namespace
 NLA_F_NESTED = 0x8000
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
@@ -45,6 +46,7 @@ _RTMSG = struct.Struct("=BBBBBBBBI")
 _RTATTR = struct.Struct("=HH")
 _ERROR = struct.Struct("=i")
 _U32 = struct.Struct("=I")
+_S32 = struct.Struct("=i")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Link:
     mtu: int
     mac: str | None
     up: bool
+    peer_netnsid: int | None = None  # a veth's peer's namespace, when it is another one
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,11 @@ def _attributes(data: bytes, offset: int) -> dict[int, bytes]:
 def _u32(attrs: dict[int, bytes], kind: int) -> int | None:
     raw = attrs.get(kind)
     return _U32.unpack(raw)[0] if raw is not None and len(raw) == _U32.size else None
+
+
+def _s32(attrs: dict[int, bytes], kind: int) -> int | None:
+    raw = attrs.get(kind)
+    return _S32.unpack(raw)[0] if raw is not None and len(raw) == _S32.size else None
 
 
 def _or(value: int | None, default: int) -> int:
@@ -244,6 +252,7 @@ def parse_links(messages: Iterable[tuple[int, bytes]]) -> list[Link]:
                 mtu=_u32(attrs, IFLA_MTU) or 0,
                 mac=":".join(f"{b:02x}" for b in mac) if mac else None,
                 up=bool(flags & IFF_UP),
+                peer_netnsid=_s32(attrs, IFLA_LINK_NETNSID),
             )
         )
     return out

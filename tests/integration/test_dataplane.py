@@ -182,6 +182,7 @@ def test_userland_proxy_false_reaches_published_ports_from_localhost_and_hairpin
         assert probe(box.ns, "127.0.0.1", 8080) == "refused"
         assert probe(box.ns, "127.0.0.1", 8081) == "refused"
         assert probe(c1.ns, HOST, 8080) == "refused"
+        assert probe(c2.ns, HOST, 8080) == "refused"
 
         result = converge(box, published_ports=ports, userland_proxy=False)
         assert f"~ sysctl {BRIDGE_NF}" in result.stdout
@@ -245,7 +246,11 @@ def test_userland_proxy_false_reaches_published_ports_from_localhost_and_hairpin
         # Back to the proxy: dockyard takes back what it set, and localhost is refused again.
         converge(box, published_ports=ports)
         assert box.sysctl("net.ipv4.conf.docker0.route_localnet") == "0"
+        assert box.sysctl(BRIDGE_NF) == "0"  # what it was before dockyard set it
+        for veth in (c1.port, c2.port):
+            assert hairpin(box, veth) == "0"
         assert probe(box.ns, "127.0.0.1", 8080) == "refused"
+        assert probe(c2.ns, HOST, 8080) == "refused"
 
 
 def test_down_takes_back_route_localnet_on_a_bridge_that_stays(box: Sandbox) -> None:

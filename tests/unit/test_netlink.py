@@ -114,6 +114,20 @@ def test_links_as_pyroute2_encodes_them(links: list[Any], split: int) -> None:
     ]
 
 
+@pytest.mark.parametrize("netnsid", [None, 0, 7])
+def test_a_veths_peer_namespace_as_pyroute2_encodes_it(netnsid: int | None) -> None:
+    msg = ifinfmsg()
+    msg["family"] = 0
+    msg["index"] = 9
+    attrs: list[Any] = [("IFLA_IFNAME", "veth1a"), ("IFLA_MTU", 1500)]
+    attrs.append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "veth")]}))
+    if netnsid is not None:
+        attrs.append(("IFLA_LINK_NETNSID", netnsid))
+    msg["attrs"] = attrs
+    [link] = netlink.parse_links(read(encoded(msg, netlink.RTM_NEWLINK) + done()))
+    assert (link.kind, link.peer_netnsid) == ("veth", netnsid)
+
+
 def test_addresses_and_routes_as_pyroute2_encodes_them() -> None:
     addresses = netlink.parse_addresses(read(address_message(3, "172.17.42.1", 16) + done()))
     assert addresses == [netlink.Address(3, ipaddress.IPv4Interface("172.17.42.1/16"))]
