@@ -25,6 +25,7 @@ MANAGED: dict[str, tuple[str, ...]] = {
     "icc": ("network", "icc"),
     "ip": ("network", "default_bind_ip"),
     "userland-proxy": ("network", "userland_proxy"),
+    "ipv6": ("network", "ipv6"),
     "dns": ("dns", "servers"),
     "dns-search": ("dns", "search"),
     "dns-opts": ("dns", "options"),
@@ -48,6 +49,7 @@ FLAGS = {
     "--icc": "icc",
     "--ip": "ip",
     "--userland-proxy": "userland-proxy",
+    "--ipv6": "ipv6",
     "--dns": "dns",
     "--dns-search": "dns-search",
     "--dns-opt": "dns-opts",
@@ -61,7 +63,15 @@ FLAGS = {
     "--storage-opt": "storage-opts",
     "--selinux-enabled": "selinux-enabled",
 }
-BOOLEAN_FLAGS = {"iptables", "ip-forward", "ip-masq", "icc", "selinux-enabled", "userland-proxy"}
+BOOLEAN_FLAGS = {
+    "iptables",
+    "ip-forward",
+    "ip-masq",
+    "icc",
+    "selinux-enabled",
+    "userland-proxy",
+    "ipv6",
+}
 
 
 def export(spec: Spec, mtu: int, nameservers: list[str]) -> dict[str, Any]:
@@ -88,6 +98,9 @@ def export(spec: Spec, mtu: int, nameservers: list[str]) -> dict[str, Any]:
                 "userland-proxy": net.userland_proxy,
             }
         )
+    # --ipv6: dockerd keeps the IPv6 nameservers in containers' resolv.conf only with it, as
+    # dockyard keeps them in its own with network.ipv6.
+    doc["ipv6"] = net.ipv6
     doc["dns"] = list(nameservers)
     if spec.dns.search:
         doc["dns-search"] = list(spec.dns.search)

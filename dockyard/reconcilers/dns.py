@@ -1,9 +1,10 @@
 """dns: `<root>/resolv.conf`, the resolv.conf containers on the default bridge start from.
 
-Derived from `dns.servers`, or from the host's resolv.conf without what a container cannot
-reach (loopback resolvers; IPv6 ones unless the bridge has IPv6), falling back to
-`dns.fallback`. A file a person has edited is left alone: beside it, `resolv.conf.hash`
-records what dockyard wrote.
+Derived as Docker's setupContainerDns did: from the host's resolv.conf without what a
+container cannot reach (loopback resolvers; IPv6 ones unless the bridge has IPv6), falling back
+to `dns.fallback`; once `dns.servers`, `search` or `options` is given, only nameserver, search
+and options lines, each given one replacing the host's. A file a person has edited is left
+alone: beside it, `resolv.conf.hash` records what dockyard wrote.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TARGET = "resolv.conf"
 RECORD = "resolv.conf.hash"
 RESOLVED_STUB = "127.0.0.53"
 GLIBC_MAX_NAMESERVERS = 3
+MISSING = "no such file"  # why a host file that is not there cannot be read
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,15 @@ def _reachable(server: str, ipv6: bool) -> str | None:
 
 
 def derive(spec: Spec, obs: DnsObserved) -> Derived:
-    """Pure: what containers should get, and how it was arrived at."""
+    """Pure: what containers should get, and how it was arrived at.
+
+    As Docker's setupContainerDns: with none of `dns.servers`, `search`, `options` given, the
+    host's file less what containers cannot reach; with any of them given, a file of only
+    nameserver, search and options lines, where each one given replaces the host's.
+    """
     dns = spec.dns
     if dns.servers:
-        derived = Derived(
-            source="dns.servers in the spec",
-            nameservers=tuple(str(s) for s in dns.servers),
-            search=tuple(dns.search),
-            options=tuple(dns.options),
-        )
-        return render(derived)
+        return _from_servers(spec, obs)
     if obs.host_text is None:
         return Derived(source=obs.host_file, error=f"cannot read {obs.host_file}: {obs.host_error}")
     host = resolv.parse(obs.host_text)
@@ -113,13 +114,40 @@ def derive(spec: Spec, obs: DnsObserved) -> Derived:
         nameservers=tuple(kept) if kept else _fallback(spec),
         search=tuple(dns.search) or parsed.search,
         options=tuple(dns.options) or parsed.options,
-        other=parsed.other,
+        # Docker's Build, used once a flag is given, wrote nothing but these three kinds of line.
+        other=() if dns.search or dns.options else parsed.other,
         dropped=tuple(dropped),
         invalid=parsed.invalid,
         via_stub=via_stub,
         fallback=fallback,
     )
     return render(derived)
+
+
+def _from_servers(spec: Spec, obs: DnsObserved) -> Derived:
+    """`dns.servers`, with the host's search domains and options unless the spec gives its own
+    (Docker 1.6 read both from the host's file, libnetwork in 1.9 its options too)."""
+    dns = spec.dns
+    servers = tuple(str(s) for s in dns.servers)
+    source = "dns.servers in the spec"
+    if dns.search and dns.options:
+        host = resolv.ResolvConf()  # nothing left for the host's file to give
+    elif obs.host_text is not None:
+        host = resolv.parse(obs.host_text)
+    elif obs.host_error == MISSING:
+        host = resolv.ResolvConf()  # no file: no search domains, no options, as for the resolver
+    else:
+        return Derived(
+            source=obs.host_file,
+            error=(
+                f"cannot read {obs.host_file} for its search domains and options: {obs.host_error}"
+            ),
+        )
+    search = tuple(dns.search) or host.search
+    options = tuple(dns.options) or host.options
+    if search != tuple(dns.search) or options != tuple(dns.options):
+        source = f"{source} and {obs.host_file}"
+    return render(Derived(source=source, nameservers=servers, search=search, options=options))
 
 
 def _fallback(spec: Spec) -> tuple[str, ...]:
@@ -327,7 +355,7 @@ def _read(path: Path) -> tuple[str | None, str | None]:
     try:
         return safepath.read_file(path).decode(errors="replace"), None
     except FileNotFoundError:
-        return None, "no such file"
+        return None, MISSING
     except IsADirectoryError:
         return None, "is a directory"
     except DockyardError as e:

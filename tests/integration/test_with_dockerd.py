@@ -317,3 +317,32 @@ def test_exported_daemon_json_gives_containers_dockyards_mtu_and_dns(box: Sandbo
             # The spec dockerd's own flags amount to, read back: the same bridge and MTU.
             back = reconcile(box, "import", "daemon-json", str(config))
             assert "bridge:\n    name: docker0\n    mtu: 1450" in back
+
+
+def test_exported_ipv6_gives_containers_ipv6_and_the_hosts_search_domains(box: Sandbox) -> None:
+    """With `network.ipv6: true` and only an IPv6 nameserver on the host, the export carries
+    `ipv6: true` beside it: dockerd (given the `fixed-cidr-v6` it requires since 20.10, which
+    dockyard does not manage) runs containers with IPv6 on eth0 and writes the same nameserver
+    and the host's search domain as dockyard's own resolv.conf."""
+    box.path("etc/resolv.conf").write_text("nameserver 2001:db8::53\nsearch example.test\n")
+    box.write_spec({**spec(), "network": {"iptables_backend": "nft", "ipv6": True}})
+    reconcile(box, "SPEC")
+    mine = Path(box.spec["root"], "resolv.conf").read_text()
+    assert "nameserver 2001:db8::53\nsearch example.test\n" in mine
+    exported = json.loads(reconcile(box, "export", "daemon-json", "SPEC"))
+    assert exported["ipv6"] is True and exported["dns"] == ["2001:db8::53"]
+    config = box.path("etc/docker/daemon.json")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({**exported, "fixed-cidr-v6": "2001:db8:1::/64"}))
+    with private_dockerd(box) as d:
+        d.import_busybox()
+        script = "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; cat /etc/resolv.conf"
+        out = docker(d, "run", "--rm", IMAGE, "sh", "-c", script).splitlines()
+        assert out[0] == "0"
+        assert {x for x in out[1:] if x.startswith(("nameserver", "search"))} == {
+            "nameserver 2001:db8::53",
+            "search example.test",
+        }
+        back = box.reconcile("import", "daemon-json", str(config), timeout=TIMEOUT)
+        assert back.returncode == 0 and "\n  ipv6: true\n" in back.stdout
+        assert "fixed-cidr-v6: not managed by dockyard" in back.stderr

@@ -18,7 +18,8 @@ DAEMON = {
     "icc": False,
     "ip": "127.0.0.1",
     "userland-proxy": False,
-    "dns": ["192.0.2.53", "192.0.2.54"],
+    "ipv6": True,
+    "dns": ["192.0.2.53", "2001:db8::53"],
     "dns-search": ["example.test"],
     "dns-opts": ["ndots:2"],
     "data-root": "/srv/docker",
@@ -54,7 +55,7 @@ def test_bip_becomes_the_bridge_address_with_a_note() -> None:
 
 def test_flags_are_read_as_dockerd_reads_them() -> None:
     flags = (
-        "dockerd -b docker0 --mtu=1450 --iptables=false --icc=true --ip-forward "
+        "dockerd -b docker0 --mtu=1450 --iptables=false --icc=true --ip-forward --ipv6 "
         "--dns 192.0.2.53 --dns=192.0.2.54 --dns-opt ndots:2 -g /srv/docker "
         "--storage-opt size=10G --log-level debug"
     )
@@ -64,6 +65,7 @@ def test_flags_are_read_as_dockerd_reads_them() -> None:
         "iptables": False,
         "icc": True,
         "ip-forward": True,
+        "ipv6": True,
         "dns": ["192.0.2.53", "192.0.2.54"],
         "dns-opts": ["ndots:2"],
         "data-root": "/srv/docker",
@@ -100,6 +102,7 @@ def test_export_of_the_defaults_attaches_dockerd_to_dockyards_bridge() -> None:
         "icc": True,
         "ip": "0.0.0.0",
         "userland-proxy": True,
+        "ipv6": False,
         "dns": ["192.0.2.53"],
     }
     assert "bip" not in doc  # dockerd refuses --bip together with --bridge
@@ -125,3 +128,11 @@ def test_userland_proxy_is_dockerds_flag() -> None:
     assert spec == {"version": 1, "network": {"userland_proxy": False}} and notes == []
     exported = daemon_json.export(load_text(yaml.safe_dump(spec)), 1500, [])
     assert exported["userland-proxy"] is False
+
+
+@pytest.mark.parametrize(("flags", "ipv6"), [("--ipv6", True), ("--ipv6=false", False)])
+def test_the_ipv6_flag_is_network_ipv6(flags: str, ipv6: bool) -> None:
+    """dockerd's --ipv6 is network.ipv6: with it, containers keep IPv6 nameservers."""
+    spec, notes = daemon_json.to_spec(daemon_json.parse_flags(flags))
+    assert (spec, notes) == ({"version": 1, "network": {"ipv6": ipv6}}, [])
+    assert load_text(yaml.safe_dump(spec)).network.ipv6 is ipv6

@@ -166,3 +166,81 @@ def test_build_with_zero_length_domain_search() -> None:
     assert "nameserver ns1\nnameserver ns2\nnameserver ns3\n" in built
     assert "search ." not in built
     assert "search" not in built.split("\n", 2)[2]
+
+
+# setupContainerDns (daemon/container.go, Docker 1.6) has no test table of its own; its rule,
+# re-typed from the source as rows: once --dns or --dns-search is given, the host's nameservers
+# and search domains are read, the given ones replace them, and Build writes only those lines.
+# Docker 1.9 (libnetwork's sandbox setupDNS) added --dns-opt to the same rule, the host's
+# options kept unless it is given: `dns.options` is that flag, so options follow 1.9.
+# (host resolv.conf, dns.servers, dns.search, dns.options, the file's lines after the header)
+HOST = "nameserver 10.0.0.1\nsearch corp.example\noptions ndots:2\nsortlist 10.0.0.0\n"
+SETUP_CONTAINER_DNS = [
+    # neither: FilterResolvDns of the host's file, its other lines kept
+    (HOST, [], [], [], HOST),
+    # --dns only: the host's search domains (and, since 1.9, options) stay
+    (
+        HOST,
+        ["1.1.1.1"],
+        [],
+        [],
+        "nameserver 1.1.1.1\nsearch corp.example\noptions ndots:2\n",
+    ),
+    # --dns-search only: the host's nameservers stay
+    (
+        HOST,
+        [],
+        ["a.example"],
+        [],
+        "nameserver 10.0.0.1\nsearch a.example\noptions ndots:2\n",
+    ),
+    # both
+    (
+        HOST,
+        ["1.1.1.1"],
+        ["a.example"],
+        [],
+        "nameserver 1.1.1.1\nsearch a.example\noptions ndots:2\n",
+    ),
+    # --dns-opt only (1.9)
+    (HOST, [], [], ["rotate"], "nameserver 10.0.0.1\nsearch corp.example\noptions rotate\n"),
+    # all three: nothing of the host's file is left
+    (
+        HOST,
+        ["1.1.1.1"],
+        ["a.example"],
+        ["rotate"],
+        "nameserver 1.1.1.1\nsearch a.example\noptions rotate\n",
+    ),
+    # --dns-search=. replaces the host's domains with none: no search line at all
+    (HOST, ["1.1.1.1"], ["."], [], "nameserver 1.1.1.1\noptions ndots:2\n"),
+    (HOST, [], ["."], [], "nameserver 10.0.0.1\noptions ndots:2\n"),
+    # a host without search domains or options gives none
+    ("nameserver 10.0.0.1\n", ["1.1.1.1"], [], [], "nameserver 1.1.1.1\n"),
+]
+
+
+@pytest.mark.parametrize(
+    ("host", "servers", "search", "options", "body"),
+    SETUP_CONTAINER_DNS,
+    ids=[
+        "neither",
+        "servers",
+        "search",
+        "servers-and-search",
+        "options",
+        "all-three",
+        "servers-and-search-dot",
+        "search-dot",
+        "servers-host-without-search",
+    ],
+)
+def test_setup_container_dns(
+    host: str, servers: list[str], search: list[str], options: list[str], body: str
+) -> None:
+    spec = load_text(
+        f"version: 1\ndns: {{servers: {servers}, search: {search}, options: {options}}}\n"
+    )
+    derived = derive(spec, DnsObserved(host_file="/etc/resolv.conf", host_text=host))
+    assert derived.error is None
+    assert derived.content.split("\n", 2)[2] == body
