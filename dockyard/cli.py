@@ -350,6 +350,14 @@ def _watching(p: argparse.ArgumentParser) -> None:
         "a full pass every SECONDS, +-10%% (default 30; 1 to 86400)",
     )
     p.add_argument(
+        "--full-every",
+        type=_count(*FULL_EVERY_RANGE),
+        default=10,
+        metavar="PASSES",
+        help="read legacy iptables tables in full at least every PASSES passes, even when "
+        "their sizes say nothing changed (default 10; 1 to 100000)",
+    )
+    p.add_argument(
         "--metrics-addr",
         type=_address,
         metavar="HOST:PORT",
@@ -383,6 +391,7 @@ def _daemon_source(p: argparse.ArgumentParser) -> None:
 
 DEBUG_HELP = "on an internal error, print the traceback here"
 INTERVAL_RANGE = (1.0, 86400.0)
+FULL_EVERY_RANGE = (1, 100000)
 LOCK_TIMEOUT_RANGE = (0.0, 86400.0)
 
 
@@ -401,6 +410,21 @@ def _seconds(low: float, high: float) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(
                 f"a number of seconds from {low:g} to {high:g}, not {text!r}"
             )
+        return value
+
+    return parse
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"a whole number from {low} to {high}, not {text!r}")
         return value
 
     return parse
@@ -702,6 +726,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     options = watch.Options(
         spec_path=args.spec,
         interval=args.interval,
+        full_every=args.full_every,
         output=args.output,
         metrics_addr=args.metrics_addr,
         metrics_file=args.metrics_file,

@@ -46,6 +46,14 @@ class Observation:
     seen: Seen = field(default_factory=Seen)
     notes: list[Note] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
+    # Reconcilers a watch takes as they were at an earlier pass that found nothing to change
+    # for them (not observed, no diff): the notes their check gave then.
+    reused: dict[str, list[Note]] = field(default_factory=dict)
+
+
+# Given a reconciler about to be observed and what was seen before it: the notes to reuse
+# instead of observing it, or None to observe it.
+Reuse = Callable[[Reconciler, Seen], list[Note] | None]
 
 
 def _why(e: BaseException) -> str:
@@ -55,7 +63,9 @@ def _why(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def observe(reconcilers: Iterable[Reconciler], spec: Spec, host: Host) -> Observation:
+def observe(
+    reconcilers: Iterable[Reconciler], spec: Spec, host: Host, reuse: Reuse | None = None
+) -> Observation:
     obs = Observation()
     notice = host.ledger.notice()
     if notice:
@@ -64,6 +74,10 @@ def observe(reconcilers: Iterable[Reconciler], spec: Spec, host: Host) -> Observ
         blocked = [d for d in r.after if d in obs.failed]
         if blocked:
             obs.failed.add(r.name)
+            continue
+        kept = reuse(r, obs.seen) if reuse is not None else None
+        if kept is not None:
+            obs.reused[r.name] = kept
             continue
         try:
             obs.seen.add(r.name, r.observe(spec, host))
@@ -82,6 +96,9 @@ def plan(
     ordered = list(reconcilers)
     for r in reversed(ordered) if teardown else ordered:
         if r.name in obs.failed:
+            continue
+        if r.name in obs.reused:
+            result.add_notes(obs.reused[r.name])
             continue
         if teardown:
             tear = getattr(r, "teardown", None)

@@ -1,9 +1,11 @@
 """`reconcile watch`: converge, then keep converging.
 
-A full observe/diff pass every `--interval` (with ±10% jitter, so a fleet does not tick
-together), and at once when netlink reports a change to links or addresses. Legacy xtables
-and sysctls have no change events: the interval catches them. Repairs of drift are logged as
-corrective changes, changes that follow a new spec (at start, after SIGHUP) as intentional.
+An observe/diff pass every `--interval` (with ±10% jitter, so a fleet does not tick
+together), and at once when netlink reports a change to links or addresses, or nf_tables a
+commit. Legacy xtables and sysctls have no change events: the interval catches them. The
+firewall is read in full only when a glance says it changed (shortcut.py), and on legacy
+xtables every `--full-every` passes. Repairs of drift are logged as corrective changes,
+changes that follow a new spec (at start, after SIGHUP) as intentional.
 Drift that dockyard leaves alone (a resolv.conf edited by hand) is logged once when a pass
 first finds it, and once when it clears: not at every pass.
 """
@@ -25,15 +27,16 @@ from pathlib import Path
 from types import FrameType, SimpleNamespace
 from typing import Any, cast
 
-from dockyard import engine, lock
-from dockyard import spec as specs
+from dockyard import engine, lock, shortcut
 from dockyard.change import Change, Note, Plan
 from dockyard.errors import DockyardError, LockTimeout, SpecError
 from dockyard.reconcilers import default_set
 from dockyard.reconcilers.base import Reconciler
+from dockyard.spec.resident import load_resident
 from dockyard.state.host import Host
 
 DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
+NETLINK_ROUTE, RTMGRP_LINK, RTMGRP_IPV4_IFADDR = 0, 0x1, 0x10
 BACKOFF_CAP = 300.0
 OWN_PIDFILE = lock.WATCH_PIDFILE  # in state_dir, while a watch runs
 
@@ -46,6 +49,7 @@ class Options:
     metrics_addr: str | None = None
     metrics_file: str | None = None
     force_dns: bool = False
+    full_every: int = 10  # passes: legacy tables are read in full at least this often
 
 
 @dataclass
@@ -132,6 +136,12 @@ class Metrics:
             "When a pass last ended converged",
             registry=r,
         )
+        self.reads = Counter(
+            "dockyard_reads",
+            "Observations of a reconciler that can glance first: full, partial or none",
+            ["reconciler", "read"],
+            registry=r,
+        )
         self.server: Any = None
         if addr:
             from prometheus_client import start_http_server
@@ -159,6 +169,10 @@ class Metrics:
         else:
             self.errors.inc()
         self.flush()
+
+    def read(self, reconciler: str, how: str) -> None:
+        if self.enabled:
+            self.reads.labels(reconciler=reconciler, read=how).inc()
 
     def failed(self) -> None:
         if self.enabled:
@@ -216,26 +230,26 @@ def sd_notify(message: str) -> None:
 
 
 def _listen(state: State, log: Log) -> None:
-    """Wake the loop when links or addresses change (netlink multicast)."""
+    """Wake the loop when links or addresses change (rtnetlink multicast). A bare socket:
+    pyroute2 would hold 11 MB of the watch's memory for the same wake-ups."""
     try:
-        from pyroute2 import IPRoute
-
-        ipr = IPRoute()
-        ipr.bind(groups=0x1 | 0x10)  # RTMGRP_LINK | RTMGRP_IPV4_IFADDR
-    except Exception as e:  # no events: the interval still catches everything
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        s.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR))
+    except OSError as e:  # no events: the interval still catches everything
         log.event("warning", f"netlink events unavailable ({e}); polling only")
         return
-    while not state.stopping:
-        try:
-            if ipr.get():
-                state.wake.set()
-        except Exception as e:
-            if getattr(e, "code", getattr(e, "errno", None)) == errno.ENOBUFS:
-                state.wake.set()  # events were lost: a full pass resynchronises
-                continue
-            if state.stopping:
-                return
-            time.sleep(1)
+    with s:
+        while not state.stopping:
+            try:
+                if s.recv(1 << 16):
+                    state.wake.set()
+            except OSError as e:
+                if e.errno == errno.ENOBUFS:
+                    state.wake.set()  # events were lost: a full pass resynchronises
+                    continue
+                if state.stopping:
+                    return
+                time.sleep(1)
 
 
 class Watch:
@@ -250,6 +264,7 @@ class Watch:
             options.metrics_file,
             lambda why: self.log.event("warning", why, error=why),
         )
+        self.shortcuts = shortcut.Shortcuts(options.full_every, self.metrics.read)
 
     def _signals(self) -> None:
         def stop(signum: int, frame: FrameType | None) -> None:
@@ -268,7 +283,7 @@ class Watch:
         signal.signal(signal.SIGHUP, reload)
 
     def run(self) -> int:
-        spec = specs.load(self.options.spec_path)
+        spec = load_resident(self.options.spec_path)
         host = Host.for_spec(spec)
         reconcilers = engine.order(default_set(force_dns=self.options.force_dns))
         engine.prepare_state_dir(host)
@@ -277,6 +292,10 @@ class Watch:
             host.state.write(OWN_PIDFILE, self._own_pid, 0o644)
             self._signals()
             threading.Thread(target=_listen, args=(self.state, self.log), daemon=True).start()
+            for r in reconcilers:
+                listen = getattr(r, "listen", None)
+                if listen is not None:
+                    listen(self.state.wake.set, lambda: self.state.stopping)
             try:
                 self._loop(spec, reconcilers)
             finally:
@@ -328,7 +347,7 @@ class Watch:
 
     def _reload(self) -> Any:
         try:
-            new = specs.load(self.options.spec_path)
+            new = load_resident(self.options.spec_path)
         except SpecError as e:
             for problem in e.problems:
                 self.log.event(
@@ -340,9 +359,17 @@ class Watch:
         return new
 
     def _pass(self, spec: Any, reconcilers: list[Reconciler], kind: str) -> bool:
+        try:
+            return self._pass_once(spec, reconcilers, kind)
+        finally:
+            shortcut.forget(reconcilers)
+
+    def _pass_once(self, spec: Any, reconcilers: list[Reconciler], kind: str) -> bool:
         started = time.perf_counter()
         host = Host.for_spec(spec)
-        the_plan = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host))
+        seen = engine.observe(reconcilers, spec, host, self.shortcuts.hook(spec, host))
+        the_plan = engine.plan(reconcilers, spec, seen)
+        self.shortcuts.settle(the_plan, seen)
         self._log_drift(the_plan.drift)
         if not the_plan.changes and not the_plan.errors:
             self.metrics.record(the_plan, None, kind, time.perf_counter() - started)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from dockyard.change import Change, Note
@@ -61,3 +62,32 @@ class Reconciler(Protocol):
 
     def apply(self, change: Change, host: Host) -> None:
         """Carry out one change from `diff` (or its undo), and nothing else."""
+
+
+@dataclass(frozen=True)
+class Glance:
+    """What a cheap look at the host says about one reconciler's part of it (`Glancing`)."""
+
+    token: object  # the state as seen now, to be passed back as `since`; None: cannot tell
+    same: bool  # nothing it observes has changed since `since`
+    exact: bool = True  # False: a change can leave the token as it was (a full read now and then)
+    part: bool = False  # not the same: only what changed is read next
+
+
+class Glancing(Protocol):
+    """Optional, for `reconcile watch`: a reconciler whose observation is costly at scale (the
+    firewall's 200,000 rules) says cheaply whether it can have changed.
+
+    The watch passes the token of the last pass whose diff came out empty, when the spec and
+    every observation made before this reconciler's are still what they were then (its diff
+    and check read nothing else); `since` is None when a full read is wanted. The reconciler
+    may then observe only what changed (`observe` after `glance`, and the verification after
+    an apply, read that part)."""
+
+    def listen(self, wake: Callable[[], None], stopping: Callable[[], bool]) -> None:
+        """Start following the host's change announcements, if it has any; `wake()` on each."""
+
+    def glance(self, spec: Spec, host: Host, since: object | None) -> Glance: ...
+
+    def forget(self) -> None:
+        """Drop what was kept for the verification after an apply (between two passes)."""

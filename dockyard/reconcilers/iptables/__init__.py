@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.errors import DockyardError, PartiallyApplied
-from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
+from dockyard.reconcilers.base import NETWORKING_DISABLED, Glance, Seen
 from dockyard.reconcilers.bridge import BridgeObserved, bridge_subnet
 from dockyard.reconcilers.iptables import backends, diff, rules, save
 from dockyard.reconcilers.pidfile import PidFileObserved
 from dockyard.spec import Spec
+from dockyard.state import netfilter
 from dockyard.state.host import Host
 
 WRITTEN = "iptables.written"  # in state_dir: touched before every commit of dockyard's
@@ -33,6 +35,23 @@ class IptablesObserved:
     backend: str | None = None
     backend_reason: str = ""
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Set when only some chains were read (a watch that knows what else is as it was):
+    # table -> the chains read, those in `tables`.
+    scope: dict[str, frozenset[str]] | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    """The tables as a glance sees them: each legacy table's info (None: no ip_tables module)
+    and the nf_tables generation (None: no nf_tables module); `unread` for a backend that is
+    not a candidate."""
+
+    legacy: object = "unread"
+    nft: object = "unread"
+
+
+NOTHING: dict[str, frozenset[str]] = {table: frozenset() for table in rules.TABLES}
+CATCH_UP = 0.5  # seconds to wait for the event thread to have seen a generation announced
 
 
 def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tuple[str | None, str]:
@@ -79,7 +98,12 @@ class Iptables:
         # The backend the last observation chose; apply writes where that plan was made.
         self.backend: str | None = None
         self.lock_timeout = 10.0
-        self._memo: tuple[Spec, ipaddress.IPv4Network, rules.Wanted] | None = None
+        self._memo: _Memo | None = None
+        self._outside: tuple[Spec, ipaddress.IPv4Network | None, list[Note]] | None = None
+        self._reason = ""
+        # Set by `glance` (watch mode): the chains the next observations read; None: all.
+        self._scope: dict[str, frozenset[str]] | None = None
+        self._events: netfilter.Events | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
         try:
@@ -92,6 +116,8 @@ class Iptables:
             raise
 
     def _observe(self, spec: Spec, written: Path) -> IptablesObserved:
+        if self._scope is not None and self.backend is not None:
+            return self._observe_chains(self.backend, self._scope)
         wanted: str = spec.network.iptables_backend
         candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
         texts = {b: backends.save(b, written) for b in candidates if backends.available(b)}
@@ -101,9 +127,119 @@ class Iptables:
             linked = backends.linked_backend()
         backend, reason = choose_backend(spec, texts, linked)
         self.backend, self.lock_timeout = backend, spec.network.iptables_lock_timeout
+        self._reason = reason
         if backend is None:
             return IptablesObserved(None, reason)
         return IptablesObserved(backend, reason, _chains(texts[backend]))
+
+    def _observe_chains(self, backend: str, scope: dict[str, frozenset[str]]) -> IptablesObserved:
+        """Only the chains in `scope`, each with `iptables -S CHAIN`; one that is missing is
+        left out of `tables`, as a save would."""
+        tables: dict[str, dict[str, list[str]]] = {}
+        for table, chains in scope.items():
+            found = tables.setdefault(table, {})
+            for chain in sorted(chains):
+                text = backends.list_chain(backend, table, chain)
+                if text is not None:
+                    found[chain] = save.listed(text, chain)
+        return IptablesObserved(backend, self._reason, tables, scope)
+
+    # Watch mode (base.Glancing).
+
+    def listen(self, wake: Callable[[], None], stopping: Callable[[], bool]) -> None:
+        """Follow nf_tables' announcements when its module is loaded (subscribing would load
+        it); legacy xtables announces nothing."""
+        if self._events is not None or backends.might_load_module("nf_tables"):
+            return
+        events = netfilter.Events()
+
+        def run() -> None:
+            try:
+                netfilter.listen(events, wake, stopping)
+            except OSError:
+                pass  # no announcements: every changed generation is then read in full
+            finally:
+                self._events = None
+
+        self._events = events
+        threading.Thread(target=run, name="nftables-events", daemon=True).start()
+
+    def forget(self) -> None:
+        """The rules of dockyard's own chains (200,000 texts at 100,000 ports) go; those of
+        the built-in chains, a handful, stay for a watch pass that reads only those."""
+        memo = self._memo
+        if memo is not None and memo.whole:
+            kept = rules.Wanted(memo.wanted.builtin, {})
+            self._memo = _Memo(memo.spec, memo.subnet, kept, whole=False)
+
+    def glance(self, spec: Spec, host: Host, since: object | None) -> Glance:
+        """The tables' token now, and whether anything dockyard reads can have changed since
+        `since`: legacy tables compare by hooks, entry count and size (inexact: an edit in
+        place keeps them); nf_tables by generation, and when it moved, by what the
+        announcements say the commits touched (exact). Sets the scope of the observations
+        that follow: nothing, some chains, or (None) everything."""
+        self._scope = None
+        try:
+            token = self._token(spec)
+        except OSError:
+            return Glance(None, same=False)
+        if (
+            not isinstance(since, Token)
+            or self.backend is None
+            or since.legacy != token.legacy
+            or spec.network.bridge.disabled
+        ):
+            return Glance(token, same=False)
+        scope = self._nft_changes(spec, since, token)
+        if scope is None:
+            return Glance(token, same=False)
+        self._scope = scope
+        if any(scope.values()):
+            return Glance(token, same=False, part=True)
+        return Glance(token, same=True, exact=self.backend == "nft")
+
+    def _token(self, spec: Spec) -> Token:
+        wanted = spec.network.iptables_backend
+        legacy: object = "unread"
+        nft: object = "unread"
+        if wanted in ("auto", "legacy") and backends.available("legacy"):
+            names = netfilter.legacy_tables()
+            legacy = (
+                None
+                if names is None
+                else tuple((name, netfilter.legacy_table_info(name)) for name in names)
+            )
+        if wanted in ("auto", "nft") and backends.available("nft"):
+            loaded = not backends.might_load_module("nf_tables")
+            nft = netfilter.nft_generation() if loaded else None
+        return Token(legacy, nft)
+
+    def _nft_changes(
+        self, spec: Spec, since: Token, token: Token
+    ) -> dict[str, frozenset[str]] | None:
+        """What changed in nf_tables between the two tokens, as chains to read (NOTHING when
+        none of it matters here); None when that cannot be told and everything is read."""
+        if since.nft == token.nft:
+            return NOTHING
+        events = self._events
+        if not isinstance(since.nft, int) or not isinstance(token.nft, int) or events is None:
+            return None
+        touched = events.since(since.nft, token.nft, wait=CATCH_UP)
+        if touched is None:
+            return None
+        ours = {t for t in touched if t.family in (netfilter.AF_INET, None)}
+        if spec.network.iptables_backend == "nft":  # no choice to make: other tables do not matter
+            ours = {t for t in ours if t.table in rules.TABLES or t.table is None}
+        if not ours:
+            return NOTHING
+        if self.backend != "nft" or not spec.network.iptables:
+            return None
+        scope = {table: set[str]() for table in rules.TABLES}
+        for t in ours:
+            if t.table not in scope or t.chain is None:
+                return None  # a whole table, or another table that decides the backend
+            scope[t.table].add(t.chain)
+        return {table: frozenset(chains) for table, chains in scope.items()}
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         got = seen[IptablesObserved]
@@ -111,25 +247,40 @@ class Iptables:
             return []
         changes: list[Change] = []
         if not spec.network.iptables:
+            if got.scope is not None:
+                return []  # only a watch that found nothing changed reads part of the tables
             for table in rules.TABLES:
                 changes.extend(diff.remove(table, got.tables.get(table, {})))
             return changes
+        if got.scope is not None and not any(got.scope.values()):
+            return []  # nothing read: nothing changed since a pass that found nothing to do
         subnet = bridge_subnet(spec, seen[BridgeObserved])
         if subnet is None:
             return []  # the bridge reconciler says why
-        want = self._wanted(spec, subnet)
+        want = self._wanted(spec, subnet, whole=_reads_own_chains(got.scope))
         daemon = seen.get(PidFileObserved)
         live = daemon is not None and daemon.alive
         for table in rules.TABLES:
-            changes.extend(diff.install(table, got.tables.get(table, {}), want, live))
+            only = None if got.scope is None else got.scope.get(table, frozenset())
+            if only is None or only:
+                changes.extend(diff.install(table, got.tables.get(table, {}), want, live, only))
         return changes
 
-    def _wanted(self, spec: Spec, subnet: ipaddress.IPv4Network) -> rules.Wanted:
+    def _wanted(
+        self, spec: Spec, subnet: ipaddress.IPv4Network, whole: bool = True
+    ) -> rules.Wanted:
         """Docker's rules for this spec. The verification pass after apply asks again with the
-        same spec: 200,000 rules are built once per run, not twice."""
-        if self._memo is None or self._memo[0] is not spec or self._memo[1] != subnet:
-            self._memo = (spec, subnet, rules.wanted(spec, subnet))
-        return self._memo[2]
+        same spec: 200,000 rules are built once per run, not twice. Without `whole`, the rules
+        of dockyard's own chains may be missing (a watch dropped them; see `forget`)."""
+        memo = self._memo
+        if (
+            memo is None
+            or memo.spec is not spec
+            or memo.subnet != subnet
+            or (whole and not memo.whole)
+        ):
+            memo = self._memo = _Memo(spec, subnet, rules.wanted(spec, subnet), whole=True)
+        return memo.wanted
 
     def check(self, spec: Spec, seen: Seen) -> list[Note]:
         if spec.network.bridge.disabled:
@@ -151,11 +302,19 @@ class Iptables:
 
     def _outside_the_subnet(self, spec: Spec, seen: Seen) -> list[Note]:
         """A container address outside the subnet the bridge has, or that `address: auto`
-        chose, gets no traffic: an error, checked after the choice."""
+        chose, gets no traffic: an error, checked after the choice. Asked again with the same
+        spec and subnet (the verification after apply, every pass of a watch), the answer is
+        the one already found: at 100,000 ports it takes 0.2 s."""
         bridge = seen.get(BridgeObserved)
         subnet = bridge_subnet(spec, bridge) if bridge is not None else None
         if subnet is None or not spec.network.iptables:
             return []
+        memo = self._outside
+        if memo is None or memo[0] is not spec or memo[1] != subnet:
+            memo = self._outside = (spec, subnet, self._outside_of(spec, subnet))
+        return list(memo[2])
+
+    def _outside_of(self, spec: Spec, subnet: ipaddress.IPv4Network) -> list[Note]:
         network, mask = int(subnet.network_address), int(subnet.netmask)
         addresses = {p["container_ip"] for p in spec.network.published_ports}
         outside = sorted((ip for ip in addresses if _as_int(ip) & mask != network), key=_as_int)
@@ -224,6 +383,20 @@ class Iptables:
             done = [c for table in committed for c in batches[table]]
             why = "; ".join(str(e) for e in failed if e.table not in committed)
             raise PartiallyApplied(why, done)
+
+
+@dataclass(frozen=True)
+class _Memo:
+    spec: Spec
+    subnet: ipaddress.IPv4Network
+    wanted: rules.Wanted
+    whole: bool  # False: `wanted.own` was dropped
+
+
+def _reads_own_chains(scope: dict[str, frozenset[str]] | None) -> bool:
+    return scope is None or any(
+        chain in rules.OWN_CHAINS[table] for table, chains in scope.items() for chain in chains
+    )
 
 
 def _as_int(ip: str) -> int:

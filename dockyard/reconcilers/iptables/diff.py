@@ -204,21 +204,31 @@ def _rewrite(
 
 
 def install(
-    table: str, chains: dict[str, list[str]], want: Wanted, daemon_live: bool = False
+    table: str,
+    chains: dict[str, list[str]],
+    want: Wanted,
+    daemon_live: bool = False,
+    only: frozenset[str] | None = None,
 ) -> list[Change]:
     """Changes that install dockyard's rules in `table`, chains first. A live daemon makes its
     own DOCKER chain (dockerd deletes and recreates it at each start: creating it in that
-    moment would be a fight over the daemon's object)."""
+    moment would be a fight over the daemon's object). With `only`, `chains` holds those
+    chains alone (the others are known to be as they were when nothing was to change) and
+    the changes are theirs."""
+
+    def here(chain: str) -> bool:
+        return only is None or chain in only
+
     changes = [
         chain_change("create", table, chain, "missing")
         for chain in ENSURED[table]
-        if chain not in chains and not (daemon_live and chain == DAEMON)
+        if here(chain) and chain not in chains and not (daemon_live and chain == DAEMON)
     ]
     for (t, chain), rules in want.builtin.items():
-        if t == table:
+        if t == table and here(chain):
             changes.extend(ordered(table, chain, chains.get(chain, []), rules))
     for (t, chain), lines in want.own.items():
-        if t == table:
+        if t == table and here(chain):
             changes.extend(unordered(table, chain, chains.get(chain, []), lines))
     for chain, current in chains.items():
         wanted_here = (table, chain) in want.builtin or (table, chain) in want.own

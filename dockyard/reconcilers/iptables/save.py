@@ -91,6 +91,12 @@ def _lines(body: str) -> Table:
     return table
 
 
+def listed(text: str, chain: str) -> list[str]:
+    """The rule lines of `chain` in `iptables -S CHAIN` output, without `-A CHAIN `."""
+    prefix = f"-A {chain} "
+    return [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]
+
+
 def owned_tag(rule: str) -> str | None:
     """The `dockyard:<hash>` comment of a rule, or None for a rule that is not dockyard's."""
     at = rule.find(_MARK)
