@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import socket
 import struct
@@ -31,9 +32,12 @@ NLMSG_ERROR = 0x2
 NLMSG_DONE = 0x3
 NFNLGRP_NFTABLES = 7
 NFNL_SUBSYS_NFTABLES = 10
+NFT_MSG_NEWCHAIN = 3
+NFT_MSG_GETCHAIN = 4
 NFT_MSG_NEWGEN = 15
 NFT_MSG_GETGEN = 16
 NFTA_GEN_ID = 1
+NFTA_CHAIN_NAME = 3
 NLA_TYPE_MASK = 0x3FFF
 # Messages about one chain, and the attribute that names it (attribute 1 names the table in
 # every object message).
@@ -114,9 +118,45 @@ def touched(kind: int, payload: bytes) -> Touched:
     return Touched(family, table, chain)
 
 
-def _request(kind: int, seq: int) -> bytes:
-    body = _NFGEN.pack(socket.AF_UNSPEC, 0, 0)
+def _request(kind: int, seq: int, family: int = socket.AF_UNSPEC, attrs: bytes = b"") -> bytes:
+    body = _NFGEN.pack(family, 0, 0) + attrs
     return _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST, seq, 0) + body
+
+
+def _attr(kind: int, text: str) -> bytes:
+    data = text.encode() + b"\0"
+    padding = b"\0" * (-(_ATTR.size + len(data)) % 4)
+    return _ATTR.pack(_ATTR.size + len(data), kind) + data + padding
+
+
+def chain_request(table: str, chain: str, seq: int = 1) -> bytes:
+    """`NFT_MSG_GETCHAIN` for one IPv4 chain."""
+    attrs = _attr(_TABLE_ATTR, table) + _attr(NFTA_CHAIN_NAME, chain)
+    return _request((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN, seq, AF_INET, attrs)
+
+
+def parse_chain_answer(data: bytes) -> bool:
+    """Whether the kernel's answer to `chain_request` found the chain: a chain message, or
+    ENOENT (for the chain or its table); any other refusal is an error."""
+    for kind, payload in messages(data):
+        if kind == NLMSG_ERROR:
+            code = -struct.unpack_from("=i", payload)[0] if len(payload) >= 4 else 0
+            if code == errno.ENOENT:
+                return False
+            raise OSError(code, os.strerror(code) if code else "netlink error")
+        if kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN:
+            return True
+    raise OSError(0, "no chain and no error in the kernel's answer")
+
+
+def nft_chain_exists(table: str, chain: str) -> bool:
+    """Whether nf_tables has this IPv4 chain. iptables-nft 1.8.9 says a chain that does not
+    exist is "incompatible", as it says of one it cannot read: this tells the two apart."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as s:
+        s.settimeout(2.0)
+        s.bind((0, 0))
+        s.send(chain_request(table, chain))
+        return parse_chain_answer(s.recv(65536))
 
 
 def parse_generation(data: bytes) -> int:

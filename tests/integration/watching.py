@@ -87,6 +87,18 @@ class Watcher:
             if line.startswith("dockyard_passes_total{")
         )
 
+    def reads(self, how: str, reconciler: str = "iptables") -> int:
+        """How many of the watch's observations of `reconciler` read everything ("full"),
+        only what changed ("partial"), or nothing ("none": a glance said it was the same)."""
+        assert self.metrics_file is not None, "start the Watcher with count_passes=True"
+        try:
+            text = self.metrics_file.read_text()
+        except FileNotFoundError:
+            return 0
+        labels = f'dockyard_reads_total{{read="{how}",reconciler="{reconciler}"}} '
+        found = [line for line in text.splitlines() if line.startswith(labels)]
+        return int(float(found[0].rsplit(" ", 1)[1])) if found else 0
+
     def wait_passes(self, count: int) -> None:
         """Waits until `count` more passes have finished than when called: with count >= 2, at
         least one of them began after the call."""

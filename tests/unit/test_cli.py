@@ -203,6 +203,9 @@ def test_a_bulk_rewrite_shows_what_it_adds_and_removes() -> None:
         (["apply", "--lock-timeout", "1e999"], "a number of seconds from 0 to 86400, not '1e999'"),
         (["apply", "--lock-timeout", "-1"], "a number of seconds from 0 to 86400, not '-1'"),
         (["down", "--lock-timeout", "86401"], "a number of seconds from 0 to 86400, not '86401'"),
+        (["watch", "--full-every", "0"], "a whole number from 1 to 100000, not '0'"),
+        (["watch", "--full-every", "2.5"], "a whole number from 1 to 100000, not '2.5'"),
+        (["apply", "--full-every", "100001"], "a whole number from 1 to 100000, not '100001'"),
         (
             ["watch", "--metrics-addr", "9323"],
             "HOST:PORT such as 127.0.0.1:9323, not '9323'",

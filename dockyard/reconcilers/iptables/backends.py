@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from dockyard.errors import DockyardError
+from dockyard.state import netfilter
 from dockyard.state.safepath import Tree
 
 BACKENDS = ("legacy", "nft")
@@ -79,9 +80,19 @@ def list_chain(backend: str, table: str, chain: str) -> str | None:
     if result.returncode == 0:
         return result.stdout.decode(errors="replace")
     why = result.stderr.decode(errors="replace").strip()
-    if result.returncode == 1 and "No chain/target/match by that name" in why:
+    if result.returncode == 1 and (
+        "No chain/target/match by that name" in why
+        or (backend == "nft" and not _nft_chain_exists(table, chain))
+    ):
         return None
     raise DockyardError(f"iptables-{backend} -t {table} -S {chain} failed: {why}")
+
+
+def _nft_chain_exists(table: str, chain: str) -> bool:
+    try:
+        return netfilter.nft_chain_exists(table, chain)
+    except OSError:
+        return True  # cannot tell: the error above stands
 
 
 # File times come from the kernel's coarse clock, up to a tick behind time.time(); a read that
