@@ -608,3 +608,17 @@ def test_no_message_is_pydantic_s() -> None:
         "spec.yaml:4:19: preflight.arch: must be a list, such as [a, b], got 'amd64'",
         "spec.yaml:4:30: preflight.os: must be linux, got a list",
     ]
+
+
+def test_all_within_takes_the_subnets_bounds_exactly() -> None:
+    import ipaddress
+
+    from dockyard.spec.rules import all_within
+
+    subnet = ipaddress.IPv4Network("172.17.0.0/16")
+    assert all_within([], subnet)
+    assert all_within(["172.17.0.0", "172.17.255.255", "172.17.3.4"], subnet)
+    assert not all_within(["172.17.0.2", "172.16.255.255"], subnet)
+    assert not all_within(["172.18.0.0", "172.17.0.2"], subnet)
+    assert all_within(["255.255.255.255"], ipaddress.IPv4Network("255.255.255.0/24"))
+    assert not all_within(["0.0.0.0"], ipaddress.IPv4Network("0.0.0.1/32"))

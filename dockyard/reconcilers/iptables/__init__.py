@@ -24,6 +24,7 @@ from dockyard.reconcilers.bridge import BridgeObserved, bridge_subnet
 from dockyard.reconcilers.iptables import backends, diff, rules, save
 from dockyard.reconcilers.pidfile import PidFileObserved
 from dockyard.spec import Spec
+from dockyard.spec.rules import all_within
 from dockyard.state import netfilter
 from dockyard.state.host import Host
 
@@ -315,8 +316,10 @@ class Iptables:
         return list(memo[2])
 
     def _outside_of(self, spec: Spec, subnet: ipaddress.IPv4Network) -> list[Note]:
-        network, mask = int(subnet.network_address), int(subnet.netmask)
         addresses = {p["container_ip"] for p in spec.network.published_ports}
+        if all_within(addresses, subnet):
+            return []  # the usual case, in C; below, the addresses one by one
+        network, mask = int(subnet.network_address), int(subnet.netmask)
         outside = sorted((ip for ip in addresses if _as_int(ip) & mask != network), key=_as_int)
         if not outside:
             return []
