@@ -5,7 +5,7 @@ For N published ports (BENCH_WATCH_SCALE, default 0,10000,100000) on each backen
 - idle: its CPU time (its own and its children's: iptables-save and the like, from
   /proc/PID/stat) over BENCH_WATCH_PASSES passes (default 10, = --full-every, so one periodic
   full comparison on legacy is in the window), per second of wall time, and its resident
-  memory (VmRSS after, VmHWM the peak);
+  memory (VmRSS after the window and at the end, VmHWM the peak);
 - repair: an owned rule (MASQUERADE in nat POSTROUTING) deleted by hand, seconds until it is
   back (median and slowest of 3, each deleted at a random moment between passes); at 0 ports
   on the first backend also the bridge deleted (netlink events).
@@ -48,8 +48,9 @@ class Row:
     backend: str
     cpu: float  # CPU seconds per wall second over the idle window
     per_pass: float  # CPU seconds per pass
-    rss: float  # MiB
+    rss: float  # MiB, after the idle window
     peak: float  # MiB
+    rss_end: float  # MiB, after the repairs (each followed by a full read on legacy)
     repair: float  # seconds, median
     worst: float  # seconds, the slowest repair
     bridge: float | None = None  # seconds, median
@@ -176,8 +177,9 @@ def _measure(box: Sandbox, w: Watching, n: int, backend: str) -> Row:
             times.append(until_back(box, link, "docker0", 30.0))
             time.sleep(0.5)
         bridge = statistics.median(times)
-    median = statistics.median(repairs)
-    return Row(n, backend, used / took, used / PASSES, rss, peak, median, max(repairs), bridge)
+    median, end = statistics.median(repairs), memory_mib(pid, "VmRSS")
+    peak = memory_mib(pid, "VmHWM")
+    return Row(n, backend, used / took, used / PASSES, rss, peak, end, median, max(repairs), bridge)
 
 
 def load() -> str:
@@ -193,7 +195,7 @@ def main() -> int:
         f"{PASSES} passes; {load()})"
     )
     head = f"{'ports':>8} {'backend':<7}{'idle CPU':>10}{'at 30 s':>9}{'CPU/pass':>10}"
-    print(head + f"{'RSS':>8}{'peak':>8}{'repair':>9}{'slowest':>9}")
+    print(head + f"{'RSS':>8}{'end':>7}{'peak':>8}{'repair':>9}{'slowest':>9}")
     rows = []
     for n in SCALES:
         for backend in BACKENDS:
@@ -202,7 +204,7 @@ def main() -> int:
             at_goal = r.per_pass / GOAL_INTERVAL
             print(
                 f"{r.ports:>8,} {r.backend:<7}{r.cpu * 100:>9.2f}%{at_goal * 100:>8.2f}%"
-                f"{r.per_pass * 1000:>8.0f}ms{r.rss:>6.0f}MB{r.peak:>6.0f}MB"
+                f"{r.per_pass * 1000:>8.0f}ms{r.rss:>6.0f}MB{r.rss_end:>5.0f}MB{r.peak:>6.0f}MB"
                 f"{r.repair:>8.2f}s{r.worst:>8.2f}s",
                 flush=True,
             )

@@ -148,6 +148,7 @@ def test_metrics_answer_on_loopback(box: Sandbox, watcher: Callable[..., Watcher
         "dockyard_errors_total",
         "dockyard_pass_duration_seconds_count",
         "dockyard_last_converged_timestamp_seconds",
+        'dockyard_reads_total{read="full",reconciler="iptables"}',
     ):
         assert name in text
     assert "dockyard_passes_total" in metrics_file.read_text()
