@@ -515,7 +515,7 @@ def test_each_command_declares_spec_and_its_shared_options_once() -> None:
     }
     locking = ["detailed_exitcode", "lock_timeout", "wait"]
     output = ["output", "no_color"]
-    watching = ["interval", "metrics_addr", "metrics_file"]
+    watching = ["interval", "full_every", "metrics_addr", "metrics_file"]
     assert declared == {
         "apply": ["spec", "dry_run", *locking, *output, "force_dns", "watch", *watching],
         "plan": ["spec", "detailed_exitcode", *output, "force_dns"],
