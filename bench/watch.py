@@ -8,7 +8,9 @@ For N published ports (BENCH_WATCH_SCALE, default 0,10000,100000) on each backen
   memory (VmRSS after the window and at the end, VmHWM the peak);
 - repair: an owned rule (MASQUERADE in nat POSTROUTING) deleted by hand, seconds until it is
   back (median and slowest of 3, each deleted at a random moment between passes); at 0 ports
-  on the first backend also the bridge deleted (netlink events).
+  on the first backend also the bridge deleted (netlink events). "full reads": how many
+  times the firewall was read in full during the repairs (on legacy each repair is followed
+  by one; on nft none is expected).
 
 The interval is BENCH_WATCH_INTERVAL seconds (default 5, so that `make bench` ends); the
 goal is set at 30 s, so the CPU is also given as it would be at 30 s: the same CPU per pass
@@ -53,6 +55,7 @@ class Row:
     rss_end: float  # MiB, after the repairs (each followed by a full read on legacy)
     repair: float  # seconds, median
     worst: float  # seconds, the slowest repair
+    full_reads: int  # firewall reads in full from the first deletion to the end
     bridge: float | None = None  # seconds, median
 
 
@@ -162,7 +165,7 @@ def _measure(box: Sandbox, w: Watching, n: int, backend: str) -> Row:
     rss, peak = memory_mib(pid, "VmRSS"), memory_mib(pid, "VmHWM")
     chain = [f"iptables-{backend}", "-t", "nat", "-S", "POSTROUTING"]
     delete = [f"iptables-{backend}", "-w", "-t", "nat", "-D", "POSTROUTING", "1"]
-    repairs = []
+    repairs, fulls = [], w.counter('dockyard_reads_total{read="full"')
     for _ in range(REPAIRS):
         time.sleep(random.uniform(0, INTERVAL))  # drift comes at any moment
         box.run(delete, check=True)
@@ -177,9 +180,12 @@ def _measure(box: Sandbox, w: Watching, n: int, backend: str) -> Row:
             times.append(until_back(box, link, "docker0", 30.0))
             time.sleep(0.5)
         bridge = statistics.median(times)
+    fulls = w.counter('dockyard_reads_total{read="full"') - fulls
     median, end = statistics.median(repairs), memory_mib(pid, "VmRSS")
     peak = memory_mib(pid, "VmHWM")
-    return Row(n, backend, used / took, used / PASSES, rss, peak, end, median, max(repairs), bridge)
+    return Row(
+        n, backend, used / took, used / PASSES, rss, peak, end, median, max(repairs), fulls, bridge
+    )
 
 
 def load() -> str:
@@ -195,7 +201,7 @@ def main() -> int:
         f"{PASSES} passes; {load()})"
     )
     head = f"{'ports':>8} {'backend':<7}{'idle CPU':>10}{'at 30 s':>9}{'CPU/pass':>10}"
-    print(head + f"{'RSS':>8}{'end':>7}{'peak':>8}{'repair':>9}{'slowest':>9}")
+    print(head + f"{'RSS':>8}{'end':>7}{'peak':>8}{'repair':>9}{'slowest':>9}{'full reads':>12}")
     rows = []
     for n in SCALES:
         for backend in BACKENDS:
@@ -205,7 +211,7 @@ def main() -> int:
             print(
                 f"{r.ports:>8,} {r.backend:<7}{r.cpu * 100:>9.2f}%{at_goal * 100:>8.2f}%"
                 f"{r.per_pass * 1000:>8.0f}ms{r.rss:>6.0f}MB{r.rss_end:>5.0f}MB{r.peak:>6.0f}MB"
-                f"{r.repair:>8.2f}s{r.worst:>8.2f}s",
+                f"{r.repair:>8.2f}s{r.worst:>8.2f}s{r.full_reads:>12}",
                 flush=True,
             )
     for r in rows:

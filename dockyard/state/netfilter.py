@@ -186,8 +186,8 @@ class Events:
     """nf_tables' change announcements, kept generation by generation, read on a thread.
 
     `since(a, b)` says what the commits after generation `a` up to `b` touched, or None when it
-    cannot be sure: a generation whose announcement was not seen, or messages lost (ENOBUFS:
-    the commit they belonged to is not trusted either)."""
+    cannot be sure: a generation whose announcement was not seen, or one that may have lost
+    messages (`lost`)."""
 
     KEEP = 4096  # generations remembered
 
@@ -195,27 +195,34 @@ class Events:
         self._lock = threading.Condition()
         self._done: dict[int, frozenset[Touched]] = {}
         self._open: set[Touched] = set()
-        self._unsure = False
+        self._floor = -1  # generations up to this one may have lost messages
 
     def take(self, kind: int, payload: bytes) -> bool:
         """One message; True when it closed a commit."""
         with self._lock:
             if kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN:
                 generation = generation_of(payload)
-                if generation is not None and not self._unsure:
+                if generation is not None and generation > self._floor:
                     self._done[generation] = frozenset(self._open)
                     while len(self._done) > self.KEEP:
                         del self._done[next(iter(self._done))]
-                self._open, self._unsure = set(), False
+                self._open = set()
                 self._lock.notify_all()
                 return True
             self._open.add(touched(kind, payload))
             return False
 
-    def lost(self) -> None:
-        """Messages were dropped: the commit in progress is not known in full."""
+    def lost(self, now: int) -> None:
+        """Messages were dropped (ENOBUFS). `now` is the generation when that was found: a
+        dropped message belongs to a commit no later than it (nf_tables counts a commit before
+        it announces it), and a later commit's messages all come after the socket had room
+        again (or another ENOBUFS says otherwise). Those commits up to `now` are forgotten:
+        `since` cannot vouch for them."""
         with self._lock:
-            self._open, self._unsure = set(), True
+            self._open = set()
+            self._floor = max(self._floor, now)
+            for generation in [g for g in self._done if g <= self._floor]:
+                del self._done[generation]
 
     def since(self, start: int, end: int, wait: float = 0.0) -> frozenset[Touched] | None:
         """The union of what generations start+1 .. end touched; waits up to `wait` seconds for
@@ -236,7 +243,8 @@ class Events:
 def listen(events: Events, wake: Callable[[], None], stopping: Callable[[], bool]) -> None:
     """Read the namespace's nftables announcements into `events` until `stopping()`; `wake()`
     at the end of each commit and on lost messages. Runs on its own (daemon) thread; the
-    caller makes sure nf_tables is loaded (subscribing to its group would load it)."""
+    caller makes sure nf_tables is loaded (subscribing to its group would load it). Returns
+    (or raises OSError) when it cannot go on: the caller then stops using `events`."""
     with _subscribed() as s:
         while not stopping():
             try:
@@ -244,10 +252,10 @@ def listen(events: Events, wake: Callable[[], None], stopping: Callable[[], bool
             except TimeoutError:
                 continue
             except OSError as e:
-                events.lost()  # ENOBUFS: the socket overflowed
                 wake()
-                if e.errno != getattr(os, "ENOBUFS", 105):
+                if e.errno != errno.ENOBUFS:
                     return
+                events.lost(nft_generation())  # the socket overflowed
                 continue
             if any([events.take(kind, payload) for kind, payload in messages(data)]):
                 wake()

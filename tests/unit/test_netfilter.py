@@ -140,15 +140,28 @@ def test_a_generation_never_announced_makes_since_unsure() -> None:
     assert events.since(7, 5) is None  # backwards (a new namespace, a wrapped counter)
 
 
-def test_lost_messages_make_the_commit_they_belonged_to_unsure() -> None:
+def test_lost_messages_make_every_commit_up_to_the_generation_then_unsure() -> None:
     events = Events()
     feed(events, rule(DELRULE, "nat", "POSTROUTING"))
-    events.lost()  # ENOBUFS: what else generation 5 did is unknown
-    feed(events, generation(5))
+    events.lost(5)  # ENOBUFS, found at generation 5: what else 5 did is unknown
+    feed(events, generation(5))  # still in the queue: not trusted
     feed(events, rule(NEWRULE, "nat", "DOCKYARD"), generation(6))
     assert events.since(4, 5) is None
     assert events.since(4, 6) is None
     assert events.since(5, 6) == {Touched(2, "nat", "DOCKYARD")}
+
+
+def test_a_commit_announced_before_the_loss_was_found_is_forgotten_too() -> None:
+    """Two overflows can make one ENOBUFS: generation 7 closed in between, then 8 lost
+    messages; the loss, found at 8, takes 7 with it."""
+    events = Events()
+    feed(events, rule(NEWRULE, "nat", "X"), generation(7))
+    assert events.since(6, 7) == {Touched(2, "nat", "X")}
+    events.lost(8)
+    feed(events, generation(8), generation(9))
+    assert events.since(6, 7) is None
+    assert events.since(7, 8) is None
+    assert events.since(8, 9) == frozenset()
 
 
 def test_since_waits_for_the_reading_thread_at_most_as_long_as_told() -> None:
