@@ -5,6 +5,7 @@ watch's metrics), never time."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -181,3 +182,30 @@ def test_on_legacy_an_edit_in_place_waits_for_the_full_comparison(
     assert "172.18.0.0/16" in rule_in(box, "legacy", "nat", "POSTROUTING")
     assert w.reads("full") == 2
     assert not converged(box)
+
+
+def test_on_nft_after_lost_announcements_one_full_read_and_then_the_events_again(
+    box: Sandbox, watcher: Callable[..., Watcher]
+) -> None:
+    """50,000 IPv6 rules written at once overflow the watch's socket (ENOBUFS): what those
+    commits did is unknown, so the next pass reads the IPv4 tables in full; a deletion after
+    that is read from the events again."""
+    on(box, "nft")
+    w = started(watcher, "--interval", NEVER)
+    script = box.base / "flood.rules"
+    lines = [f"-A FLOOD -s 2001:db8::{n:x}/128 -j ACCEPT" for n in range(50000)]
+    script.write_text("*filter\n:FLOOD - [0:0]\n" + "\n".join(lines) + "\nCOMMIT\n")
+    with script.open("rb") as feed:
+        subprocess.run(
+            ["ip", "netns", "exec", box.ns, "ip6tables-nft-restore", "--noflush"],
+            stdin=feed,
+            check=True,
+        )
+    while w.reads("full") < 3:  # woken by the loss, it cannot tell what changed
+        w.wait_passes(1)
+    name = rule_in(box, "nft", "nat", "POSTROUTING")
+    iptables(box, "nft", "-t", "nat", "-D", "POSTROUTING", "1")
+    change = w.wait_for(corrective(name), f"corrective change of {name}")
+    w.wait_for(repaired, "the pass that repaired it", since=w.seen.index(change))
+    assert w.reads("full") == 3
+    assert converged(box)
