@@ -290,3 +290,19 @@ def test_a_read_ahead_never_makes_the_kernel_load_a_module(tmp_path: Path) -> No
     assert not might_load_module("ip_tables", proc, sysfs)
     (sysfs / "module" / "nf_tables").mkdir(parents=True)  # built in, with parameters
     assert not might_load_module("nf_tables", proc, sysfs)
+
+
+def test_a_percent_sign_in_the_bridge_name_is_written_as_it_is() -> None:
+    """The per-port rules are formatted with % (the fastest way at 100,000 ports)."""
+    spec = load_text(
+        "version: 1\nnetwork:\n  bridge: {name: 'br%d1', address: 10.1.0.1/16}\n"
+        "  published_ports:\n"
+        "    - {host_port: 80, container_ip: 10.1.0.2, container_port: 8080, proto: udp}\n"
+    )
+    want = wanted(spec, ipaddress.IPv4Network("10.1.0.0/16"))
+    assert want.own[("filter", "DOCKYARD")] == [
+        "-d 10.1.0.2/32 ! -i br%d1 -o br%d1 -p udp -m udp --dport 8080 -j ACCEPT"
+    ]
+    assert want.own[("nat", "DOCKYARD")] == [
+        "! -i br%d1 -p udp -m udp --dport 80 -j DNAT --to-destination 10.1.0.2:8080"
+    ]

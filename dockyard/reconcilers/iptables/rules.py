@@ -130,23 +130,31 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
     bind = str(net.default_bind_ip)
     # Without the proxy a container reaches published ports through the host: no `! -i B`.
     from_outside = f"! -i {b} " if proxy else ""
-    # Written for speed: this loop runs once per published port, 100,000 times at scale.
+    # Written for speed: this loop runs once per published port, 100,000 times at scale. What
+    # is the same for many ports (the start of a DNAT rule, the ACCEPT and MASQUERADE rules
+    # around a container's address and port) is written once, and formatted with %.
     dnat: list[str] = []
-    accept: dict[str, None] = {}  # two host ports may lead to one container port: one ACCEPT
-    hairpin: dict[str, None] = {}  # and one hairpin MASQUERADE
+    starts: dict[tuple[str, str], str] = {}  # (host_ip, proto) -> the DNAT rule up to its port
+    # Two host ports may lead to one container port: one ACCEPT and one hairpin MASQUERADE.
+    targets: dict[tuple[str, str, int], None] = {}
     for port in net.published_ports:
         p = port.get("proto", DEFAULT_PROTO)
         # A port without host_ip is published on default_bind_ip, as Docker's --ip did.
         host_ip = port.get("host_ip", bind)
+        start = starts.get((host_ip, p))
+        if start is None:
+            dst = "" if host_ip == ANY_ADDRESS else f"-d {host_ip}/32 "
+            start = starts[host_ip, p] = f"{dst}{from_outside}-p {p} -m {p} --dport "
         to_ip, to_port = port["container_ip"], port["container_port"]
-        dst = "" if host_ip == ANY_ADDRESS else f"-d {host_ip}/32 "
-        dnat.append(
-            f"{dst}{from_outside}-p {p} -m {p} --dport {port['host_port']} "
-            f"-j DNAT --to-destination {to_ip}:{to_port}"
-        )
-        accept[f"-d {to_ip}/32 ! -i {b} -o {b} -p {p} -m {p} --dport {to_port} -j ACCEPT"] = None
-        hairpin[f"-s {to_ip}/32 -d {to_ip}/32 -p {p} -m {p} --dport {to_port} -j MASQUERADE"] = None
+        dnat.append(f"{start}{port['host_port']} -j DNAT --to-destination {to_ip}:{to_port}")
+        targets[to_ip, p, to_port] = None
+    protos = {p for _, p in starts}
+    b = b.replace("%", "%%")  # a bridge may be called `br%1`
+    accepting = {p: f"-d %s/32 ! -i {b} -o {b} -p {p} -m {p} --dport %d -j ACCEPT" for p in protos}
+    masking = {p: f"-s %s/32 -d %s/32 -p {p} -m {p} --dport %d -j MASQUERADE" for p in protos}
+    accept = [accepting[p] % (to_ip, to_port) for to_ip, p, to_port in targets]
+    hairpin = [masking[p] % (to_ip, to_ip, to_port) for to_ip, p, to_port in targets]
     return Wanted(
         rules,
-        {("nat", OWN): dnat, ("nat", HAIRPIN): list(hairpin), ("filter", OWN): list(accept)},
+        {("nat", OWN): dnat, ("nat", HAIRPIN): hairpin, ("filter", OWN): accept},
     )
