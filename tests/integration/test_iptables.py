@@ -499,3 +499,27 @@ def test_a_read_started_ahead_is_used_only_if_dockyard_committed_nothing_since(
     result = fw.box.run([sys.executable, "-c", READ_AHEAD, fw.backend, str(stamp), case])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == used
+
+
+def test_legacy_tables_read_side_by_side_are_one_save(box_factory: Any) -> None:
+    """The verify pass and a watch read each legacy table with its own iptables-legacy-save,
+    all at once: what they parse is what one save gives."""
+    fw = Firewall(box_factory(), "legacy")
+    fw.spec(
+        {"published_ports": [{"host_port": 80, "container_ip": "172.17.0.2", "container_port": 80}]}
+    )
+    fw.converge()
+    fw.iptables("-t", "mangle", "-A", "PREROUTING", "-j", "ACCEPT")
+    code = (
+        "import subprocess, sys\n"
+        "from dockyard.reconcilers.iptables import backends, save\n"
+        "from dockyard.state import netfilter\n"
+        "assert len(netfilter.legacy_tables()) == 3, netfilter.legacy_tables()\n"
+        "one = subprocess.run(['iptables-legacy-save'], capture_output=True, text=True).stdout\n"
+        "assert save.parse(backends.save('legacy')) == save.parse(one)\n"
+        "assert backends._side_by_side(netfilter.legacy_tables()) is not None\n"
+        "print('same')\n"
+    )
+    here = str(Path(__file__).resolve().parents[2])  # this checkout's dockyard
+    result = fw.box.run([sys.executable, "-c", code], env={"PYTHONPATH": here})
+    assert result.stdout == "same\n", result.stderr
