@@ -6,7 +6,9 @@ watch's metrics), never time."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -209,3 +211,28 @@ def test_on_nft_after_lost_announcements_one_full_read_and_then_the_events_again
     w.wait_for(repaired, "the pass that repaired it", since=w.seen.index(change))
     assert w.reads("full") == 3
     assert converged(box)
+
+
+def test_a_glance_at_legacy_tables_creates_none(box: Sandbox) -> None:
+    """Asking the kernel for a table it does not have would create it: the glance asks only
+    for those /proc/net/ip_tables_names lists."""
+    here = str(Path(__file__).resolve().parents[2])
+    code = (
+        "from pathlib import Path\n"
+        "from dockyard.reconcilers.iptables import Iptables\n"
+        "from dockyard.spec import load_text\n"
+        "names = Path('/proc/net/ip_tables_names')\n"
+        "before = names.read_text() if names.exists() else ''\n"
+        "spec = load_text('version: 1\\nnetwork: {iptables_backend: legacy}\\n')\n"
+        "token = Iptables()._token(spec)\n"
+        "after = names.read_text() if names.exists() else ''\n"
+        "print(repr(before), repr(after), token.legacy)\n"
+    )
+    result = box.run([sys.executable, "-c", code], env={"PYTHONPATH": here})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout in ("'' '' ()\n", "'' '' None\n")
+    iptables(box, "legacy", "-t", "filter", "-A", "INPUT", "-j", "ACCEPT")
+    result = box.run([sys.executable, "-c", code], env={"PYTHONPATH": here})
+    before, after, token = result.stdout.split(" ", 2)
+    assert before == after == "'filter\\n'"
+    assert token.startswith("(('filter', TableInfo(")
