@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dockyard.errors import DockyardError
+
 
 def path(proc: Path, parts: Sequence[str]) -> Path:
     return proc.joinpath("sys", *parts)
@@ -23,7 +25,12 @@ def read(proc: Path, parts: Sequence[str]) -> int | None:
         text = path(proc, parts).read_text()
     except FileNotFoundError:
         return None
-    return int(text.split()[0]) if text.strip() else None
+    try:
+        return int(text.split()[0]) if text.strip() else None
+    except ValueError:
+        raise DockyardError(
+            f"{path(proc, parts)} holds {text.strip()[:40]!r}, not a number"
+        ) from None
 
 
 def write(proc: Path, parts: Sequence[str], value: int) -> None:

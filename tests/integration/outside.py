@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devtools.dockerd import BUSYBOX, netns_http_get
 from devtools.sandbox import Sandbox, netns
@@ -64,12 +65,7 @@ class Outside:
             assert self.http_get(ADDRESS, port, PEER_PATH) == f"{ADDRESS}\n"
             yield
         finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
+            stop(server)
 
 
 @contextlib.contextmanager
@@ -190,12 +186,7 @@ def server(ns: str, address: str, port: int, proto: str = "tcp") -> Iterator[Non
         assert proc.stdout.readline() == "ready\n", proc.stderr.read() if proc.stderr else ""
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 def probe(ns: str, host: str, port: int, proto: str = "tcp", timeout: float = 3.0) -> str:
@@ -210,3 +201,13 @@ def probe(ns: str, host: str, port: int, proto: str = "tcp", timeout: float = 3.
         check=True,
     )
     return done.stdout.strip()
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """End a server of the test's: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

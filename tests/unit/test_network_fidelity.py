@@ -119,6 +119,13 @@ def test_settings_are_read_per_name_and_missing_ones_are_none(tmp_path: Path) ->
     assert sysctl.read(proc, ("net", "ipv4", "conf", "br.1", "route_localnet")) is None
 
 
+def test_a_setting_that_is_not_a_number_is_an_error_naming_it(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, {"bridge-nf-call-iptables": "on\n"})
+    with pytest.raises(DockyardError) as e:
+        sysctl.read(proc, IPV4.split("."))
+    assert str(e.value) == f"{sysctl.path(proc, IPV4.split('.'))} holds 'on', not a number"
+
+
 def fake_modprobe(tmp_path: Path, exit_status: int) -> Path:
     """A stand-in for modprobe (no module can be loaded on this kernel: br_netfilter is built
     in and there is no /lib/modules); it records its arguments."""
