@@ -242,11 +242,12 @@ def _layer(driver: str, source: str | None, layer: str, ancestors: list[str]) ->
     if driver == "vfs":
         parent = f"{HOME[driver]}/{ancestors[0]}" if ancestors else ""
         return [Step(("snapshot", home, parent, source or INIT))]
-    steps = [Step(("rename", source, home)) if source else Step(("init", home))]
-    if driver == "aufs":
-        steps.append(Step(("mkdir", f"aufs/mnt/{layer}")))
-        steps.append(Step(("write", f"aufs/layers/{layer}", "".join(f"{a}\n" for a in ancestors))))
-    return steps
+    parents = "".join(f"{a}\n" for a in ancestors)
+    return [
+        Step(("rename", source, home)) if source else Step(("init", home)),
+        Step(("mkdir", f"aufs/mnt/{layer}")),
+        Step(("write", f"aufs/layers/{layer}", parents)),
+    ]
 
 
 def journal_problem(obs: MigrationObserved) -> str | None:
@@ -275,15 +276,14 @@ def _step_problem(
         return "not a step kind dockyard knows, or not its arguments"
     # Into vfs every layer is a snapshot step; a move or an init layer there is a journal of
     # the earlier dockyard that left diffs as vfs layers (broken images): never carried out.
-    homes = [f"{HOME['aufs']}/"]
+    home = f"{HOME['aufs']}/"
     if kind == "rename":
         src, dst = rest
         if src == "repositories" and dst in {f"repositories-{d}" for d in MIGRATES_INTO}:
             return None
-        for home in homes:
-            layer = _in(dst, home, layers)
-            if layer and src in (f"graph/{layer}/layer", f"containers/{layer}/rw"):
-                return None
+        layer = _in(dst, home, layers)
+        if layer and src in (f"graph/{layer}/layer", f"containers/{layer}/rw"):
+            return None
         return "not a move dockyard plans (from graph/<id>/layer or containers/<id>/rw)"
     if kind == "mkdir":
         return None if _in(rest[0], "aufs/mnt/", layers) else "not a directory dockyard makes"
@@ -295,17 +295,13 @@ def _step_problem(
     inits = {f"{c}-init" for c in containers}
     if kind == "driver":
         path, driver = rest
-        config_of = path.removesuffix("/config.json")
-        if (
-            _in(config_of, "containers/", containers)
-            and driver in MIGRATES_INTO
-            and driver != "aufs"
-        ):
-            return None
-        return "not a container's driver dockyard records"
+        container = path.removesuffix("/config.json")
+        if path.endswith("/config.json") and _in(container, "containers/", containers):
+            return None if driver == "vfs" else "not a driver dockyard records"
+        return "not a container's config.json"
     if kind == "snapshot":
         return _snapshot_problem(rest, images, containers, layers)
-    if any(_in(rest[0], home, inits) for home in homes):
+    if _in(rest[0], home, inits):
         return None
     return "not an init layer dockyard makes"
 
@@ -544,11 +540,12 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
     A journal already there is an interrupted run of these same steps: it is finished. vfs
     snapshots that cannot fit are refused first, with nothing changed."""
     resumed = tree.stat(JOURNAL).kind != "missing"
-    done_before = {i for i in _done(tree) if i < len(steps)} if resumed else set()
+    # Without a journal, a record of steps done is stale: it is set aside below.
+    done = {i for i in _done(tree) if i < len(steps)} if resumed else set()
     pending = [
         (s.args[1], s.args[2], s.args[3])
         for i, s in enumerate(steps)
-        if s.kind == "snapshot" and i not in done_before
+        if s.kind == "snapshot" and i not in done
     ]
     check_space(tree, pending, HOME["vfs"])
     payload = json.dumps({"steps": [s.args for s in steps]}).encode()
@@ -558,7 +555,6 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
         # A record of steps done without their journal belongs to no migration of this run's:
         # it is set aside, never trusted to skip a step.
         tree.rename(PROGRESS, _free(tree, f"{PROGRESS}.stale-"))
-    done = {i for i in _done(tree) if i < len(steps)}
     crash = Crash(int(crash_after) if crash_after else None)
     bar = Progress(len(steps))
     for index, step in enumerate(steps):
@@ -648,13 +644,13 @@ def with_driver(raw: bytes, driver: str) -> bytes:
     """Pure: config.json naming `driver` as the container's graph driver, every other byte as
     it was. The member goes last in the first object, where Go's decoder (a later key wins,
     in any case) reads it over an empty `"driver"` found before."""
-    found = gojson.members(gojson.decode_first(raw))
+    text = raw.decode(errors="surrogateescape")  # every byte back as it was
+    value, end = gojson.first_value(text)
+    found = gojson.members(value)
     if found is None:
         raise ValueError("not a JSON object")
     if gojson.field(found, "Driver")[-1:] == [driver]:
         return raw
-    text = raw.decode(errors="surrogateescape")  # every byte back as it was
-    _, end = json.JSONDecoder().raw_decode(text, len(text) - len(text.lstrip(" \t\n\r")))
     member = json.dumps({"Driver": driver}, separators=(",", ":"))[1:-1]
     comma = "," if found else ""
     return (text[: end - 1] + comma + member + text[end - 1 :]).encode(errors="surrogateescape")

@@ -43,8 +43,13 @@ def unmarshal(raw: bytes) -> Any:
 
 def decode_first(raw: bytes) -> Any:
     """`json.NewDecoder(f).Decode(&v)`: the first value; whatever follows it is not read."""
-    text = _text(raw)
-    return _DECODER.raw_decode(text, len(text) - len(text.lstrip(_BLANK)))[0]
+    return first_value(_text(raw))[0]
+
+
+def first_value(text: str) -> tuple[Any, int]:
+    """`decode_first` of text already decoded, and the offset just past that value."""
+    value, end = _DECODER.raw_decode(text, len(text) - len(text.lstrip(_BLANK)))
+    return value, end
 
 
 def members(value: Any) -> Pairs | None:
