@@ -24,20 +24,28 @@ def load_resident(path: str) -> Spec:
     """The spec in `path`, read by a child process. When no child can be run (or it dies),
     read here instead: the result is the same spec, only larger in memory."""
     try:
+        # -P: the working directory does not come first on the child's sys.path, so a file
+        # there named like a module (yaml_rs.py) is never run as root.
         child = subprocess.run(
-            [sys.executable, "-m", "dockyard.spec.resident", path],
+            [sys.executable, "-P", "-m", "dockyard.spec.resident", path],
             capture_output=True,
             check=False,
         )
-    except OSError:
-        return load(path)
+    except OSError as e:
+        return _here(path, str(e))
     if child.returncode != 0:
-        return load(path)
+        lines = child.stderr.decode(errors="replace").strip().splitlines()
+        return _here(path, lines[-1] if lines else f"exit status {child.returncode}")
     kind, value = pickle.loads(child.stdout)  # noqa: S301 - our own child's output
     if kind == "problems":
         raise SpecError(value)
     assert isinstance(value, Spec)
     return value
+
+
+def _here(path: str, why: str) -> Spec:
+    print(f"dockyard: the spec reader process failed ({why}); reading it here", file=sys.stderr)
+    return load(path)
 
 
 def compact(spec: Spec) -> Spec:
