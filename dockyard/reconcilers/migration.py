@@ -28,7 +28,7 @@ from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.storage import StorageObserved, chosen
 from dockyard.reconcilers.vfs_snapshot import INIT, check_space, init_entries, materialise
 from dockyard.spec import Spec
-from dockyard.state import gojson
+from dockyard.state import gojson, tagfile
 from dockyard.state.host import Host
 from dockyard.state.safepath import Kind, Tree, Unsafe
 
@@ -91,18 +91,26 @@ def is_id(value: object) -> bool:
     return isinstance(value, str) and ID.fullmatch(value) is not None and ".." not in value
 
 
-def _load_json(tree: Tree, rel: str) -> tuple[Any, str | None]:
-    """A metadata file's document, or what is wrong with it. Not a regular file is `Unsafe`."""
+def _read(tree: Tree, rel: str) -> tuple[bytes | None, str | None]:
+    """A metadata file's bytes, or what is wrong with it. Not a regular file is `Unsafe`."""
     try:
         raw = tree.read(rel, JSON_LIMIT)
     except Unsafe:
         raise
     except (OSError, DockyardError) as e:
         return None, str(e)
+    return (raw, None) if raw is not None else (None, "missing")
+
+
+def _load_json(
+    tree: Tree, rel: str, decode: Callable[[bytes], Any] = json.loads
+) -> tuple[Any, str | None]:
+    """A JSON file's document (by `decode`: Go's rules for Docker's files), or what is wrong."""
+    raw, error = _read(tree, rel)
     if raw is None:
-        return None, "missing"
+        return None, error
     try:
-        return json.loads(raw), None
+        return decode(raw), None
     except (ValueError, RecursionError) as e:
         return None, f"not valid JSON ({e.__class__.__name__}: {e})"
 
@@ -121,10 +129,12 @@ def _subdirs(tree: Tree, rel: str) -> list[str]:
 
 
 def _reference(meta: Any, key: str, what: str) -> tuple[str | None, str | None]:
-    """(id, error) of `meta[key]`, an id that must be a plain name."""
-    if not isinstance(meta, dict):
+    """(id, error) of `meta[key]`, an id that must be a plain name: the field as Go's decoder
+    filled it (a key in any case, the last non-null one)."""
+    members = gojson.members(meta)
+    if members is None:
         return None, "not a JSON object"
-    value = meta.get(key)
+    value = ([v for v in gojson.field(members, key) if v is not None] or [None])[-1]
     if value in (None, ""):
         return None, None
     if not is_id(value):
@@ -144,7 +154,9 @@ def _legacy(
         if not is_id(name):
             out.append((name, None, f"not {what} id"))
             continue
-        doc, error = _load_json(tree, f"{where}/{name}/{meta}")
+        # Docker read an image's json with json.Unmarshal, a container's with a decoder.
+        decode = gojson.decode_first if meta == "config.json" else gojson.unmarshal
+        doc, error = _load_json(tree, f"{where}/{name}/{meta}", decode)
         ref, bad = (None, None) if error else _reference(doc, key, key.lower())
         problem = error or bad
         out.append((name, ref, problem and f"{meta}: {problem}"))
@@ -394,7 +406,8 @@ class Migration:
     def observe(self, spec: Spec, host: Host) -> MigrationObserved:
         tree = host.fs
         journal, journal_error = _read_journal(tree)
-        _, repo_error = _load_json(tree, "repositories")
+        raw, repo_error = _read(tree, "repositories")
+        repo_error = repo_error or tagfile.problem(raw or b"")
         # graph/ or containers/ that is not a directory: `directories` reports it, and stops apply.
         graph, containers = (
             _subdirs(tree, d) if tree.stat(d).kind == "directory" else []

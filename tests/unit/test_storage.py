@@ -176,6 +176,31 @@ def test_a_truncated_repositories_file_stops_everything(legacy: Path) -> None:
     assert (box.root / "repositories").read_text() == text[: len(text) // 2]
 
 
+def test_a_tag_store_docker_could_not_load_stops_the_migration_too(legacy: Path) -> None:
+    """Valid JSON is not enough: the tag store is judged as Docker's TagStore loaded it."""
+    box = Box(legacy, "vfs")
+    (box.root / "repositories").write_text('{"Repositories": 5}')
+    before = layer_files(box.root)
+    outcome = box.converge()
+    assert outcome.error is not None
+    assert '"Repositories" is a number, not an object' in outcome.error
+    assert "nothing is moved until it is repaired" in outcome.error
+    assert layer_files(box.root) == before
+
+
+def test_legacy_metadata_is_read_as_docker_read_it(legacy: Path) -> None:
+    """A key in another case and bytes after a container's config are what Go's decoder took:
+    such a container migrates, and the containers reconciler agrees it loads."""
+    box = Box(legacy, "vfs")
+    config = box.root / "containers/c0ffee000001/config.json"
+    config.write_text('{"ID": "c0ffee000001", "image": "top00000", "Name": "/web"}\ntrailing')
+    outcome = box.converge()
+    assert outcome.ok, outcome.error
+    assert (box.root / "vfs/dir/c0ffee000001/tmp/state").exists()
+    assert json.loads(config.read_text().split("\n")[0])["Driver"] == "vfs"
+    assert box.converge(dry_run=True).plan.changes == []
+
+
 def run(spec: Path, proc: Path, crash_after: int | None) -> int:
     env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
     if crash_after is not None:
