@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import ipaddress
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -179,13 +178,13 @@ class Bridge:
         bridge = spec.network.bridge
         if bridge.disabled:
             return BridgeObserved()
-        links = _retry(netlink.links)
+        links = netlink.retry(netlink.links)
         by_index = {link.index: link for link in links}
         found = next((link for link in links if link.name == bridge.name), None)
         link = None
         if found is not None:
             addresses = tuple(
-                str(a.interface) for a in _retry(netlink.addresses) if a.index == found.index
+                str(a.interface) for a in netlink.retry(netlink.addresses) if a.index == found.index
             )
             link = BridgeLink(
                 found.name,
@@ -198,7 +197,7 @@ class Bridge:
             )
         routes = []
         default_dev = default_mtu = None
-        for r in _retry(netlink.routes):
+        for r in netlink.retry(netlink.routes):
             kind = ROUTE_KINDS.get(r.type)
             if r.table != netlink.RT_TABLE_MAIN or kind is None:
                 continue
@@ -399,20 +398,20 @@ class Bridge:
         name, after = change.name, change.after or {}
         if change.action == "create":
             try:
-                _retry(netlink.create_bridge, name)
+                netlink.retry(netlink.create_bridge, name)
             except OSError as e:
                 if e.errno != errno.EEXIST:
                     raise
                 # Someone made it between observing and now: adopt it as it is.
         index = _index(name)
         if change.action == "delete":
-            _retry(netlink.delete_link, index)
+            netlink.retry(netlink.delete_link, index)
             return
         before = change.before or {}
         if after.get("mtu") and after["mtu"] != before.get("mtu"):
-            _retry(netlink.set_link, index, mtu=after["mtu"])
+            netlink.retry(netlink.set_link, index, mtu=after["mtu"])
         if after.get("mac") and after["mac"] != before.get("mac"):
-            _retry(netlink.set_link, index, mac=after["mac"])
+            netlink.retry(netlink.set_link, index, mac=after["mac"])
         old, new = before.get("address"), after.get("address")
         if old != new:
             # The old address goes first: removing a primary address also removes the
@@ -422,11 +421,11 @@ class Bridge:
             if new:
                 _address(True, index, new, done_already=errno.EEXIST)
         if after.get("state") and after["state"] != before.get("state"):
-            _retry(netlink.set_link, index, up=after["state"] == "up")
+            netlink.retry(netlink.set_link, index, up=after["state"] == "up")
 
 
 def _index(name: str) -> int:
-    found = [link.index for link in _retry(netlink.links) if link.name == name]
+    found = [link.index for link in netlink.retry(netlink.links) if link.name == name]
     if not found:
         raise OSError(errno.ENODEV, f"bridge {name} disappeared", name)
     return int(found[0])
@@ -434,30 +433,7 @@ def _index(name: str) -> int:
 
 def _address(add: bool, index: int, cidr: str, done_already: int) -> None:
     try:
-        _retry(netlink.change_address, add, index, ipaddress.IPv4Interface(cidr))
+        netlink.retry(netlink.change_address, add, index, ipaddress.IPv4Interface(cidr))
     except OSError as e:
         if e.errno != done_already:
             raise
-
-
-def _retry(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Netlink calls that fail for a moment (EBUSY, EAGAIN, ENOBUFS) are tried again."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as e:
-        if not _transient(e):
-            raise
-    import tenacity
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_transient),
-        stop=tenacity.stop_after_attempt(6),
-        wait=tenacity.wait_exponential(multiplier=0.02, max=1.0),
-        reraise=True,
-    )
-    return retrying(fn, *args, **kwargs)
-
-
-def _transient(e: BaseException) -> bool:
-    code = getattr(e, "code", None) or getattr(e, "errno", None)
-    return code in netlink.TRANSIENT

@@ -28,12 +28,12 @@ proxy process that dockyard does not run.
 from __future__ import annotations
 
 import errno
+import socket
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from dockyard.change import Change, Note
 from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
-from dockyard.reconcilers.bridge import _retry
 from dockyard.spec import Spec
 from dockyard.state import netlink, sysctl
 from dockyard.state.host import Host
@@ -108,9 +108,9 @@ class Hairpin:
         others: list[str] = []
         unrecorded: list[str] | None = None
         if wanted(spec) or host.thorough or turned_on or adopting:
-            links = {x.index: x for x in _retry(netlink.links)}
+            links = {x.index: x for x in netlink.retry(netlink.links)}
             index = next((i for i, x in links.items() if x.name == bridge.name), None)
-            on = {p.name: p for p in _retry(netlink.bridge_ports) if p.master == index}
+            on = {p.name: p for p in netlink.retry(netlink.bridge_ports) if p.master == index}
             if adopting and index is not None:
                 unrecorded = sorted(on)
             known = frozenset(unrecorded or (found if isinstance(found, list) else ()))
@@ -269,11 +269,15 @@ class Hairpin:
         if index is None:
             return  # the container went away: its port with it
         try:
-            _retry(netlink.set_hairpin, index, after.get("hairpin") == "on")
+            netlink.retry(netlink.set_hairpin, index, after.get("hairpin") == "on")
         except OSError as e:
             if e.errno not in GONE:
                 raise
 
 
 def _index(link: str) -> int | None:
-    return next((x.index for x in _retry(netlink.links) if x.name == link), None)
+    """The link's index by one lookup (SIOCGIFINDEX), not a dump of every link per port."""
+    try:
+        return socket.if_nametoindex(link)
+    except OSError:
+        return None

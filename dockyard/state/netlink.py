@@ -18,8 +18,9 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 NETLINK_ROUTE = 0
 SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
@@ -390,3 +391,26 @@ def change_address(add: bool, index: int, interface: ipaddress.IPv4Interface) ->
         _request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
     else:
         _request(RTM_DELADDR, 0, body)
+
+
+def retry(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Netlink calls that fail for a moment (EBUSY, EAGAIN, ENOBUFS) are tried again."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        if not _transient(e):
+            raise
+    import tenacity
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_transient),
+        stop=tenacity.stop_after_attempt(6),
+        wait=tenacity.wait_exponential(multiplier=0.02, max=1.0),
+        reraise=True,
+    )
+    return retrying(fn, *args, **kwargs)
+
+
+def _transient(e: BaseException) -> bool:
+    code = getattr(e, "code", None) or getattr(e, "errno", None)
+    return code in TRANSIENT
