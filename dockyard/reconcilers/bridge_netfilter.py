@@ -18,9 +18,6 @@ not dockyard's and stays.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -28,13 +25,12 @@ from dockyard.change import Change, Note
 from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import NETWORKING_DISABLED, Seen
 from dockyard.spec import Spec
-from dockyard.state import sysctl
+from dockyard.state import kmod, sysctl
 from dockyard.state.host import Host
 
 IPV4 = "net.bridge.bridge-nf-call-iptables"
 IPV6 = "net.bridge.bridge-nf-call-ip6tables"
 MODULE = "br_netfilter"
-SBIN = ("/usr/sbin", "/sbin")  # where modprobe lives when root's PATH lacks them
 
 # Docker's words (libnetwork's bridge driver, from Docker 1.8), and moby's later ones for the
 # case Docker 1.8 did not have: no userland proxy.
@@ -69,10 +65,7 @@ class BridgeNetfilter:
 
     def observe(self, spec: Spec, host: Host) -> BridgeNetfilterObserved:
         values = {s: sysctl.read(host.proc, s.split(".")) for s in (IPV4, IPV6)}
-        search = os.pathsep.join([host.environ.get("PATH", ""), *SBIN])
-        return BridgeNetfilterObserved(
-            values, shutil.which("modprobe", path=search), _set_by_dockyard(host)
-        )
+        return BridgeNetfilterObserved(values, kmod.modprobe(host.environ), _set_by_dockyard(host))
 
     def diff(self, spec: Spec, seen: Seen) -> list[Change]:
         want = needed(spec)
@@ -89,7 +82,7 @@ class BridgeNetfilter:
                     MODULE,
                     "create",
                     None,
-                    {"loaded": True},
+                    {"loaded": True, "else": refusal(spec)},
                     reason,
                     reversible=False,
                 )
@@ -157,7 +150,10 @@ class BridgeNetfilter:
 
     def apply(self, change: Change, host: Host) -> None:
         if change.kind == "module":
-            _load(change)
+            failed = kmod.load(host.environ, MODULE)
+            if failed:
+                words = (change.after or {})["else"]
+                raise DockyardError(f"{words}: {LOAD_IT} ({failed})")
             return
         value = (change.after or {})["value"]
         if value is None:
@@ -176,21 +172,3 @@ def _set_by_dockyard(host: Host) -> dict[str, int]:
         if isinstance(was, int) and not isinstance(was, bool):
             out[setting] = was
     return out
-
-
-def _load(change: Change) -> None:
-    """`modprobe br_netfilter`; a refusal in Docker's words."""
-    words = ICC_REFUSED if change.reason.startswith("icc") else PROXY_REFUSED
-    search = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
-    program = shutil.which("modprobe", path=search)
-    if program is None:
-        raise DockyardError(f"{words}: {LOAD_IT} (modprobe is gone)")
-    try:
-        done = subprocess.run(
-            [program, MODULE], capture_output=True, text=True, check=False, timeout=60
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise DockyardError(f"{words}: {LOAD_IT} (modprobe {MODULE}: {e})") from None
-    if done.returncode != 0:
-        said = done.stderr.strip() or f"exit status {done.returncode}"
-        raise DockyardError(f"{words}: {LOAD_IT} (modprobe {MODULE}: {said})")

@@ -3,7 +3,6 @@ br_netfilter's settings and module, each message exact."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -148,7 +147,7 @@ def plan_for(spec_text: str, observed: BridgeNetfilterObserved) -> list[Change]:
 
 
 def test_a_missing_module_is_loaded_with_modprobe(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     bin_dir = fake_modprobe(tmp_path, 0)
     proc = fake_proc(tmp_path, None)
@@ -162,8 +161,7 @@ def test_a_missing_module_is_loaded_with_modprobe(
         "create",
         False,
     )
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    BridgeNetfilter().apply(change, host)
+    BridgeNetfilter().apply(change, host)  # modprobe found as observe found it
     assert (tmp_path / "modprobe.args").read_text() == "br_netfilter\n"
 
 
@@ -178,14 +176,15 @@ def test_a_missing_module_is_loaded_with_modprobe(
     ],
 )
 def test_a_module_that_cannot_be_loaded_fails_in_dockers_words(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec_text: str, words: str
+    tmp_path: Path, spec_text: str, words: str
 ) -> None:
     bin_dir = fake_modprobe(tmp_path, 1)
     observed = BridgeNetfilterObserved({IPV4: None, IPV6: None}, str(bin_dir / "modprobe"))
     [change] = plan_for(spec_text, observed)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     with pytest.raises(DockyardError) as e:
-        BridgeNetfilter().apply(change, host_with(tmp_path, fake_proc(tmp_path, None), ""))
+        BridgeNetfilter().apply(
+            change, host_with(tmp_path, fake_proc(tmp_path, None), str(bin_dir))
+        )
     assert str(e.value) == (
         f"{words}: please ensure that br_netfilter kernel module is loaded "
         "(modprobe br_netfilter: FATAL: Module br_netfilter not found.)"
