@@ -132,3 +132,33 @@ def test_a_glance_that_cannot_tell_is_never_trusted() -> None:
 def test_a_reconciler_without_glance_is_always_observed() -> None:
     shortcuts = Shortcuts(10)
     assert shortcuts.hook(SPEC, HOST)(Plain(), Seen()) is None  # type: ignore[arg-type]
+
+
+class Untouchable:
+    name: ClassVar[str] = "firewall"
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def observe(self, spec: Spec, host: Any) -> object:
+        raise AssertionError("a reused reconciler is not observed")
+
+    def diff(self, spec: Spec, seen: Seen) -> list[Change]:
+        raise AssertionError("a reused reconciler is not diffed")
+
+    def check(self, spec: Spec, seen: Seen) -> list[Note]:
+        raise AssertionError("nor checked")
+
+
+def test_the_engine_plans_a_reused_reconciler_with_the_notes_it_gave() -> None:
+    from dockyard import engine
+
+    class Ledger:
+        def notice(self) -> str:
+            return ""
+
+    host: Any = type("H", (), {"ledger": Ledger()})()
+    kept = [Note("firewall", "error", "container_ip 10.0.0.2 is outside 172.17.0.0/16")]
+    r: Any = Untouchable()
+    obs = engine.observe([r], SPEC, host, lambda rec, seen: kept)
+    assert obs.reused == {"firewall": kept}
+    plan = engine.plan([r], SPEC, obs)
+    assert plan.changes == [] and plan.notes == kept

@@ -105,6 +105,7 @@ class Iptables:
         # Set by `glance` (watch mode): the chains the next observations read; None: all.
         self._scope: dict[str, frozenset[str]] | None = None
         self._events: netfilter.Events | None = None
+        self._listening: tuple[Callable[[], None], Callable[[], bool]] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
         try:
@@ -148,17 +149,24 @@ class Iptables:
     # Watch mode (base.Glancing).
 
     def listen(self, wake: Callable[[], None], stopping: Callable[[], bool]) -> None:
-        """Follow nf_tables' announcements when its module is loaded (subscribing would load
-        it); legacy xtables announces nothing."""
-        if self._events is not None or backends.might_load_module("nf_tables"):
+        """Follow nf_tables' announcements once its module is loaded (subscribing would load
+        it: until then, each glance tries again); legacy xtables announces nothing."""
+        self._listening = (wake, stopping)
+        self._listen()
+
+    def _listen(self) -> None:
+        if self._listening is None or self._events is not None:
             return
+        if backends.might_load_module("nf_tables"):
+            return
+        wake, stopping = self._listening
         events = netfilter.Events()
 
         def run() -> None:
             try:
                 netfilter.listen(events, wake, stopping)
             except OSError:
-                pass  # no announcements: every changed generation is then read in full
+                self._listening = None  # no announcements: a changed generation is read in full
             finally:
                 self._events = None
 
@@ -180,6 +188,7 @@ class Iptables:
         announcements say the commits touched (exact). Sets the scope of the observations
         that follow: nothing, some chains, or (None) everything."""
         self._scope = None
+        self._listen()
         try:
             token = self._token(spec)
         except OSError:
