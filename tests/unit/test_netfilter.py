@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +249,59 @@ def test_the_answer_says_whether_the_chain_is_there() -> None:
     assert e.value.errno == errno.EPERM
     with pytest.raises(OSError, match="no chain and no error"):
         netfilter.parse_chain_answer(b"")
+
+
+def _iptables_listening(
+    monkeypatch: pytest.MonkeyPatch, loaded: list[bool], raises: bool = True
+) -> tuple[Any, list[int]]:
+    """An Iptables whose listener records its starts and ends at once (raising, or returning
+    as `netfilter.listen` does when its socket fails), in a kernel whose
+    nf_tables module is loaded when `loaded[0]` is (this kernel has it built in, so the
+    unloaded state cannot be made here)."""
+    from dockyard.reconcilers import iptables
+    from dockyard.reconcilers.iptables import backends
+
+    started: list[int] = []
+
+    def ending(events: Events, wake: Any, stopping: Any) -> None:
+        started.append(1)
+        if raises:
+            raise OSError(errno.EPERM, "refused")
+
+    monkeypatch.setattr(backends, "might_load_module", lambda name: not loaded[0])
+    monkeypatch.setattr(netfilter, "listen", ending)
+    return iptables.Iptables(), started
+
+
+def _settle(r: Any) -> None:
+    for thread in threading.enumerate():
+        if thread.name == "nftables-events":
+            thread.join(5)
+    assert r._events is None
+
+
+def test_the_watch_listens_once_nf_tables_is_loaded_not_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded = [False]
+    r, started = _iptables_listening(monkeypatch, loaded)
+    r.listen(lambda: None, lambda: False)
+    r._listen()  # what each glance does first
+    assert started == []  # subscribing would have loaded the module
+    loaded[0] = True
+    r._listen()
+    _settle(r)
+    assert started == [1]
+
+
+@pytest.mark.parametrize("raises", [True, False])
+def test_a_listener_that_ended_is_not_started_again(
+    monkeypatch: pytest.MonkeyPatch, raises: bool
+) -> None:
+    r, started = _iptables_listening(monkeypatch, [True], raises)
+    r.listen(lambda: None, lambda: False)
+    _settle(r)
+    r._listen()
+    r._listen()
+    _settle(r)
+    assert started == [1]

@@ -8,6 +8,7 @@ is never deleted, rewritten or reordered.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -163,12 +164,12 @@ class Iptables:
         events = netfilter.Events()
 
         def run() -> None:
-            try:
+            # However the listener ends (stopping, or a socket that failed), it is not started
+            # again: without announcements each changed generation is read in full.
+            with contextlib.suppress(OSError):
                 netfilter.listen(events, wake, stopping)
-            except OSError:
-                self._listening = None  # no announcements: a changed generation is read in full
-            finally:
-                self._events = None
+            self._listening = None
+            self._events = None
 
         self._events = events
         threading.Thread(target=run, name="nftables-events", daemon=True).start()
