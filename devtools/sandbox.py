@@ -75,8 +75,13 @@ class Sandbox:
 
     @property
     def env(self) -> dict[str, str]:
-        """The xtables lock of this sandbox alone, so nothing here waits on the machine's."""
-        return {"NO_COLOR": "1", "XTABLES_LOCKFILE": str(self.base / "run/xtables.lock")}
+        """The xtables lock of this sandbox alone, so nothing here waits on the machine's; and
+        its own spec cache, as a host of its own would have."""
+        return {
+            "NO_COLOR": "1",
+            "XTABLES_LOCKFILE": str(self.base / "run/xtables.lock"),
+            "DOCKYARD_CACHE_DIR": str(self.base / "var/cache/dockyard"),
+        }
 
     @property
     def spec(self) -> dict[str, Any]:

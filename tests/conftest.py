@@ -2,12 +2,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from devtools.sandbox import Sandbox, sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Specs the tests load in process are kept (dockyard.spec.kept) in a directory of the
+    session's, never in this machine's /var/cache/dockyard."""
+    if "DOCKYARD_CACHE_DIR" not in os.environ:
+        made = tempfile.mkdtemp(prefix="dockyard-cache-")
+        os.environ["DOCKYARD_CACHE_DIR"] = made
+        config.add_cleanup(lambda: shutil.rmtree(made, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
 from dockyard.errors import SpecError
-from dockyard.spec import limits, messages, rules
+from dockyard.spec import kept, limits, messages, rules
 from dockyard.spec.model import Spec
 from dockyard.spec.partial import ROUNDS, Partial, value_at
-from dockyard.spec.reading import check_characters, read_text, too_large
+from dockyard.spec.reading import check_characters, decoded, read_bytes, too_large
 from dockyard.spec.wording import key_text, shown
 
 Location = tuple[str | int, ...]
@@ -79,9 +79,15 @@ class Document:
 
 
 def load(path: Path | str) -> Spec:
-    """The validated spec in `path`; every problem is reported at once, as file:line:col."""
+    """The validated spec in `path`; every problem is reported at once, as file:line:col. A
+    large spec validated before from the same bytes is taken as kept (`kept`)."""
     path = Path(path)
-    return validate(parse(read_text(path), str(path)))
+    raw = read_bytes(path)
+    spec = kept.get(raw)
+    if spec is None:
+        spec = validate(parse(decoded(raw, path), str(path)))
+        kept.put(raw, spec)
+    return spec
 
 
 def load_text(text: str, source: str = "<spec>") -> Spec:

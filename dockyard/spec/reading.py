@@ -27,9 +27,8 @@ _REFUSED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\
 SHOWN_CONTROLS = 20
 
 
-def read_text(path: Path) -> str:
+def decoded(raw: bytes, path: Path) -> str:
     """The file's text, or a SpecError saying why it cannot be a spec."""
-    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -39,7 +38,7 @@ def read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     try:
         return safepath.read_file(path, MAX_BYTES)
     except FileNotFoundError:
