@@ -13,6 +13,7 @@ first finds it, and once when it clears: not at every pass.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
@@ -363,6 +364,7 @@ class Watch:
             return self._pass_once(spec, reconcilers, kind)
         finally:
             shortcut.forget(reconcilers)
+            give_back_memory()
 
     def _pass_once(self, spec: Any, reconcilers: list[Reconciler], kind: str) -> bool:
         started = time.perf_counter()
@@ -415,3 +417,10 @@ def main(options: Options) -> int:
         return Watch(options).run()
     except LockTimeout as e:
         raise DockyardError(f"another reconcile runs: {e}") from None
+
+
+def give_back_memory() -> None:
+    """Return the heap a full pass left free to the system: reading 300,000 rules allocates
+    about 200 MB that glibc keeps for the process unless asked (one call, a millisecond)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
