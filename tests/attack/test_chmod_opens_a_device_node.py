@@ -43,7 +43,7 @@ def test_a_device_swapped_in_before_the_chmod_is_not_opened(tmp_path: Path) -> N
     watch = _libc.inotify_init1(os.O_NONBLOCK)
     assert watch >= 0 and _libc.inotify_add_watch(watch, str(init).encode(), IN_OPEN) >= 0
     try:
-        with pytest.raises(Unsafe, match="is a device where a file belongs"):
+        with pytest.raises(Unsafe, match="is a device where a regular file belongs"):
             reconciler.apply(change, host)
         try:
             events = os.read(watch, 4096)
