@@ -186,6 +186,9 @@ class Dns:
 
     def __init__(self, force: bool = False) -> None:
         self.force = force
+        # The bytes behind a text observed with undecodable bytes (shown with U+FFFD): what an
+        # undo writes back, so that it restores the file exactly.
+        self._exact: dict[str, bytes] = {}
 
     def observe(self, spec: Spec, host: Host) -> DnsObserved:
         host_file = Path(spec.dns.host_resolv_conf)
@@ -196,7 +199,10 @@ class Dns:
             resolved_text, resolved_error = _read(resolved_file)
         tree = host.fs
         found = tree.expect(TARGET, "file")
-        current = _text(tree.read(TARGET)) if found.kind == "file" else None
+        raw = tree.read(TARGET) if found.kind == "file" else None
+        current = _text(raw)
+        if raw is not None and current is not None and current.encode() != raw:
+            self._exact = {current: raw}
         tree.expect(RECORD, "file")
         recorded = _text(tree.read(RECORD))
         target = host.root / TARGET
@@ -326,7 +332,7 @@ class Dns:
         mode = int(after.get("mode") or "0644", 8)  # an undo puts back the mode it found
         # The file first, then the record: a crash between leaves a file equal to what dockyard
         # wants, which the next run recognises and records, never a false "edited by hand".
-        tree.write(TARGET, str(after["content"]).encode(), mode, after.get("owner"))
+        tree.write(TARGET, self._bytes(after["content"]), mode, after.get("owner"))
         try:
             if after.get("sha256"):
                 tree.write(RECORD, f"{after['sha256']}\n".encode(), 0o644)
@@ -336,14 +342,19 @@ class Dns:
             self._put_back(tree, change)  # a change applies whole or not at all
             raise
 
-    @staticmethod
-    def _put_back(tree: Tree, change: Change) -> None:
+    def _bytes(self, content: object) -> bytes:
+        """The bytes of `content`: those observed behind it when it was read with undecodable
+        bytes."""
+        text = str(content)
+        return self._exact.get(text) or text.encode()
+
+    def _put_back(self, tree: Tree, change: Change) -> None:
         before = change.before
         if before is None:
             tree.remove_file(TARGET, str((change.after or {})["content"]).encode())
             return
         mode = int(before.get("mode") or "0644", 8)
-        tree.write(TARGET, str(before["content"]).encode(), mode, before.get("owner"))
+        tree.write(TARGET, self._bytes(before["content"]), mode, before.get("owner"))
 
 
 def _text(raw: bytes | None) -> str | None:

@@ -135,6 +135,9 @@ class GraphDb:
 
     def __init__(self) -> None:
         self._written: dict[str, bytes] = {}  # what this run wrote, so an undo removes only it
+        # What an update replaced (the change, the database's bytes, mode and owner), so that
+        # its undo puts back exactly that.
+        self._replaced: dict[str, tuple[Change, bytes, int, str]] = {}
 
     def observe(self, spec: Spec, host: Host) -> GraphDbObserved:
         tree, path = host.fs, host.root / DB
@@ -278,9 +281,16 @@ class GraphDb:
                 raise DockyardError(f"{change.name}: not removed, dockyard did not write it")
             tree.remove_file(DB, written, LIMIT)
             return
+        if self._put_back(change, host):
+            return
         if change.action == "replace":
             tree.rename(DB, Path(after["moved_aside_to"]).name)
-        seed = tree.read(DB, LIMIT) if change.action == "update" else None
+        mode, owner = 0o600, None
+        seed = None
+        if change.action == "update":
+            found = tree.expect(DB, "file")
+            mode, owner = found.mode, found.owner
+            seed = tree.read(DB, LIMIT)
         try:
             with contextlib.closing(_in_memory(seed or b"")) as db:
                 if seed is None or after.get("restored"):
@@ -296,9 +306,28 @@ class GraphDb:
                 data = db.serialize()
         except sqlite3.Error as e:
             raise DockyardError(f"{change.name}: sqlite: {e}") from None
-        # Written whole and atomically, like every file: never a half-written database.
-        tree.write(DB, data, 0o600, replace=change.action != "create")
+        # Written whole and atomically, like every file: never a half-written database; the
+        # database updated keeps its mode and owner.
+        tree.write(DB, data, mode, owner, replace=change.action != "create")
         self._written[change.name] = data
+        if change.action == "update" and seed is not None:
+            self._replaced[change.name] = (change, seed, mode, owner or "")
+
+    def _put_back(self, change: Change, host: Host) -> bool:
+        """The undo of an update of this run: the database as it was, byte for byte, with its
+        mode and owner, if nobody has written it since. False when `change` is no such undo."""
+        replaced = self._replaced.get(change.name)
+        if replaced is None:
+            return False
+        done, raw, mode, owner = replaced
+        if (change.before, change.after) != (done.after, done.before):
+            return False
+        if host.fs.read(DB, LIMIT) != self._written.get(change.name):
+            raise DockyardError(f"{change.name}: changed since dockyard wrote it; not put back")
+        host.fs.write(DB, raw, mode, owner)
+        del self._replaced[change.name]
+        self._written[change.name] = raw
+        return True
 
 
 def _in_memory(data: bytes) -> sqlite3.Connection:

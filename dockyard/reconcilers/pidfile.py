@@ -95,6 +95,20 @@ def read_pidfile(path: Path) -> tuple[bytes | None, Any, str | None]:
     return content, found, None
 
 
+def inside_managed(path: Path, host: Host) -> str | None:
+    """Why `path` may not be touched when, its directory's symlinks resolved, it is under
+    `root` or `state_dir`: the spec's rule checks the paths as written only."""
+    where = Path(os.path.realpath(path.parent)) / path.name
+    for field, directory, whose in (
+        ("root", host.root, "Docker's data"),
+        ("state_dir", host.state_dir, "dockyard's own state"),
+    ):
+        real = Path(os.path.realpath(directory))
+        if where == real or real in where.parents:
+            return f"is inside {field} ({real}) through a symlink: what is under {field} is {whose}"
+    return None
+
+
 class PidFile:
     name: ClassVar[str] = "pidfile"
     after: ClassVar[tuple[str, ...]] = ("preflight",)
@@ -102,6 +116,9 @@ class PidFile:
 
     def observe(self, spec: Spec, host: Host) -> PidFileObserved:
         path = Path(spec.pidfile)
+        inside = inside_managed(path, host)
+        if inside:
+            return PidFileObserved(str(path), exists=True, problem=inside)
         content, found, problem = read_pidfile(path)
         if problem:
             return PidFileObserved(str(path), exists=True, problem=problem)

@@ -324,6 +324,9 @@ class Tree:
 
     @contextlib.contextmanager
     def _held(self, rel: str, kind: Kind) -> Iterator[int]:
+        """`rel`, opened only once it is known to be a `kind`: a directory by O_DIRECTORY
+        (refused before anything else is opened), a file as `_open` opens one (looked at
+        through an O_PATH descriptor first: a device or a FIFO is never opened)."""
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         if kind == "directory":
             flags |= os.O_DIRECTORY
@@ -332,7 +335,10 @@ class Tree:
         else:
             with self._parent(rel) as (dirfd, name):
                 try:
-                    fd = os.open(name, flags, dir_fd=dirfd)
+                    if kind == "directory":
+                        fd = os.open(name, flags, dir_fd=dirfd)
+                    else:
+                        fd = self._open(dirfd, name, rel, flags)
                 except OSError as e:
                     if e.errno not in (*_NOT_OPENABLE, errno.ENOTDIR):
                         raise

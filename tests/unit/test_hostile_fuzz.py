@@ -161,8 +161,16 @@ def test_a_hostile_tree_is_never_followed(
         except DockyardError as e:  # what `reconcile` prints as one line (the lock, say)
             error = str(e)
         assert snapshot(world.decoy) == before, f"the decoy changed: {planted}"
+        named = [str(p) for p, _ in paths]
         if error is not None:
-            named = [str(p) for p, _ in paths]
             assert any(p in error for p in named), f"{error!r} names none of {named}"
+        else:
+            # A run that succeeds has converged, unless its plan named what was planted.
+            notes = [n.message for n in outcome.plan.notes]
+            with bounded(RUN_BOUND):
+                left = world.run(dry_run=True).plan.changes
+            assert not left or any(p in m for m in notes for p in named), (
+                f"neither converged nor reported {named}: {[c.resource for c in left]}"
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
