@@ -37,6 +37,7 @@ READ_LIMIT = 1 << 20  # resolv.conf, pid files, JSON metadata: far below a MiB
 _DIR = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 FICLONE = 0x40049409  # _IOW(0x94, 9, int): the ioctl that makes a file share another's data
 # FICLONE's answers when the filesystem (or the pair of filesystems) cannot share data.
@@ -403,12 +404,41 @@ class Tree:
         `replace`, and then only onto a regular file."""
         with self._parent(src) as (sfd, sname), self._parent(dst) as (dfd, dname):
             if replace:
-                self.expect(dst, "file")
-                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+                self._replace(sfd, sname, dfd, dname, dst)
             else:
                 _renameat2(sfd, sname, dfd, dname, _RENAME_NOREPLACE)
             _fsync_fd(dfd)
             _fsync_fd(sfd)
+
+    def _replace(self, sfd: int, sname: str, dfd: int, dname: str, dst: str) -> None:
+        """Move `sname` onto `dname`, replacing only a single-named regular file. The two are
+        exchanged in one step and what was swapped out is looked at afterwards: anything
+        else (even put there an instant before) is exchanged back and refused, never
+        replaced. Where the filesystem cannot exchange, it is looked at just before."""
+        for _ in range(3):
+            try:
+                _renameat2(sfd, sname, dfd, dname, _RENAME_EXCHANGE)
+            except FileNotFoundError:  # nothing to replace
+                try:
+                    _renameat2(sfd, sname, dfd, dname, _RENAME_NOREPLACE)
+                    return
+                except FileExistsError:
+                    continue  # made in between: exchange with it
+            except OSError as e:
+                if e.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                self.expect(dst, "file")
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
+                return
+            st = os.stat(sname, dir_fd=sfd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                os.unlink(sname, dir_fd=sfd)
+                return
+            target = os.readlink(sname, dir_fd=sfd) if stat.S_ISLNK(st.st_mode) else None
+            _renameat2(sfd, sname, dfd, dname, _RENAME_EXCHANGE)
+            found = _entry(st, target)
+            raise Unsafe(self.path(dst), found.describe(), "a regular file")
+        raise FileExistsError(errno.EEXIST, "kept appearing while it was replaced", dst)
 
     def write(
         self, rel: str, data: bytes, mode: int, owner: str | None = None, replace: bool = True
@@ -429,8 +459,7 @@ class Tree:
                 finally:
                     os.close(fd)
                 if replace:
-                    self.expect(rel, "file")
-                    os.rename(tmp, name, src_dir_fd=dirfd, dst_dir_fd=dirfd)
+                    self._replace(dirfd, tmp, dirfd, name, rel)
                 else:
                     try:
                         _renameat2(dirfd, tmp, dirfd, name, _RENAME_NOREPLACE)
