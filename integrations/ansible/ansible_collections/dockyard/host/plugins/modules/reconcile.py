@@ -301,11 +301,39 @@ def through_program(module, program, check):
     if isinstance(doc, dict) and "format_version" in doc:
         return doc
     # No document: dockyard stopped before a run began. A spec that does not validate is
-    # the usual reason; `validate` says so with every problem, one per line.
-    checked = module.run_command([program, "validate", path])
-    if checked[0] != 0:
-        raise Stopped("the spec is not valid", spec_errors=checked[2].splitlines())
-    raise Stopped(err.strip() or f"{program} exited with {rc}", rc=rc)
+    # the usual reason; `validate -o json` lists every problem. A program that gives no
+    # list there either is not dockyard, or cannot start: what it said is the reason.
+    problems = validation(module, program, path)
+    if problems:
+        raise Stopped("the spec is not valid", spec_errors=problems)
+    reason = err.strip()
+    if problems is None:
+        said = f": {reason}" if reason else ""
+        raise Stopped(f"{program} gave no dockyard document (exit {rc}){said}", rc=rc)
+    raise Stopped(reason or f"{program} exited with {rc}", rc=rc)
+
+
+def validation(module, program, path):
+    """The spec's problems as `source:line:col: field: problem` from `validate -o json`
+    ([] for a valid spec), or None when the program gives no such list."""
+    out = module.run_command([program, "validate", path, "-o", "json"])[1]
+    try:
+        problems = json.loads(out)
+    except ValueError:
+        return None
+    if not isinstance(problems, list) or not all(isinstance(p, dict) for p in problems):
+        return None
+    return [located(p) for p in problems]
+
+
+def located(problem):
+    """One problem of `validate -o json` as dockyard words it: `file:line:col: path: message`,
+    without the parts it does not have."""
+    place = problem.get("file") or ""
+    if problem.get("line") is not None:
+        place = f"{place}:{problem['line']}:{problem.get('col')}"
+    field = f"{problem['path']}: " if problem.get("path") else ""
+    return f"{place}: {field}{problem.get('message', '')}"
 
 
 def drift_of(doc):
