@@ -229,6 +229,7 @@ except ImportError:
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 INSTALLED = "/opt/dockyard/bin"
+INLINE = "<inline spec>"  # as dockyard.api names a spec given as data
 
 
 class Stopped(Exception):
@@ -275,13 +276,14 @@ def command_for(params, check):
 
 
 def spec_file(module):
-    """The spec file the program reads: O(path), or O(spec) written as JSON (which is YAML)."""
+    """The spec file the program reads: O(path), or O(spec) written as JSON (which is YAML),
+    in UTF-8: YAML reads an escaped surrogate pair as two lone surrogates."""
     if module.params["spec"] is None:
         return module.params["path"]
     path = str(Path(module.tmpdir) / "spec.yaml")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(module.params["spec"], f, indent=2)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(module.params["spec"], f, indent=2, ensure_ascii=False)
         f.write("\n")
     return path
 
@@ -303,7 +305,7 @@ def through_program(module, program, check):
     # No document: dockyard stopped before a run began. A spec that does not validate is
     # the usual reason; `validate -o json` lists every problem. A program that gives no
     # list there either is not dockyard, or cannot start: what it said is the reason.
-    problems = validation(module, program, path)
+    problems = validation(module, program, path, module.params["spec"] is not None)
     if problems:
         raise Stopped("the spec is not valid", spec_errors=problems)
     reason = err.strip()
@@ -313,9 +315,10 @@ def through_program(module, program, check):
     raise Stopped(reason or f"{program} exited with {rc}", rc=rc)
 
 
-def validation(module, program, path):
+def validation(module, program, path, inline):
     """The spec's problems as `source:line:col: field: problem` from `validate -o json`
-    ([] for a valid spec), or None when the program gives no such list."""
+    ([] for a valid spec), or None when the program gives no such list. The source of an
+    O(spec) is named as in process, not as the module's temporary file."""
     out = module.run_command([program, "validate", path, "-o", "json"])[1]
     try:
         problems = json.loads(out)
@@ -323,13 +326,13 @@ def validation(module, program, path):
         return None
     if not isinstance(problems, list) or not all(isinstance(p, dict) for p in problems):
         return None
-    return [located(p) for p in problems]
+    return [located(p, INLINE if inline else None) for p in problems]
 
 
-def located(problem):
+def located(problem, source=None):
     """One problem of `validate -o json` as dockyard words it: `file:line:col: path: message`,
-    without the parts it does not have."""
-    place = problem.get("file") or ""
+    without the parts it does not have; `source`, when given, in place of its file."""
+    place = source or problem.get("file") or ""
     if problem.get("line") is not None:
         place = f"{place}:{problem['line']}:{problem.get('col')}"
     field = f"{problem['path']}: " if problem.get("path") else ""
