@@ -77,6 +77,7 @@ def apply(
     from dockyard.reconcilers import default_set
     from dockyard.state.host import Host
 
+    lock_timeout = checked_lock_timeout(lock_timeout)
     command = "down" if teardown else "apply"
     reconcilers = engine.order(default_set(force_dns=force_dns))
     host = Host.for_spec(spec)
@@ -92,3 +93,19 @@ def apply(
             the_plan = engine.with_state_dir(engine.plan(reconcilers, spec, seen, teardown), made)
             outcome = engine.apply(the_plan, reconcilers, spec, host, progress, teardown)
     return render.outcome_json(the_plan, outcome, command)
+
+
+def checked_lock_timeout(seconds: float) -> float:
+    """`seconds` if the command line would take it as --lock-timeout (finite, 0 to 86400:
+    NaN or infinity would wait forever on a held lock), else a `DockyardError`."""
+    import math
+
+    from dockyard.errors import DockyardError
+    from dockyard.cli import LOCK_TIMEOUT_RANGE
+
+    low, high = LOCK_TIMEOUT_RANGE
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise DockyardError(
+            f"lock_timeout: a number of seconds from {low:g} to {high:g}, not {seconds:g}"
+        )
+    return float(seconds)

@@ -47,7 +47,8 @@ options:
     default: false
   lock_timeout:
     description:
-      - Seconds to wait for another dockyard run to release dockyard's lock.
+      - Seconds to wait for another dockyard run to release dockyard's lock, from 0 to
+        86400.
     type: float
     default: 30
   executable:
@@ -216,6 +217,7 @@ spec_errors:
 """
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -230,6 +232,7 @@ except ImportError:
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 INSTALLED = "/opt/dockyard/bin"
 INLINE = "<inline spec>"  # as dockyard.api names a spec given as data
+LOCK_TIMEOUT_RANGE = (0, 86400)  # as `reconcile --lock-timeout` and dockyard.api take it
 
 
 class Stopped(Exception):
@@ -420,6 +423,14 @@ def main():
         required_one_of=[("spec", "path")],
         supports_check_mode=True,
     )
+    low, high = LOCK_TIMEOUT_RANGE
+    timeout = module.params["lock_timeout"]
+    if not (math.isfinite(timeout) and low <= timeout <= high):
+        # NaN or infinity would wait forever on a held lock.
+        module.fail_json(
+            msg=f"lock_timeout: a number of seconds from {low} to {high}, not {timeout:g}",
+            changed=False,
+        )
     program = module.params["executable"]
     if program is None and dockyard_api is None:
         program = module.get_bin_path("reconcile", opt_dirs=[INSTALLED])
