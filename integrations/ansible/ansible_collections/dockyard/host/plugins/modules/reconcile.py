@@ -78,8 +78,9 @@ notes:
   - dockyard takes the xtables lock, C(/run/xtables.lock) unless E(XTABLES_LOCKFILE) names
     another; set it with the task's C(environment) keyword.
   - A watch (C(reconcile watch), C(dockyard.service)) holds dockyard's lock for its whole
-    life, so on a host that runs one, converging with this module waits O(lock_timeout)
-    seconds and fails. Check mode needs no lock and works beside a watch. To change the
+    life, so on a host that runs one, converging with this module fails at once, naming the
+    watch (O(lock_timeout) is for other runs, which let go). Check mode needs no lock and
+    works beside a watch. To change the
     spec of a watched host, write its spec file and reload the service (the role
     P(dockyard.host.install#role) does that).
 requirements:
