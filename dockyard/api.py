@@ -51,9 +51,13 @@ def plan(spec: Spec, *, teardown: bool = False, force_dns: bool = False) -> Docu
     reconcilers = engine.order(default_set(force_dns=force_dns))
     host = Host.for_spec(spec)
     observed = engine.observe(reconcilers, spec, host)
-    the_plan = engine.with_state_dir(
-        engine.plan(reconcilers, spec, observed, teardown), engine.state_dir_changes(host)
+    planned = engine.plan(reconcilers, spec, observed, teardown)
+    made = (
+        engine.down_state_dir_changes(planned, host)
+        if teardown
+        else engine.state_dir_changes(host)
     )
+    the_plan = engine.with_state_dir(planned, made)
     return render.plan_json(
         the_plan, "down" if teardown else "plan", pending=bool(the_plan.changes)
     )
@@ -84,6 +88,9 @@ def apply(
     # A failed check stops the run before anything changes, not even the state directory.
     checks = [r for r in reconcilers if not r.after]
     checked = engine.plan(checks, spec, engine.observe(checks, spec, host))
+    idle = engine.idle_down(reconcilers, spec, host) if teardown and not checked.errors else None
+    if idle is not None:
+        return render.outcome_json(idle, engine.Outcome(idle), command)
     if checked.errors:
         the_plan, outcome = checked, engine.apply(checked, checks, spec, host)
     else:
