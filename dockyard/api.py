@@ -53,9 +53,7 @@ def plan(spec: Spec, *, teardown: bool = False, force_dns: bool = False) -> Docu
     observed = engine.observe(reconcilers, spec, host)
     planned = engine.plan(reconcilers, spec, observed, teardown)
     made = (
-        engine.down_state_dir_changes(planned, host)
-        if teardown
-        else engine.state_dir_changes(host)
+        engine.down_state_dir_changes(planned, host) if teardown else engine.state_dir_changes(host)
     )
     the_plan = engine.with_state_dir(planned, made)
     return render.plan_json(
@@ -107,8 +105,8 @@ def checked_lock_timeout(seconds: float) -> float:
     NaN or infinity would wait forever on a held lock), else a `DockyardError`."""
     import math
 
-    from dockyard.errors import DockyardError
     from dockyard.cli import LOCK_TIMEOUT_RANGE
+    from dockyard.errors import DockyardError
 
     low, high = LOCK_TIMEOUT_RANGE
     if not (math.isfinite(seconds) and low <= seconds <= high):

@@ -61,7 +61,5 @@ def test_the_words_say_it_fails_at_once() -> None:
         flat = " ".join(text.split())
         assert "waits O(lock_timeout) seconds and fails" not in flat
         assert "would wait `lock_timeout` and fail" not in flat
-    assert "converging with this module fails at once, naming the watch" in " ".join(
-        module.split()
-    )
+    assert "converging with this module fails at once, naming the watch" in " ".join(module.split())
     assert "the module's apply fails at once, naming the watch" in " ".join(readme.split())
