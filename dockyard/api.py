@@ -51,9 +51,11 @@ def plan(spec: Spec, *, teardown: bool = False, force_dns: bool = False) -> Docu
     reconcilers = engine.order(default_set(force_dns=force_dns))
     host = Host.for_spec(spec)
     observed = engine.observe(reconcilers, spec, host)
-    the_plan = engine.with_state_dir(
-        engine.plan(reconcilers, spec, observed, teardown), engine.state_dir_changes(host)
+    planned = engine.plan(reconcilers, spec, observed, teardown)
+    made = (
+        engine.down_state_dir_changes(planned, host) if teardown else engine.state_dir_changes(host)
     )
+    the_plan = engine.with_state_dir(planned, made)
     return render.plan_json(
         the_plan, "down" if teardown else "plan", pending=bool(the_plan.changes)
     )
@@ -77,12 +79,16 @@ def apply(
     from dockyard.reconcilers import default_set
     from dockyard.state.host import Host
 
+    lock_timeout = checked_lock_timeout(lock_timeout)
     command = "down" if teardown else "apply"
     reconcilers = engine.order(default_set(force_dns=force_dns))
     host = Host.for_spec(spec)
     # A failed check stops the run before anything changes, not even the state directory.
     checks = [r for r in reconcilers if not r.after]
     checked = engine.plan(checks, spec, engine.observe(checks, spec, host))
+    idle = engine.idle_down(reconcilers, spec, host) if teardown and not checked.errors else None
+    if idle is not None:
+        return render.outcome_json(idle, engine.Outcome(idle), command)
     if checked.errors:
         the_plan, outcome = checked, engine.apply(checked, checks, spec, host)
     else:
@@ -92,3 +98,19 @@ def apply(
             the_plan = engine.with_state_dir(engine.plan(reconcilers, spec, seen, teardown), made)
             outcome = engine.apply(the_plan, reconcilers, spec, host, progress, teardown)
     return render.outcome_json(the_plan, outcome, command)
+
+
+def checked_lock_timeout(seconds: float) -> float:
+    """`seconds` if the command line would take it as --lock-timeout (finite, 0 to 86400:
+    NaN or infinity would wait forever on a held lock), else a `DockyardError`."""
+    import math
+
+    from dockyard.cli import LOCK_TIMEOUT_RANGE
+    from dockyard.errors import DockyardError
+
+    low, high = LOCK_TIMEOUT_RANGE
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        raise DockyardError(
+            f"lock_timeout: a number of seconds from {low:g} to {high:g}, not {seconds:g}"
+        )
+    return float(seconds)

@@ -747,15 +747,18 @@ def cmd_down(args: argparse.Namespace) -> int:
     host = Host.for_spec(spec)
     style = _style(args)
     if args.dry_run:
-        the_plan = engine.with_state_dir(
-            engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True),
-            engine.state_dir_changes(host),
-        )
+        planned = engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host), True)
+        the_plan = engine.with_state_dir(planned, engine.down_state_dir_changes(planned, host))
         if args.output == "json":
             print(render.dumps(render.plan_json(the_plan, "down", pending=bool(the_plan.changes))))
         else:
             print(_down_text(the_plan, reconcilers, style), end="")
         return _plan_exit(args, the_plan, bool(the_plan.changes))
+    idle = engine.idle_down(reconcilers, spec, host)
+    if idle is not None:
+        if args.output == "text":
+            print(_down_text(idle, reconcilers, style), end="")
+        return _report(args, idle, engine.Outcome(idle), style, "down")
     made = engine.prepare_state_dir(host)
     with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait):
         the_plan = engine.with_state_dir(

@@ -407,6 +407,22 @@ def state_dir_changes(host: Host) -> list[Change]:
     ]
 
 
+def down_state_dir_changes(the_plan: Plan, host: Host) -> list[Change]:
+    """What making the state directory adds to a teardown plan: nothing when the plan has
+    nothing to take down and nothing refused, for then `down` makes nothing (`idle_down`)."""
+    return state_dir_changes(host) if the_plan.changes or the_plan.errors else []
+
+
+def idle_down(reconcilers: list[Reconciler], spec: Spec, host: Host) -> Plan | None:
+    """The (empty) teardown plan of a host where dockyard never made its state directory and
+    finds nothing of its own to take down; None when `down` has work, which takes the lock
+    (and so makes the directory) and plans again under it. A teardown creates nothing."""
+    if host.state_dir.exists():
+        return None
+    the_plan = plan(reconcilers, spec, observe(reconcilers, spec, host), True)
+    return None if the_plan.changes or the_plan.errors else the_plan
+
+
 def with_state_dir(the_plan: Plan, made: list[Change]) -> Plan:
     """`the_plan` with the state directory's changes first: those `prepare_state_dir` made
     (apply), or would make (plan). A directory the plan creates anyway is counted once."""

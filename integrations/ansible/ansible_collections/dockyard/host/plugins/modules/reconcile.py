@@ -47,7 +47,8 @@ options:
     default: false
   lock_timeout:
     description:
-      - Seconds to wait for another dockyard run to release dockyard's lock.
+      - Seconds to wait for another dockyard run to release dockyard's lock, from 0 to
+        86400.
     type: float
     default: 30
   executable:
@@ -77,8 +78,9 @@ notes:
   - dockyard takes the xtables lock, C(/run/xtables.lock) unless E(XTABLES_LOCKFILE) names
     another; set it with the task's C(environment) keyword.
   - A watch (C(reconcile watch), C(dockyard.service)) holds dockyard's lock for its whole
-    life, so on a host that runs one, converging with this module waits O(lock_timeout)
-    seconds and fails. Check mode needs no lock and works beside a watch. To change the
+    life, so on a host that runs one, converging with this module fails at once, naming the
+    watch (O(lock_timeout) is for other runs, which let go). Check mode needs no lock and
+    works beside a watch. To change the
     spec of a watched host, write its spec file and reload the service (the role
     P(dockyard.host.install#role) does that).
 requirements:
@@ -216,6 +218,7 @@ spec_errors:
 """
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -229,6 +232,8 @@ except ImportError:
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 INSTALLED = "/opt/dockyard/bin"
+INLINE = "<inline spec>"  # as dockyard.api names a spec given as data
+LOCK_TIMEOUT_RANGE = (0, 86400)  # as `reconcile --lock-timeout` and dockyard.api take it
 
 
 class Stopped(Exception):
@@ -275,13 +280,14 @@ def command_for(params, check):
 
 
 def spec_file(module):
-    """The spec file the program reads: O(path), or O(spec) written as JSON (which is YAML)."""
+    """The spec file the program reads: O(path), or O(spec) written as JSON (which is YAML),
+    in UTF-8: YAML reads an escaped surrogate pair as two lone surrogates."""
     if module.params["spec"] is None:
         return module.params["path"]
     path = str(Path(module.tmpdir) / "spec.yaml")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(module.params["spec"], f, indent=2)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(module.params["spec"], f, indent=2, ensure_ascii=False)
         f.write("\n")
     return path
 
@@ -301,11 +307,40 @@ def through_program(module, program, check):
     if isinstance(doc, dict) and "format_version" in doc:
         return doc
     # No document: dockyard stopped before a run began. A spec that does not validate is
-    # the usual reason; `validate` says so with every problem, one per line.
-    checked = module.run_command([program, "validate", path])
-    if checked[0] != 0:
-        raise Stopped("the spec is not valid", spec_errors=checked[2].splitlines())
-    raise Stopped(err.strip() or f"{program} exited with {rc}", rc=rc)
+    # the usual reason; `validate -o json` lists every problem. A program that gives no
+    # list there either is not dockyard, or cannot start: what it said is the reason.
+    problems = validation(module, program, path, module.params["spec"] is not None)
+    if problems:
+        raise Stopped("the spec is not valid", spec_errors=problems)
+    reason = err.strip()
+    if problems is None:
+        said = f": {reason}" if reason else ""
+        raise Stopped(f"{program} gave no dockyard document (exit {rc}){said}", rc=rc)
+    raise Stopped(reason or f"{program} exited with {rc}", rc=rc)
+
+
+def validation(module, program, path, inline):
+    """The spec's problems as `source:line:col: field: problem` from `validate -o json`
+    ([] for a valid spec), or None when the program gives no such list. The source of an
+    O(spec) is named as in process, not as the module's temporary file."""
+    out = module.run_command([program, "validate", path, "-o", "json"])[1]
+    try:
+        problems = json.loads(out)
+    except ValueError:
+        return None
+    if not isinstance(problems, list) or not all(isinstance(p, dict) for p in problems):
+        return None
+    return [located(p, INLINE if inline else None) for p in problems]
+
+
+def located(problem, source=None):
+    """One problem of `validate -o json` as dockyard words it: `file:line:col: path: message`,
+    without the parts it does not have; `source`, when given, in place of its file."""
+    place = source or problem.get("file") or ""
+    if problem.get("line") is not None:
+        place = f"{place}:{problem['line']}:{problem.get('col')}"
+    field = f"{problem['path']}: " if problem.get("path") else ""
+    return f"{place}: {field}{problem.get('message', '')}"
 
 
 def drift_of(doc):
@@ -389,6 +424,14 @@ def main():
         required_one_of=[("spec", "path")],
         supports_check_mode=True,
     )
+    low, high = LOCK_TIMEOUT_RANGE
+    timeout = module.params["lock_timeout"]
+    if not (math.isfinite(timeout) and low <= timeout <= high):
+        # NaN or infinity would wait forever on a held lock.
+        module.fail_json(
+            msg=f"lock_timeout: a number of seconds from {low} to {high}, not {timeout:g}",
+            changed=False,
+        )
     program = module.params["executable"]
     if program is None and dockyard_api is None:
         program = module.get_bin_path("reconcile", opt_dirs=[INSTALLED])
