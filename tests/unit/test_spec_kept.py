@@ -214,3 +214,25 @@ def test_a_process_that_exits_at_once_still_leaves_its_file(cache: Path, spec_fi
     code = "import sys; from dockyard.spec import load; load(sys.argv[1]); sys.exit(0)"
     subprocess.run([sys.executable, "-c", code, str(spec_file)], check=True, env=os.environ)
     assert len(files(cache)) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "euid", "expected"),
+    [
+        ({"DOCKYARD_CACHE_DIR": "/srv/kept"}, 0, "/srv/kept"),
+        ({"DOCKYARD_CACHE_DIR": ""}, 0, None),
+        ({}, 0, "/var/cache/dockyard"),
+        ({"XDG_CACHE_HOME": "/home/u/.cache"}, 1000, "/home/u/.cache/dockyard"),
+        ({"HOME": "/home/v"}, 1000, "/home/v/.cache/dockyard"),
+    ],
+)
+def test_where_specs_are_kept(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], euid: int, expected: str | None
+) -> None:
+    for name in ("DOCKYARD_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    where = kept.directory()
+    assert (str(where) if where else None) == expected
