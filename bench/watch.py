@@ -38,6 +38,9 @@ SCALES = [int(n) for n in os.environ.get("BENCH_WATCH_SCALE", "0,10000,100000").
 BACKENDS = os.environ.get("BENCH_WATCH_BACKENDS", "legacy,nft").split(",")
 INTERVAL = float(os.environ.get("BENCH_WATCH_INTERVAL", "5"))
 PASSES = int(os.environ.get("BENCH_WATCH_PASSES", "10"))
+# A directory for each watch's log (its JSON events, with times), to see where a slow repair
+# went; unset: the logs are dropped.
+LOGS = os.environ.get("BENCH_WATCH_LOGS")
 FULL_EVERY = 10
 GOAL_INTERVAL = 30.0
 REPAIRS = 3
@@ -75,8 +78,8 @@ def memory_mib(pid: int, key: str) -> float:
 class Watching:
     """A watch started in `box`, read through its metrics file."""
 
-    def __init__(self, box: Sandbox) -> None:
-        self.box = box
+    def __init__(self, box: Sandbox, name: str) -> None:
+        self.box, self.name = box, name
         self.metrics = box.base / "watch.prom"
         argv = box.dockyard(
             "watch",
@@ -87,11 +90,17 @@ class Watching:
             str(FULL_EVERY),
             "--metrics-file",
             str(self.metrics),
+            "-o",
+            "json",
         )
+        log: Any = subprocess.DEVNULL
+        if LOGS:
+            Path(LOGS).mkdir(parents=True, exist_ok=True)
+            log = (Path(LOGS) / f"watch-{name}.log").open("wb")
         self.proc = subprocess.Popen(
             argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
             env={**os.environ, **box.env},
         )
 
@@ -148,7 +157,7 @@ def measure(n: int, backend: str) -> Row:
     wanted = scale_spec(n)
     wanted["network"]["iptables_backend"] = backend
     with sandbox(wanted, prefix="dky-bwatch") as box:
-        w = Watching(box)
+        w = Watching(box, f"{n}-{backend}")
         try:
             return _measure(box, w, n, backend)
         finally:
@@ -169,7 +178,11 @@ def _measure(box: Sandbox, w: Watching, n: int, backend: str) -> Row:
     for _ in range(REPAIRS):
         time.sleep(random.uniform(0, INTERVAL))  # drift comes at any moment
         box.run(delete, check=True)
+        deleted = time.time()
         repairs.append(until_back(box, chain, "MASQUERADE", 2 * INTERVAL + SETTLE))
+        if LOGS:
+            with (Path(LOGS) / f"repairs-{w.name}.log").open("a") as out:
+                out.write(f"deleted at {deleted:.3f}, back after {repairs[-1]:.3f} s\n")
         w.next_pass(2)  # the repair's pass, and the one that finds it clean
     fulls = w.counter('dockyard_reads_total{read="full"') - fulls
     bridge = None
