@@ -56,10 +56,27 @@ def _text(value: Any, what: str) -> str:
 IFNAMSIZ = 16
 
 
+# A bridge's name stands, as text, in every rule's -i/-o that iptables-restore reads; these
+# the kernel takes in a name, but iptables does not read as themselves.
+IPTABLES_MEANS = {
+    "+": "which iptables reads as a wildcard in a rule's -i/-o",
+    '"': "which iptables-restore reads as a quote",
+    "\\": "which iptables-restore reads as an escape",
+}
+
+
 def _interface_name(value: Any) -> str:
     what = "a Linux interface name: 1 to 15 bytes, no spaces, '/' or ':'"
     if not _is_interface_name(_text(value, what)):
         raise _fail("must be {what}, got {value}", what=what, value=value)
+    special = next((c for c in str(value) if c in IPTABLES_MEANS), None)
+    if special is not None:
+        raise _fail(
+            "must not hold {char}, {meaning}, got {value}",
+            char=repr(special),
+            meaning=IPTABLES_MEANS[special],
+            value=value,
+        )
     return str(value)
 
 
@@ -176,7 +193,7 @@ AbsPath = Annotated[
 BridgeName = Annotated[
     str,
     BeforeValidator(_keyword_or("none", _interface_name)),
-    WithJsonSchema({"type": "string", "pattern": r"^[^\s/:]{1,15}$"}),
+    WithJsonSchema({"type": "string", "pattern": r'^[^\s/:+"\\]{1,15}$'}),
 ]
 
 
