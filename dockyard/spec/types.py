@@ -170,7 +170,9 @@ def _absolute_path(value: Any) -> PurePosixPath:
     text = _text(value, what)
     if not text.startswith("/"):
         raise _fail("must be an absolute path (start with /), got {value}", value=value)
-    path = PurePosixPath(text)
+    # POSIX leaves a path that starts with exactly two slashes to the system, and
+    # PurePosixPath keeps them (`//` != `/`); Linux reads it as one.
+    path = PurePosixPath("/" + text.lstrip("/"))
     if ".." in path.parts:
         raise _fail("must not contain '..', got {value}", value=value)
     if len(text.encode()) >= PATH_MAX or any(len(p.encode()) > NAME_MAX for p in path.parts):
