@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
 from dockyard.errors import SpecError
-from dockyard.spec import limits, messages, rules
+from dockyard.spec import duplicates, limits, messages, rules
 from dockyard.spec.model import Spec
 from dockyard.spec.partial import ROUNDS, Partial, value_at
 from dockyard.spec.reading import check_characters, read_text, too_large
@@ -102,11 +102,11 @@ def parse(text: str, source: str) -> Document:
         if isinstance(data, dict):
             return Document(source, text, data)
         if isinstance(data, Exception) and len(text) > limits.SMALL_TEXT:
-            _refuse_located(data, source)
+            _refuse_located(data, source, text)
     return _careful(text, source)
 
 
-def _fast(text: str) -> Any:
+def _fast(text: str, **options: Any) -> Any:
     """yaml-rs's reading of `text`, or the exception it raised (a Rust panic included)."""
     try:
         import yaml_rs
@@ -116,7 +116,7 @@ def _fast(text: str) -> Any:
 
     def run() -> None:
         try:
-            result[0] = yaml_rs.loads(text)  # duplicate keys are an error here too
+            result[0] = yaml_rs.loads(text, **options)  # duplicate keys are an error by default
         except BaseException as e:  # pyo3 turns a panic into a BaseException
             result[0] = e if isinstance(e, Exception) else RuntimeError(str(e))
 
@@ -133,15 +133,31 @@ def _fast(text: str) -> Any:
 _YAML_RS_PLACE = re.compile(r"at line (\d+), column (\d+)")
 
 
-def _refuse_located(error: Exception, source: str) -> None:
-    """yaml-rs's own report of a syntax error, on one line: for a large file, where PyYAML
-    would take seconds to say the same."""
+def _refuse_located(error: Exception, source: str, text: str) -> None:
+    """yaml-rs's own report of a syntax error, on one line, or the duplicate key it names,
+    found in the text: for a large file, where PyYAML would take seconds to say the same."""
+    key = duplicates.key_of(str(error))
+    if key is not None:
+        twice = duplicates.locate(text, key, source, _first_wins)
+        if twice:
+            raise SpecError(twice)
+        return
     lines = str(error).strip().splitlines()
     found = _YAML_RS_PLACE.search(lines[0]) if lines else None
     if found is None:
         return
     problem = " ".join(lines[-1].split()) if len(lines) > 1 else "syntax error"
     raise SpecError([f"{source}:{found[1]}:{found[2]}: invalid YAML: {problem}"])
+
+
+def _first_wins(text: str) -> Any:
+    """yaml-rs's reading of `text`, keeping the first of duplicate keys."""
+    import yaml_rs
+
+    data = _fast(text, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.FirstWins)
+    if isinstance(data, Exception):
+        raise data
+    return data
 
 
 def _careful(text: str, source: str) -> Document:

@@ -11,12 +11,15 @@ at the same place and in the same words as PyYAML's reading gives in a small fil
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dockyard.errors import SpecError
-from dockyard.spec import limits, load_text
+from dockyard.spec import duplicates, limits, load_text
+from dockyard.spec import loader as spec_loader
 from dockyard.spec import positions as spec_positions
 
 ENTRY = "  - host_port: {n}\n    container_ip: 172.17.0.2\n    container_port: 80\n"
@@ -75,3 +78,31 @@ def test_a_key_alike_in_two_mappings_is_no_duplicate_but_the_real_one_is_found(
     assert problems(text) == [
         f"spec.yaml:{last}:3: search: duplicate key (first set at line {last - 2})"
     ]
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+def test_what_is_located_is_what_pyyaml_finds() -> None:
+    """The examples with a key line copied further down (in its mapping, in another one, out
+    of its `- ` item): every pair the text search reports is one PyYAML reports too."""
+    rng = random.Random(12)
+    located = 0
+    for _ in range(400):
+        lines = rng.choice(EXAMPLES).read_text().split("\n")
+        keys = [i for i, line in enumerate(lines) if ":" in line and "#" not in line]
+        line = lines[rng.choice(keys)]
+        if rng.random() < 0.3:
+            line = line.replace("- ", "  ", 1)
+        lines.insert(rng.randint(keys[0] + 1, len(lines)), line)
+        text = "\n".join(lines)
+        error = spec_loader._fast(text)
+        key = duplicates.key_of(str(error)) if isinstance(error, Exception) else None
+        found = key and duplicates.locate(text, key, "spec.yaml", spec_loader._first_wins)
+        if not found:
+            continue
+        with pytest.raises(SpecError) as e:
+            spec_positions.careful_parse(text, "spec.yaml")
+        assert set(found) <= set(e.value.problems), text
+        located += 1
+    assert located > 100
