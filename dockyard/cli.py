@@ -885,6 +885,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise DockyardError(f"{path}: no such file") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise DockyardError(f"{path}: not JSON ({e})") from None
+        except RecursionError:
+            raise DockyardError(f"{path}: not JSON (nested too deeply to read)") from None
         if not isinstance(daemon, dict):
             raise DockyardError(f"{path}: not a JSON object")
     spec, notes = daemon_json.to_spec(daemon)
