@@ -28,6 +28,9 @@ SLICE_MAX = 64 << 10  # an entry this small is handed to PyYAML whole
 # from line feed to line feed; the text is searched with one put in front of its first line.
 _CONTENT_LINE = re.compile(r"\n *(?=[^ \t\r\n#])")
 _END = r"(?=[ \t\r\n]|\Z)"
+# Between two flow mappings of a flow sequence: `}, {`, the braces left to the items.
+_CLOSING_LINE = re.compile(r" *\]")
+_FLOW_ITEMS = re.compile(r"(?<=\})([ \t\r\n]*,[ \t\r\n]*)(?=\{)")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Skim:
         self._entries: dict[tuple[int, int, int], list[int] | None] = {}
         self._keys: dict[tuple[int, int, int, str], Span | None] = {}
         self._line_starts: list[int] | None = None
+        self._flows: dict[int, tuple[list[int], list[str]] | None] = {}
 
     def of(self, loc: Location, key: bool = False) -> Place | None:
         try:
@@ -98,9 +102,60 @@ class Skim:
                 return self._at(span, isinstance(part, int), key)
             inner = self._inside(span, isinstance(part, int))
             if inner is None:
-                return None
+                return self._in_flow(span, isinstance(part, int), value, rest, key)
             start, end, col = inner
         return None
+
+    def _in_flow(
+        self, span: Span, item: bool, value: Any, rest: Location, key: bool
+    ) -> Place | None:
+        """An item of a flow sequence of flow mappings (`[{...}, {...}]`, as a program writing
+        JSON-style YAML lays out 100,000 ports): the items are where the text splits at
+        `}` `,` `{`, if it splits into as many as the data has; PyYAML reads only the one."""
+        index = rest[0] if rest else None
+        if not isinstance(value, list) or not isinstance(index, int) or not 0 <= index < len(value):
+            return None
+        items = self._flow_items(self._after_indicator(span, item), span.end, len(value))
+        if items is None:
+            return None
+        at, piece = items[0][index], items[1][index]
+        # PyYAML reads the item alone, its first line indented as in the file.
+        lead = at - self._line_start(at)
+        if index == len(value) - 1:  # YAML allows a comma after the last item
+            piece = piece.rstrip().removesuffix(",")
+        loader = SpecLoader(" " * lead + piece.strip())
+        loader.duplicates = []
+        try:
+            node = loader.get_single_node()
+            if node is None or loader.construct_document(node) != value[index]:
+                return None
+        finally:
+            loader.dispose()
+        line, col = Positions(node).of(rest[1:], key)
+        return line + self._line_of(at) - 1, col
+
+    def _flow_items(self, after: int, end: int, count: int) -> tuple[list[int], list[str]] | None:
+        """Where each of the `count` items of the flow sequence opening at `after` starts,
+        and its text; None unless it splits into that many. Split once: a spec with many
+        errors asks for many items."""
+        if after not in self._flows:
+            self._flows[after] = None
+            close = self.text.rfind("]", after, end)
+            if close == -1 and _CLOSING_LINE.match(self.text, end):
+                close = self.text.index("]", end)  # `]` on a line of its own, at the key's column
+            if self.text[after : after + 1] == "[" and close != -1:
+                parts = _FLOW_ITEMS.split(self.text[after + 1 : close])
+                if len(parts) == 2 * count - 1:
+                    pieces = parts[::2]
+                    ends = itertools.accumulate(map(len, parts), initial=after + 1)
+                    starts = [
+                        at + len(piece) - len(piece.lstrip())
+                        for at, piece in zip(
+                            itertools.islice(ends, 0, None, 2), pieces, strict=False
+                        )
+                    ]
+                    self._flows[after] = (starts, pieces)
+        return self._flows[after]
 
     def _key(self, start: int, end: int, col: int, name: str) -> Span | None:
         cached = (start, end, col, name)

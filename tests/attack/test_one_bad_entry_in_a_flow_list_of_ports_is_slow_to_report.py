@@ -20,7 +20,7 @@ from dockyard.spec import limits, load_text
 from dockyard.spec.positions import Positions
 from dockyard.spec.skim import Skim
 
-PORTS = 4000  # over SMALL_TEXT
+PORTS = 5000  # over SMALL_TEXT
 
 
 def one_line(n: int, bad: int | None = None, sep: str = ", ") -> str:
@@ -52,8 +52,13 @@ def test_a_bad_item_of_a_flow_list_is_located_without_reading_it_all(
 
 @pytest.mark.parametrize(
     "text",
-    [one_line(PORTS), one_line(PORTS, sep=",\n    "), one_line(PORTS, sep=" ,  ")],
-    ids=["one line", "an item a line", "spaces"],
+    [
+        one_line(PORTS),
+        one_line(PORTS, sep=",\n    "),
+        one_line(PORTS, sep=" ,  "),
+        one_line(PORTS, sep=",\n    ").replace(": [{", ": [\n    {").replace("}]\n", "},\n  ]\n"),
+    ],
+    ids=["one line", "an item a line", "spaces", "brackets on lines of their own"],
 )
 def test_flow_items_are_placed_where_pyyaml_places_them(text: str) -> None:
     data = yaml_rs.loads(text)
