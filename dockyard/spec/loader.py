@@ -106,7 +106,7 @@ def parse(text: str, source: str) -> Document:
     return _careful(text, source)
 
 
-def _fast(text: str, **options: Any) -> Any:
+def _fast(text: str) -> Any:
     """yaml-rs's reading of `text`, or the exception it raised (a Rust panic included)."""
     try:
         import yaml_rs
@@ -116,7 +116,7 @@ def _fast(text: str, **options: Any) -> Any:
 
     def run() -> None:
         try:
-            result[0] = yaml_rs.loads(text, **options)  # duplicate keys are an error by default
+            result[0] = yaml_rs.loads(text)  # duplicate keys are an error here too
         except BaseException as e:  # pyo3 turns a panic into a BaseException
             result[0] = e if isinstance(e, Exception) else RuntimeError(str(e))
 
@@ -138,7 +138,7 @@ def _refuse_located(error: Exception, source: str, text: str) -> None:
     found in the text: for a large file, where PyYAML would take seconds to say the same."""
     key = duplicates.key_of(str(error))
     if key is not None:
-        twice = duplicates.locate(text, key, source, _first_wins)
+        twice = duplicates.locate(text, key, source, _fast)
         if twice:
             raise SpecError(twice)
         return
@@ -148,16 +148,6 @@ def _refuse_located(error: Exception, source: str, text: str) -> None:
         return
     problem = " ".join(lines[-1].split()) if len(lines) > 1 else "syntax error"
     raise SpecError([f"{source}:{found[1]}:{found[2]}: invalid YAML: {problem}"])
-
-
-def _first_wins(text: str) -> Any:
-    """yaml-rs's reading of `text`, keeping the first of duplicate keys."""
-    import yaml_rs
-
-    data = _fast(text, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.FirstWins)
-    if isinstance(data, Exception):
-        raise data
-    return data
 
 
 def _careful(text: str, source: str) -> Document:
