@@ -361,7 +361,7 @@ def _watching(p: argparse.ArgumentParser) -> None:
         "--metrics-addr",
         type=_address,
         metavar="HOST:PORT",
-        help="serve Prometheus metrics there (such as 127.0.0.1:9323)",
+        help="serve Prometheus metrics there (such as 127.0.0.1:9323, or [::1]:9323)",
     )
     p.add_argument(
         "--metrics-file",
@@ -431,10 +431,22 @@ def _count(low: int, high: int) -> Callable[[str], int]:
 
 
 def _address(text: str) -> str:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if host_and_port(text) is None:
         raise argparse.ArgumentTypeError(f"HOST:PORT such as 127.0.0.1:9323, not {text!r}")
     return text
+
+
+def host_and_port(text: str) -> tuple[str, int] | None:
+    """`HOST:PORT`, or `[IPv6]:PORT` as RFC 3986 writes it: the host without its brackets, and
+    the port; None when it is neither."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif "[" in host or "]" in host:
+        return None
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -888,6 +900,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise DockyardError(f"{path}: no such file") from None
         except (ValueError, UnicodeDecodeError) as e:
             raise DockyardError(f"{path}: not JSON ({e})") from None
+        except RecursionError:
+            raise DockyardError(f"{path}: not JSON (nested too deeply to read)") from None
         if not isinstance(daemon, dict):
             raise DockyardError(f"{path}: not a JSON object")
     spec, notes = daemon_json.to_spec(daemon)

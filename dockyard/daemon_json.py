@@ -146,7 +146,10 @@ def parse_flags(text: str) -> dict[str, Any]:
     Flags dockyard does not know are kept under their own name, as daemon.json would have
     them, so that they come back as notes."""
     out: dict[str, Any] = {}
-    words = shlex.split(text)
+    try:
+        words = shlex.split(text)
+    except ValueError as e:  # a quote left open, or a backslash at the very end
+        raise DockyardError(f"--from-flags: {str(e).lower()}, as a shell splits it") from None
     i = 0
     while i < len(words):
         word = words[i]

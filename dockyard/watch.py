@@ -147,9 +147,14 @@ class Metrics:
         if addr:
             from prometheus_client import start_http_server
 
-            host, _, port = addr.rpartition(":")  # checked by the command line
+            from dockyard.cli import host_and_port
+
+            where = host_and_port(addr)
+            if where is None:  # the command line checks it; a caller in Python may not
+                raise DockyardError(f"--metrics-addr {addr}: not HOST:PORT")
+            host, port = where
             try:
-                self.server, _ = start_http_server(int(port), addr=host, registry=r)
+                self.server, _ = start_http_server(port, addr=host, registry=r)
             except OSError as e:
                 raise DockyardError(f"--metrics-addr {addr}: {_cannot_listen(host, e)}") from None
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
 from dockyard.errors import SpecError
-from dockyard.spec import kept, limits, messages, rules
+from dockyard.spec import duplicates, kept, limits, messages, rules
 from dockyard.spec.model import Spec
 from dockyard.spec.partial import ROUNDS, Partial, value_at
 from dockyard.spec.reading import check_characters, decoded, read_bytes, too_large
@@ -108,7 +108,7 @@ def parse(text: str, source: str) -> Document:
         if isinstance(data, dict):
             return Document(source, text, data)
         if isinstance(data, Exception) and len(text) > limits.SMALL_TEXT:
-            _refuse_located(data, source)
+            _refuse_located(data, source, text)
     return _careful(text, source)
 
 
@@ -139,9 +139,15 @@ def _fast(text: str) -> Any:
 _YAML_RS_PLACE = re.compile(r"at line (\d+), column (\d+)")
 
 
-def _refuse_located(error: Exception, source: str) -> None:
-    """yaml-rs's own report of a syntax error, on one line: for a large file, where PyYAML
-    would take seconds to say the same."""
+def _refuse_located(error: Exception, source: str, text: str) -> None:
+    """yaml-rs's own report of a syntax error, on one line, or the duplicate key it names,
+    found in the text: for a large file, where PyYAML would take seconds to say the same."""
+    key = duplicates.key_of(str(error))
+    if key is not None:
+        twice = duplicates.locate(text, key, source, _fast)
+        if twice:
+            raise SpecError(twice)
+        return
     lines = str(error).strip().splitlines()
     found = _YAML_RS_PLACE.search(lines[0]) if lines else None
     if found is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from dockyard.spec.jsonskim import JsonWalk
 from dockyard.spec.positions import Positions, SpecLoader
 
 Location = tuple[str | int, ...]
@@ -23,11 +24,17 @@ Place = tuple[int, int]
 Locate = Callable[[Location, bool], Place | None]
 
 SLICE_MAX = 64 << 10  # an entry this small is handed to PyYAML whole
+COUNTED_LINES = 16  # positions whose line is counted before the text's lines are indexed
 
 # Every pattern starts at the line feed before a line, so that the regex engine can skip
 # from line feed to line feed; the text is searched with one put in front of its first line.
 _CONTENT_LINE = re.compile(r"\n *(?=[^ \t\r\n#])")
 _END = r"(?=[ \t\r\n]|\Z)"
+_JSON_START = re.compile(r"\n[ \t\r\n]*\{")  # a document that may be JSON
+_CLOSING_LINE = re.compile(r" *\]")
+# Between two flow mappings of a flow sequence: `}, {`. Its `}` first, so that the regex
+# engine skips from one to the next; the items get it back.
+_FLOW_ITEMS = re.compile(r"(\}[ \t\r\n]*,[ \t\r\n]*)(?=\{)")
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,20 @@ class Skim:
         self._entries: dict[tuple[int, int, int], list[int] | None] = {}
         self._keys: dict[tuple[int, int, int, str], Span | None] = {}
         self._line_starts: list[int] | None = None
+        self._counted = 0
+        self._flows: dict[int, tuple[list[int], list[str]] | None] = {}
+        self._json: JsonWalk | None = None
 
     def of(self, loc: Location, key: bool = False) -> Place | None:
         try:
             found = self._skim(loc, key)
         except (yaml.YAMLError, RecursionError, ValueError):
             found = None
+        if found is None and _JSON_START.match(self.text):
+            if self._json is None:
+                self._json = JsonWalk(self.text[1:], self.data)
+            at = self._json.offset(loc, key)
+            found = None if at is None else self._place(at + 1)
         if found is not None:
             return found
         if self._whole is None:
@@ -98,9 +113,62 @@ class Skim:
                 return self._at(span, isinstance(part, int), key)
             inner = self._inside(span, isinstance(part, int))
             if inner is None:
-                return None
+                return self._in_flow(span, isinstance(part, int), value, rest, key)
             start, end, col = inner
         return None
+
+    def _in_flow(
+        self, span: Span, item: bool, value: Any, rest: Location, key: bool
+    ) -> Place | None:
+        """An item of a flow sequence of flow mappings (`[{...}, {...}]`, as a program writing
+        JSON-style YAML lays out 100,000 ports): the items are where the text splits at
+        `}` `,` `{`, if it splits into as many as the data has; PyYAML reads only the one."""
+        index = rest[0] if rest else None
+        if not isinstance(value, list) or not isinstance(index, int) or not 0 <= index < len(value):
+            return None
+        items = self._flow_items(self._after_indicator(span, item), span.end, len(value))
+        if items is None:
+            return None
+        at, piece = items[0][index], items[1][index]
+        # PyYAML reads the item alone, its first line indented as in the file.
+        lead = at - self._line_start(at)
+        if index == len(value) - 1:  # YAML allows a comma after the last item
+            piece = piece.rstrip().removesuffix(",")
+        else:
+            piece += "}"
+        loader = SpecLoader(" " * lead + piece.strip())
+        loader.duplicates = []
+        try:
+            node = loader.get_single_node()
+            if node is None or loader.construct_document(node) != value[index]:
+                return None
+        finally:
+            loader.dispose()
+        line, col = Positions(node).of(rest[1:], key)
+        return line + self._line_of(at) - 1, col
+
+    def _flow_items(self, after: int, end: int, count: int) -> tuple[list[int], list[str]] | None:
+        """Where each of the `count` items of the flow sequence opening at `after` starts,
+        and its text; None unless it splits into that many. Split once: a spec with many
+        errors asks for many items."""
+        if after not in self._flows:
+            self._flows[after] = None
+            close = self.text.rfind("]", after, end)
+            if close == -1 and _CLOSING_LINE.match(self.text, end):
+                close = self.text.index("]", end)  # `]` on a line of its own, at the key's column
+            if self.text[after : after + 1] == "[" and close != -1:
+                parts = _FLOW_ITEMS.split(self.text[after + 1 : close])
+                if len(parts) == 2 * count - 1:
+                    pieces = parts[::2]  # each but the last without its `}`
+                    ends = itertools.accumulate(map(len, parts), initial=after + 1)
+                    starts = [
+                        at + len(piece) - len(piece.lstrip())
+                        for at, piece in zip(
+                            itertools.islice(ends, 0, None, 2), pieces, strict=False
+                        )
+                    ]
+                    self._flows[after] = (starts, pieces)
+        return self._flows[after]
 
     def _key(self, start: int, end: int, col: int, name: str) -> Span | None:
         cached = (start, end, col, name)
@@ -202,8 +270,12 @@ class Skim:
         return self._line_of(offset), offset - self._line_start(offset) + 1
 
     def _line_of(self, offset: int) -> int:
-        """The line `offset` is on; one pass over the text, then a search per position (a
-        spec with thousands of errors asks for thousands)."""
+        """The line `offset` is on: the line feeds before it counted (in C) for the first
+        few; then one pass over the text, and a search per position (a spec with thousands
+        of errors asks for thousands)."""
+        if self._line_starts is None and self._counted < COUNTED_LINES:
+            self._counted += 1
+            return self.text.count("\n", 0, offset)
         if self._line_starts is None:
             lengths = (len(line) + 1 for line in self.text.split("\n"))
             self._line_starts = list(itertools.accumulate(lengths, initial=0))

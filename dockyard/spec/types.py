@@ -56,10 +56,27 @@ def _text(value: Any, what: str) -> str:
 IFNAMSIZ = 16
 
 
+# A bridge's name stands, as text, in every rule's -i/-o that iptables-restore reads; these
+# the kernel takes in a name, but iptables does not read as themselves.
+IPTABLES_MEANS = {
+    "+": "which iptables reads as a wildcard in a rule's -i/-o",
+    '"': "which iptables-restore reads as a quote",
+    "\\": "which iptables-restore reads as an escape",
+}
+
+
 def _interface_name(value: Any) -> str:
     what = "a Linux interface name: 1 to 15 bytes, no spaces, '/' or ':'"
     if not _is_interface_name(_text(value, what)):
         raise _fail("must be {what}, got {value}", what=what, value=value)
+    special = next((c for c in str(value) if c in IPTABLES_MEANS), None)
+    if special is not None:
+        raise _fail(
+            "must not hold {char}, {meaning}, got {value}",
+            char=repr(special),
+            meaning=IPTABLES_MEANS[special],
+            value=value,
+        )
     return str(value)
 
 
@@ -153,7 +170,9 @@ def _absolute_path(value: Any) -> PurePosixPath:
     text = _text(value, what)
     if not text.startswith("/"):
         raise _fail("must be an absolute path (start with /), got {value}", value=value)
-    path = PurePosixPath(text)
+    # POSIX leaves a path that starts with exactly two slashes to the system, and
+    # PurePosixPath keeps them (`//` != `/`); Linux reads it as one.
+    path = PurePosixPath("/" + text.lstrip("/"))
     if ".." in path.parts:
         raise _fail("must not contain '..', got {value}", value=value)
     if len(text.encode()) >= PATH_MAX or any(len(p.encode()) > NAME_MAX for p in path.parts):
@@ -176,7 +195,7 @@ AbsPath = Annotated[
 BridgeName = Annotated[
     str,
     BeforeValidator(_keyword_or("none", _interface_name)),
-    WithJsonSchema({"type": "string", "pattern": r"^[^\s/:]{1,15}$"}),
+    WithJsonSchema({"type": "string", "pattern": r'^[^\s/:+"\\]{1,15}$'}),
 ]
 
 

@@ -126,7 +126,7 @@ def test_schema_describes_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(schema["properties"]) == set(Spec.model_fields)
     assert schema["additionalProperties"] is False
     bridge = schema["$defs"]["Bridge"]["properties"]
-    assert bridge["name"]["pattern"] == r"^[^\s/:]{1,15}$"
+    assert bridge["name"]["pattern"] == r'^[^\s/:+"\\]{1,15}$'
 
 
 def test_validate_says_valid(capsys: pytest.CaptureFixture[str]) -> None:

@@ -68,13 +68,14 @@ def test_skimmed_positions_are_pyyaml_s(text: str) -> None:
 
 
 def test_a_layout_it_cannot_skim_is_read_whole() -> None:
+    """Keys inside a flow mapping (`network: {...}`): skimming finds block keys only."""
     text = (
-        "version: 1\nnetwork:\n  published_ports: [\n"
+        "version: 1\nnetwork: {\n  published_ports: [\n"
         + "".join(
             f"    {{host_port: {1 + i}, container_ip: 172.17.0.2, container_port: 1}},\n"
             for i in range(PORTS)
         )
-        + "  ]\n"
+        + "  ]}\n"
     )
     data = yaml_rs.loads(text)
     whole = Positions.of_text(text)
