@@ -36,7 +36,7 @@ MANAGED: dict[str, tuple[str, ...]] = {
     "selinux-enabled": ("selinux",),
 }
 ALIASES = {"graph": "data-root"}  # Docker 1.x's name of the data root
-LISTS = {"dns", "dns-search", "dns-opts", "storage-opts"}
+LISTS = {"dns", "dns-search", "dns-opts", "storage-opts", "hosts"}
 # dockerd's flags, long and short, and the daemon.json key each one sets.
 FLAGS = {
     "--bridge": "bridge",
@@ -62,7 +62,14 @@ FLAGS = {
     "-s": "storage-driver",
     "--storage-opt": "storage-opts",
     "--selinux-enabled": "selinux-enabled",
+    # Flags of settings dockyard does not manage whose daemon.json key is not their name.
+    "-D": "debug",
+    "-H": "hosts",
+    "--host": "hosts",
+    "-G": "group",
+    "-l": "log-level",
 }
+# dockerd's switches (20.10's `dockerd --help`): no value follows them, managed or not.
 BOOLEAN_FLAGS = {
     "iptables",
     "ip-forward",
@@ -71,6 +78,17 @@ BOOLEAN_FLAGS = {
     "selinux-enabled",
     "userland-proxy",
     "ipv6",
+    "cri-containerd",
+    "debug",
+    "experimental",
+    "init",
+    "ip6tables",
+    "live-restore",
+    "no-new-privileges",
+    "raw-logs",
+    "rootless",
+    "tls",
+    "tlsverify",
 }
 
 
