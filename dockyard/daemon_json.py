@@ -7,6 +7,7 @@ nameservers dockyard derives); every setting dockyard does not manage comes back
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -151,6 +152,38 @@ def to_spec(daemon: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             )
         _put(spec, path, value)
     return spec, notes
+
+
+def problems(spec: Mapping[str, Any], origin: str) -> list[str]:
+    """Why the spec `to_spec` made from `origin` is not valid, each said of the daemon.json
+    setting it came from (`ORIGIN: mtu (network.bridge.mtu): must be ...`); [] when valid."""
+    import yaml
+
+    from dockyard.errors import SpecError
+    from dockyard.spec import load_text
+
+    try:
+        load_text(yaml.safe_dump(dict(spec), sort_keys=False), _IMPORTED)
+    except SpecError as e:
+        return [f"{origin}: {_of_setting(p)}" for p in e.problems]
+    return []
+
+
+_IMPORTED = "<imported>"
+_LOCATION = re.compile(rf"{re.escape(_IMPORTED)}(?::\d+:\d+)?: ")
+
+
+def _of_setting(problem: str) -> str:
+    """A problem of the imported spec (`<imported>:4:10: network.bridge.mtu: ...`) as one of
+    the daemon.json setting it came from."""
+    text = _LOCATION.sub("", problem, count=1)
+    for key, path in sorted(MANAGED.items(), key=lambda kv: -len(kv[1])):
+        dotted = ".".join(path)
+        if text.startswith(f"{dotted}:"):
+            return f"{key} ({dotted}){text[len(dotted) :]}"
+        if text.startswith((f"{dotted}[", f"{dotted}.")):
+            return f"{key}: {text}"
+    return text
 
 
 def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
