@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from dockyard.reconcilers.iptables.rules import TAG, tag_of
 
 _MARK = f'-m comment --comment "{TAG}'
+_TAG_LENGTH = len(tag_of(""))
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -98,13 +100,17 @@ def listed(text: str, chain: str) -> list[str]:
 
 
 def owned_tag(rule: str) -> str | None:
-    """The `dockyard:<hash>` comment of a rule, or None for a rule that is not dockyard's."""
+    """The `dockyard:<hash>` comment of a rule, or None for a rule that is not dockyard's.
+    Only a tag as dockyard writes it (16 hex digits) counts: a comment of the user's that
+    happens to start with `dockyard:` is not one."""
     at = rule.find(_MARK)
-    if at < 0:
-        return None
-    start = at + len(_MARK) - len(TAG)
-    end = rule.find('"', start)
-    return rule[start:end] if end > 0 else None
+    while at >= 0:
+        start = at + len(_MARK) - len(TAG)
+        end = start + _TAG_LENGTH
+        if rule[end : end + 1] == '"' and _HEX.issuperset(rule[start + len(TAG) : end]):
+            return rule[start:end]
+        at = rule.find(_MARK, at + 1)
+    return None
 
 
 def untouched(table: str, chain: str, rule: str, tag: str) -> bool:
