@@ -20,7 +20,10 @@ from dockyard.change import Change
 from dockyard.reconcilers.directories import Directories
 from dockyard.spec import Spec
 from dockyard.state.host import Host
-from tests.unit.test_engine import Files, run, world  # noqa: F401  (world: a fixture)
+from tests.unit import test_engine
+from tests.unit.test_engine import Files, run
+
+world = test_engine.world  # the engine tests' fixture: a spec, its host, a directory of files
 
 
 def test_a_concern_undone_for_another_is_named(world: tuple[Spec, Host, Path]) -> None:
