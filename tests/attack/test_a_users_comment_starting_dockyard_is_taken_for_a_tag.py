@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from dockyard.reconcilers.iptables import diff
+from dockyard.reconcilers.iptables import choose_backend, diff
 from dockyard.reconcilers.iptables.rules import wanted
 from dockyard.reconcilers.iptables.save import owned_tag
 from dockyard.spec import load_text
@@ -35,3 +35,15 @@ def test_a_users_rule_noting_dockyard_stays_through_apply_and_down() -> None:
     removed = diff.remove("filter", chains)
     for change in [*installed, *removed]:
         assert change.action != "delete", change
+
+
+def test_backend_auto_is_not_drawn_to_a_users_comment() -> None:
+    """With both backends in use, `auto` takes the one holding dockyard's rules: a user's rule
+    noting dockyard in the other must not make dockyard write a second firewall there."""
+    spec = load_text("version: 1\n")
+    texts = {
+        "legacy": f"*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD {USERS[0]}\nCOMMIT\n",
+        "nft": "*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD "
+        '-m comment --comment "dockyard:b868d8e98b2608b7" -j DOCKER-USER\nCOMMIT\n',
+    }
+    assert choose_backend(spec, texts, "legacy") == ("nft", "it holds dockyard's rules")
