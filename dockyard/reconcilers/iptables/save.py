@@ -113,6 +113,17 @@ def owned_tag(rule: str) -> str | None:
     return None
 
 
+def holds_tags(saved: str) -> bool:
+    """Whether a save holds a rule of dockyard's (its tag, not any `dockyard:` comment): a
+    string search in C, each comment found checked as `owned_tag` checks it."""
+    at = saved.find(_MARK)
+    while at >= 0:
+        if owned_tag(saved[at : at + len(_MARK) + _TAG_LENGTH]) is not None:
+            return True
+        at = saved.find(_MARK, at + 1)
+    return False
+
+
 def untouched(table: str, chain: str, rule: str, tag: str) -> bool:
     """Whether a rule of ours still matches the hash it was written with (not edited by hand)."""
     comment = f'-m comment --comment "{tag}"'
