@@ -339,11 +339,19 @@ class Bridge:
         link = obs.link
         if link is None or spec.network.bridge.disabled:
             return [], []
+        in_use = None if self.force else self._in_use(link, seen)
         if not obs.created or link.kind != "bridge":
             why = "dockyard did not create it" if not obs.created else "it is not a bridge"
+            if in_use:
+                # The bridge is never dockyard's to delete, but its firewall (which comes
+                # after the bridge) carries the containers' traffic: it stays with them.
+                message = (
+                    f"{link.name} stays: {why}; {in_use}: its firewall stays too; stop them "
+                    "first, or reconcile down --force"
+                )
+                return [], [Note(self.name, "error", message)]
             return [], [Note(self.name, "info", f"{link.name} stays: {why}")]
-        in_use = self._in_use(link, seen)
-        if in_use and not self.force:
+        if in_use:
             # An error: the firewall, which comes after the bridge, stays with it.
             message = f"{link.name} stays: {in_use}; stop them first, or reconcile down --force"
             return [], [Note(self.name, "error", message)]

@@ -19,7 +19,9 @@ def test_down_keeps_the_firewall_of_a_bridge_in_use_unless_forced(box: Sandbox) 
     box.run(["ip", "link", "add", "docker0", "type", "bridge"], check=True)
     applied = box.reconcile("SPEC")
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    box.run(["ip", "link", "add", "veth-a1", "type", "veth", "peer", "name", "veth-a1p"], check=True)
+    box.run(
+        ["ip", "link", "add", "veth-a1", "type", "veth", "peer", "name", "veth-a1p"], check=True
+    )
     box.run(["ip", "link", "set", "veth-a1", "master", "docker0"], check=True)
 
     refused = box.reconcile("down", "SPEC")
