@@ -201,7 +201,7 @@ def parse_flags(text: str) -> dict[str, Any]:
     i = 0
     while i < len(words):
         word = words[i]
-        if word == "dockerd" and i == 0:
+        if i == 0 and word.rsplit("/", 1)[-1] == "dockerd":  # `dockerd`, `/usr/bin/dockerd`
             i += 1
             continue
         if not word.startswith("-"):
