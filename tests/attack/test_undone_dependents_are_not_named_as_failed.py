@@ -12,6 +12,7 @@ Two ways a concern is left out of that list although it did not converge:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,48 @@ def test_a_concern_that_converged_is_not_named(world: tuple[Spec, Host, Path]) -
     outcome = run(spec, host, [Directories(), Files(files, {"keep": "new"})])
     assert outcome.failed == {} and outcome.error is None
     assert engine.dependents(["directories"], engine.order([Directories()])) == {"directories"}
+
+
+class Removable(Files):
+    """The toy with a `down`: each of its files goes."""
+
+    def teardown(self, spec: Spec, seen: Any) -> tuple[list[Change], list[Any]]:
+        have = seen[type(self).observation].files
+        changes = [
+            Change(self.name, "file", n, "delete", {"c": have[n]}, None, "owned")
+            for n in self.want
+            if n in have
+        ]
+        return changes, []
+
+
+def test_down_names_a_concern_undone_for_the_one_it_comes_after(
+    world: tuple[Spec, Host, Path],
+) -> None:
+    """`down` runs last concern first: when the first one's removal fails, the removals
+    already made for those after it are put back, and they are named."""
+    spec, host, files = world
+    (files / "base").write_text("b")
+
+    @dataclass(frozen=True)
+    class BaseObserved:
+        files: dict[str, str]
+
+    class Base(Removable):
+        name = "base"
+        after = ()
+        observation = BaseObserved
+
+        def observe(self, spec: Spec, host: Host) -> Any:
+            return BaseObserved({p.name: p.read_text() for p in self.where.iterdir()})
+
+    class Top(Removable):
+        name = "top"
+        after = ("base",)
+
+    ordered = engine.order([Base(files, {"base": "b"}, fail_on=1), Top(files, {"keep": "old"})])
+    the_plan = engine.plan(ordered, spec, engine.observe(ordered, spec, host), teardown=True)
+    assert [c.reconciler for c in the_plan.changes] == ["top", "base"]
+    outcome = engine.apply(the_plan, ordered, spec, host, teardown=True)
+    assert (files / "keep").read_text() == "old"  # put back
+    assert outcome.failed["top"] == "top: undone, it comes after base, which did not converge"
