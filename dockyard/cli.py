@@ -887,9 +887,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
     from dockyard import daemon_json
-    from dockyard.errors import DockyardError
+    from dockyard.errors import DockyardError, SpecError
     from dockyard.state import safepath
 
+    origin = "--from-flags" if args.from_flags is not None else args.file
     if args.from_flags is not None:
         daemon = daemon_json.parse_flags(args.from_flags)
     else:
@@ -905,6 +906,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not isinstance(daemon, dict):
             raise DockyardError(f"{path}: not a JSON object")
     spec, notes = daemon_json.to_spec(daemon)
+    refused = daemon_json.problems(spec, origin)
+    if refused:
+        raise SpecError(refused)
     for note in notes:
         print(f"Note: {note}", file=sys.stderr)
     print(yaml.safe_dump(spec, sort_keys=False), end="")

@@ -7,6 +7,7 @@ nameservers dockyard derives); every setting dockyard does not manage comes back
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -36,7 +37,7 @@ MANAGED: dict[str, tuple[str, ...]] = {
     "selinux-enabled": ("selinux",),
 }
 ALIASES = {"graph": "data-root"}  # Docker 1.x's name of the data root
-LISTS = {"dns", "dns-search", "dns-opts", "storage-opts"}
+LISTS = {"dns", "dns-search", "dns-opts", "storage-opts", "hosts"}
 # dockerd's flags, long and short, and the daemon.json key each one sets.
 FLAGS = {
     "--bridge": "bridge",
@@ -62,7 +63,14 @@ FLAGS = {
     "-s": "storage-driver",
     "--storage-opt": "storage-opts",
     "--selinux-enabled": "selinux-enabled",
+    # Flags of settings dockyard does not manage whose daemon.json key is not their name.
+    "-D": "debug",
+    "-H": "hosts",
+    "--host": "hosts",
+    "-G": "group",
+    "-l": "log-level",
 }
+# dockerd's switches (20.10's `dockerd --help`): no value follows them, managed or not.
 BOOLEAN_FLAGS = {
     "iptables",
     "ip-forward",
@@ -71,6 +79,17 @@ BOOLEAN_FLAGS = {
     "selinux-enabled",
     "userland-proxy",
     "ipv6",
+    "cri-containerd",
+    "debug",
+    "experimental",
+    "init",
+    "ip6tables",
+    "live-restore",
+    "no-new-privileges",
+    "raw-logs",
+    "rootless",
+    "tls",
+    "tlsverify",
 }
 
 
@@ -135,6 +154,38 @@ def to_spec(daemon: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return spec, notes
 
 
+def problems(spec: Mapping[str, Any], origin: str) -> list[str]:
+    """Why the spec `to_spec` made from `origin` is not valid, each said of the daemon.json
+    setting it came from (`ORIGIN: mtu (network.bridge.mtu): must be ...`); [] when valid."""
+    import yaml
+
+    from dockyard.errors import SpecError
+    from dockyard.spec import load_text
+
+    try:
+        load_text(yaml.safe_dump(dict(spec), sort_keys=False), _IMPORTED)
+    except SpecError as e:
+        return [f"{origin}: {_of_setting(p)}" for p in e.problems]
+    return []
+
+
+_IMPORTED = "<imported>"
+_LOCATION = re.compile(rf"{re.escape(_IMPORTED)}(?::\d+:\d+)?: ")
+
+
+def _of_setting(problem: str) -> str:
+    """A problem of the imported spec (`<imported>:4:10: network.bridge.mtu: ...`) as one of
+    the daemon.json setting it came from."""
+    text = _LOCATION.sub("", problem, count=1)
+    for key, path in sorted(MANAGED.items(), key=lambda kv: -len(kv[1])):
+        dotted = ".".join(path)
+        if text.startswith(f"{dotted}:"):
+            return f"{key} ({dotted}){text[len(dotted) :]}"
+        if text.startswith((f"{dotted}[", f"{dotted}.")):
+            return f"{key}: {text}"
+    return text
+
+
 def _put(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for part in path[:-1]:
         doc = doc.setdefault(part, {})
@@ -153,7 +204,7 @@ def parse_flags(text: str) -> dict[str, Any]:
     i = 0
     while i < len(words):
         word = words[i]
-        if word == "dockerd" and i == 0:
+        if i == 0 and word.rsplit("/", 1)[-1] == "dockerd":  # `dockerd`, `/usr/bin/dockerd`
             i += 1
             continue
         if not word.startswith("-"):

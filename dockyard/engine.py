@@ -74,6 +74,9 @@ def observe(
         blocked = [d for d in r.after if d in obs.failed]
         if blocked:
             obs.failed.add(r.name)
+            after = ", ".join(blocked)
+            why = f"skipped, it comes after {after}, which could not be observed"
+            obs.notes.append(Note(r.name, "error", why))
             continue
         kept = reuse(r, obs.seen) if reuse is not None else None
         if kept is not None:
@@ -215,8 +218,10 @@ def _nothing_changed(outcome: Outcome) -> str:
 def _skipped(outcome: Outcome, reconciler: Reconciler, blocked: set[str]) -> None:
     if reconciler.name not in outcome.failed:
         after = ", ".join(d for d in reconciler.after if d in blocked)
+        undone = any(c.reconciler == reconciler.name for c in outcome.rolled_back)
         outcome.failed[reconciler.name] = (
-            f"{reconciler.name}: skipped, it comes after {after}, which did not converge"
+            f"{reconciler.name}: {'undone' if undone else 'skipped'}, it comes after {after}, "
+            "which did not converge"
         )
 
 
@@ -257,8 +262,12 @@ def _undo(
     host: Host,
     progress: Progress,
 ) -> set[str]:
-    """Roll back this run's changes of `names`; returns `names`."""
+    """Roll back this run's changes of `names`; returns `names`. A reconciler whose changes
+    are undone only because one it comes after failed is named as not converged too."""
     _roll_back(outcome, by_name, host, progress, names)
+    for name, reconciler in by_name.items():
+        if name in names and any(c.reconciler == name for c in outcome.rolled_back):
+            _skipped(outcome, reconciler, names)
     return names
 
 

@@ -75,6 +75,14 @@ def _ports(sysfs: Path, bridge: str) -> tuple[str, ...]:
 ROUTE_KINDS = {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
 
 
+def _mac_waits(spec: Spec, link: BridgeLink) -> bool:
+    """Whether the derived MAC waits: the spec names none, and ports are attached whose
+    containers know the bridge by the MAC it has (changing it cuts them off from their
+    gateway until their neighbour entries expire, about a minute)."""
+    wanted = derived_mac(spec.network.bridge.name)
+    return spec.network.bridge.mac is None and bool(link.ports) and link.mac != wanted
+
+
 def derived_mac(name: str) -> str:
     """A locally administered unicast MAC that only depends on the bridge's name."""
     digest = hashlib.sha256(f"dockyard bridge {name}".encode()).digest()
@@ -261,6 +269,8 @@ class Bridge:
             "mac": obs.link.mac,
             "state": "up" if obs.link.up else "down",
         }
+        if _mac_waits(spec, obs.link):
+            want = {**want, "mac": obs.link.mac}
         drifted = [k for k in want if have[k] != want[k]]
         if not drifted:
             return []
@@ -304,6 +314,19 @@ class Bridge:
                     Note(self.name, "error", f"{bridge.name} has no IPv4 address to adopt")
                 )
             return notes
+        if obs.link is not None and obs.link.kind == "bridge" and _mac_waits(spec, obs.link):
+            link = obs.link
+            shown = ", ".join(link.ports[:5]) + (", ..." if len(link.ports) > 5 else "")
+            notes.append(
+                Note(
+                    self.name,
+                    "info",
+                    f"{link.name} keeps its MAC {link.mac} while {len(link.ports)} port(s) are "
+                    f"attached ({shown}): containers would lose their gateway until they learn "
+                    f"it again; dockyard's {derived_mac(link.name)} is set once none is, or now "
+                    "with network.bridge.mac",
+                )
+            )
         if obs.link is not None and obs.link.kind != "bridge":
             what = f"a {obs.link.kind} link" if obs.link.kind else "a network device"
             notes.append(
@@ -339,11 +362,19 @@ class Bridge:
         link = obs.link
         if link is None or spec.network.bridge.disabled:
             return [], []
+        in_use = None if self.force else self._in_use(link, seen)
         if not obs.created or link.kind != "bridge":
             why = "dockyard did not create it" if not obs.created else "it is not a bridge"
+            if in_use:
+                # The bridge is never dockyard's to delete, but its firewall (which comes
+                # after the bridge) carries the containers' traffic: it stays with them.
+                message = (
+                    f"{link.name} stays: {why}; {in_use}: its firewall stays too; stop them "
+                    "first, or reconcile down --force"
+                )
+                return [], [Note(self.name, "error", message)]
             return [], [Note(self.name, "info", f"{link.name} stays: {why}")]
-        in_use = self._in_use(link, seen)
-        if in_use and not self.force:
+        if in_use:
             # An error: the firewall, which comes after the bridge, stays with it.
             message = f"{link.name} stays: {in_use}; stop them first, or reconcile down --force"
             return [], [Note(self.name, "error", message)]

@@ -201,6 +201,9 @@ class Containers:
 
     def explain(self, spec: Spec, seen: Seen) -> dict[str, Any]:
         entries = seen[ContainersObserved].entries
+        why = modern_root(seen)
+        if why:  # a current dockerd's containers: not Docker 1.x's to load, nor broken
+            return {"count": len(entries), "observed_only": why}
         broken = problems(spec, seen)
         return {"count": len(entries), "loaded": len(entries) - len(broken), "broken": broken}
 

@@ -184,7 +184,7 @@ class Spec(Section):
     )
     pidfile: AbsPath = Field(
         PurePosixPath("/var/run/docker.pid"),
-        description="refuse if a live process holds it; replace if stale",
+        description="Docker's pid file: observed only (a stale one removed, a live holder noted)",
     )
     state_dir: AbsPath = Field(
         PurePosixPath("/var/lib/dockyard"),

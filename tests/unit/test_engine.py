@@ -222,7 +222,8 @@ def test_observe_failure_is_a_note_and_skips_dependents(world: tuple[Spec, Host,
     obs = engine.observe(ordered, spec, host)
     assert obs.failed == {"directories", "files"}
     assert obs.notes == [
-        Note("directories", "error", "cannot observe: permission denied (/var/lib/docker)")
+        Note("directories", "error", "cannot observe: permission denied (/var/lib/docker)"),
+        Note("files", "error", "skipped, it comes after directories, which could not be observed"),
     ]
 
 

@@ -200,7 +200,7 @@ def test_backend_auto_prefers_the_one_holding_our_rules() -> None:
     spec = load_text("version: 1\n")
     texts = {
         "legacy": saved_with("-s 10.0.0.1/32 -j ACCEPT"),
-        "nft": saved_with('-m comment --comment "dockyard:x" -j DOCKER-USER'),
+        "nft": saved_with('-m comment --comment "dockyard:b868d8e98b2608b7" -j DOCKER-USER'),
     }
     assert choose_backend(spec, texts, "legacy") == ("nft", "it holds dockyard's rules")
 

@@ -64,7 +64,7 @@ def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tup
             return None, f"iptables-{wanted}-save is not installed"
         return wanted, "set in the spec"
     for name, text in texts.items():
-        if f'--comment "{rules.TAG}' in text:
+        if save.holds_tags(text):
             return name, "it holds dockyard's rules"
     for name, text in texts.items():
         if _has_rules(text):

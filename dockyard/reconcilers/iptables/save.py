@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from dockyard.reconcilers.iptables.rules import TAG, tag_of
 
 _MARK = f'-m comment --comment "{TAG}'
+_TAG_LENGTH = len(tag_of(""))
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -98,13 +100,28 @@ def listed(text: str, chain: str) -> list[str]:
 
 
 def owned_tag(rule: str) -> str | None:
-    """The `dockyard:<hash>` comment of a rule, or None for a rule that is not dockyard's."""
+    """The `dockyard:<hash>` comment of a rule, or None for a rule that is not dockyard's.
+    Only a tag as dockyard writes it (16 hex digits) counts: a comment of the user's that
+    happens to start with `dockyard:` is not one."""
     at = rule.find(_MARK)
-    if at < 0:
-        return None
-    start = at + len(_MARK) - len(TAG)
-    end = rule.find('"', start)
-    return rule[start:end] if end > 0 else None
+    while at >= 0:
+        start = at + len(_MARK) - len(TAG)
+        end = start + _TAG_LENGTH
+        if rule[end : end + 1] == '"' and _HEX.issuperset(rule[start + len(TAG) : end]):
+            return rule[start:end]
+        at = rule.find(_MARK, at + 1)
+    return None
+
+
+def holds_tags(saved: str) -> bool:
+    """Whether a save holds a rule of dockyard's (its tag, not any `dockyard:` comment): a
+    string search in C, each comment found checked as `owned_tag` checks it."""
+    at = saved.find(_MARK)
+    while at >= 0:
+        if owned_tag(saved[at : at + len(_MARK) + _TAG_LENGTH]) is not None:
+            return True
+        at = saved.find(_MARK, at + 1)
+    return False
 
 
 def untouched(table: str, chain: str, rule: str, tag: str) -> bool:
