@@ -16,10 +16,11 @@ way a container manager (systemd-nspawn) would:
   with only loopback;
 - its cgroup tree is a directory created here in the machine's cgroup2 hierarchy (the root of
   the box's cgroup namespace), removed by name afterwards;
-- it boots into a target of its own that starts nothing; what a test starts pulls in
-  sysinit.target as on any host.
+- it boots into a target of its own that starts sysinit.target only (none of the services
+  this machine's /etc enables); what a test starts then finds a booted system, as on a host.
 
-`shared`, a directory of the caller's, is bound at the same path inside, so the Ansible
+`shared`, a directory of the caller's, is bound at the same path inside once boot is done
+(sysinit empties /tmp; it does not cross a mount point), so the Ansible
 controller outside and its modules inside see the same temporary files. Modules reach the box
 through `python_wrapper()`: `nsenter` into all of its namespaces and its root.
 """
@@ -40,20 +41,22 @@ from pathlib import Path
 
 SYSTEMD = "/lib/systemd/systemd"
 TARGET = "dockyard-box.target"
+# Where `shared` waits inside until boot is done (sysinit's systemd-tmpfiles empties /tmp).
+STAGING = "dky-box-shared"
 
 # The capabilities the manager keeps (systemd-nspawn's default set, with CAP_NET_ADMIN as it
 # adds for a private network); every other one is dropped from its bounding set.
 CAPABILITIES = (
-    "chown dac_override dac_read_search fowner fsetid ipc_owner kill lease linux_immutable "
-    "mknod net_bind_service net_broadcast net_raw setfcap setgid setpcap setuid sys_admin "
-    "sys_boot sys_chroot sys_nice sys_ptrace sys_tty_config audit_write net_admin"
-).split()
+    "chown,dac_override,dac_read_search,fowner,fsetid,ipc_owner,kill,lease,linux_immutable,"
+    "mknod,net_bind_service,net_broadcast,net_raw,setfcap,setgid,setpcap,setuid,sys_admin,"
+    "sys_boot,sys_chroot,sys_nice,sys_ptrace,sys_tty_config,audit_write,net_admin"
+)
 
 # Runs as PID 1 of the new namespaces: builds the root, then becomes systemd. Its values come
 # as arguments ($1...), never inside the script's text.
 _BOOT = r"""
 set -eu
-box=$1 shared=$2 systemd=$3 target=$4 caps=$5
+box=$1 shared=$2 systemd=$3 target=$4 caps=$5 staging=$6
 root=$box/root
 mount -t tmpfs -o mode=0755 dky-box-layers "$box/layers"
 mkdir "$box/layers/upper" "$box/layers/work"
@@ -81,9 +84,9 @@ mkdir "$root/dev/pts" "$root/dev/shm"
 ln -s /proc/self/fd "$root/dev/fd"
 mount -t tmpfs -o mode=0755 dky-box-run "$root/run"
 mount -t tmpfs -o mode=1777 dky-box-tmp "$root/tmp"
-mkdir -p "$root/run/systemd/system" "$root$shared"
-mount --bind "$shared" "$root$shared"
-printf '[Unit]\nDescription=dockyard test box: boot starts nothing\n' \
+mkdir -p "$root/run/systemd/system" "$root/$staging"
+mount --bind "$shared" "$root/$staging"
+printf '[Unit]\nDescription=dockyard test box\nRequires=sysinit.target\nAfter=sysinit.target\n' \
     > "$root/run/systemd/system/$target"
 ip link set lo up
 hostname dky-box
@@ -186,6 +189,22 @@ def _wait_running(box: SystemdBox, boot: subprocess.Popen[str], timeout: float) 
     raise RuntimeError(f"the box's systemd did not come up (state {state!r})")
 
 
+def _share(box: SystemdBox) -> None:
+    """Bind `shared` at its own path inside, now that boot has emptied /tmp."""
+    bound = box.run(
+        [
+            "sh",
+            "-c",
+            'mkdir -p "$2" && mount --bind "$1" "$2"',
+            "share",
+            f"/{STAGING}",
+            str(box.shared),
+        ]
+    )
+    if bound.returncode != 0:
+        raise RuntimeError(f"cannot share {box.shared} with the box: {bound.stderr}")
+
+
 def _manager_pid(unshare: int, timeout: float) -> int:
     """The box's PID 1: the child `unshare --fork` started (sh, then systemd by exec)."""
     deadline = time.monotonic() + timeout
@@ -236,7 +255,8 @@ def systemd_box(shared: Path, prefix: str = "dky-box", timeout: float = 30) -> I
                     str(shared),
                     SYSTEMD,
                     TARGET,
-                    ",".join(f"+{c}" for c in CAPABILITIES),
+                    ",".join(f"+{c}" for c in CAPABILITIES.split(",")),
+                    STAGING,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -246,6 +266,7 @@ def systemd_box(shared: Path, prefix: str = "dky-box", timeout: float = 30) -> I
             )
             box = SystemdBox(_manager_pid(boot.pid, timeout), shared)
             _wait_running(box, boot, timeout)
+            _share(box)
             yield box
         finally:
             if boot is not None:
