@@ -201,6 +201,8 @@ WATCH = "dockyard.service"
 TIMER = "dockyard-reconcile.timer"
 ON = {"UnitFileState": "enabled", "ActiveState": "active"}
 OFF = {"UnitFileState": "disabled", "ActiveState": "inactive"}
+PROGRAM = "/opt/dockyard/bin/reconcile"
+SPEC = "/etc/dockyard/spec.yaml"
 WANTS = {WATCH: "multi-user.target.wants", TIMER: "timers.target.wants"}
 
 
@@ -227,7 +229,6 @@ def unit(box: SystemdBox, name: str) -> dict[str, str]:
 def converged(installer: BoxInstaller, box: SystemdBox, **variables: Any) -> Run:
     """Run the role twice: the first must succeed, the second must change no task at all."""
     first = installer.run(**variables)
-    print("RUN", first.seconds)
     journal = box.run(["journalctl", "--no-pager", "-n", "40"]).stdout
     assert first.returncode == 0, first.output + journal
     again = installer.run(**variables)
@@ -260,48 +261,51 @@ def test_the_role_enables_the_watch_or_the_timer_under_a_real_systemd(
     own, read-only /proc/sys and /sys, a reduced capability set, its own cgroup): this
     machine's init is not systemd, and its own units are never touched.
 
-    Real: ansible-playbook and the role from the built collection archive, its modules run by
-    the host's Python inside the box (`nsenter`), ansible.builtin.systemd_service, systemctl,
-    the manager's enable symlinks, daemon-reload, start and stop, the units dockyard ships with
-    the role's drop-ins, and the single-file build running `reconcile watch` as a Type=notify
-    service until it reports ready, in the box's network namespace. Stood in for: only the
-    host itself (the box boots a target that starts nothing, not the machine's default).
+    Real: ansible-playbook and the role from the built collection archive with its default
+    paths, its modules run by the system Python inside the box (`nsenter`),
+    ansible.builtin.systemd_service, systemctl, the manager's enable symlinks, daemon-reload,
+    start, restart and stop, the units dockyard ships with the role's drop-ins, and the single
+    file running `reconcile watch` as a Type=notify service that reports ready after converging
+    the box's network. Stood in for: the host around it. The box boots sysinit.target only, not
+    the machine's default target, so none of the services this machine's /etc enables (Docker
+    among them) runs in it.
 
-    The watch, then the timer, then neither (`none`), on the same box: each time the chosen
-    unit ends enabled and active, the other disabled and inactive, and a second run of the
-    role changes no task. A changed drop-in restarts the watch with its new command line,
-    which systemd can only know after the daemon-reload the role asks for.
+    The timer, then the watch, then neither (`none`), on the same box: each time the chosen
+    unit ends enabled and active, the other disabled and inactive; the timer and the watch are
+    each chosen twice in a row, the second run changing no task. A running watch's changed
+    drop-in restarts it with the new command line, which systemd, having the old one loaded
+    for the running unit, only takes after a daemon-reload.
     """
     with systemd_box(tmp_path, prefix="dky-role") as box:
         installer = BoxInstaller(dist, tmp_path, box)
 
+        first = converged(installer, box, dockyard_mode="timer")
+        assert "The timer converges the host every 5 minutes" in first.changed_tasks("localhost")
+        assert_state(box, TIMER)
+
         first = converged(installer, box, dockyard_mode="watch")
-        assert "The watch keeps the host converged" in first.changed_tasks("localhost")
+        assert {
+            "The watch keeps the host converged",
+            "The timer is off when it is not the chosen mode",
+        } <= set(first.changed_tasks("localhost"))
         assert_state(box, WATCH)
         watch = unit(box, WATCH)
+        assert f"argv[]={PROGRAM} watch {SPEC} --interval 30 " in watch["ExecStart"]
         assert "/etc/systemd/system/dockyard.service.d/ansible.conf" in watch["DropInPaths"]
-        assert (
-            "argv[]=/opt/dockyard/bin/reconcile watch /etc/dockyard/spec.yaml --interval 30 "
-            in (watch["ExecStart"])
-        )
-        # Ready only after a converged pass: the watch wrote its metrics.
+        # Ready only after a converged pass, in the box's own network: the bridge it made.
         metrics = box.root / "var/lib/node_exporter/textfile_collector/dockyard.prom"
         assert "dockyard_last_converged_timestamp_seconds" in metrics.read_text()
+        assert box.run(["ip", "link", "show", "docker0"]).returncode == 0
 
-        changed = converged(installer, box, dockyard_mode="watch", dockyard_watch_interval=45)
+        changed = installer.run(dockyard_mode="watch", dockyard_watch_interval=45)
+        assert changed.returncode == 0, changed.output
         assert "Restart the dockyard watch" in changed.changed_tasks("localhost")
         restarted = unit(box, WATCH)
-        assert "--interval 45 " in restarted["ExecStart"]
+        assert f"argv[]={PROGRAM} watch {SPEC} --interval 45 " in restarted["ExecStart"]
         assert restarted["MainPID"] not in ("0", watch["MainPID"])
         assert_state(box, WATCH)
 
-        first = converged(installer, box, dockyard_mode="timer")
-        assert {
-            "The timer converges the host every 5 minutes",
-            "The watch is off when it is not the chosen mode",
-        } <= set(first.changed_tasks("localhost"))
-        assert_state(box, TIMER)
-
-        first = converged(installer, box, dockyard_mode="none")
-        assert "The timer is off when it is not the chosen mode" in first.changed_tasks("localhost")
+        first = installer.run(dockyard_mode="none")
+        assert first.returncode == 0, first.output
+        assert "The watch is off when it is not the chosen mode" in first.changed_tasks("localhost")
         assert_state(box, None)
