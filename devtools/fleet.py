@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -132,6 +133,30 @@ class Run:
 
     def failed(self) -> set[str]:
         return {h for h, r in self.results.items() if r.get("failed") or r.get("unreachable")}
+
+    def recap(self) -> dict[str, dict[str, int]]:
+        """Each host's PLAY RECAP counts (ok, changed, failed...): every task of the run, where
+        `results` keeps only each host's last one."""
+        out: dict[str, dict[str, int]] = {}
+        for host, counts in _RECAP.findall(self.output):
+            out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+        return out
+
+    def changed_tasks(self, host: str) -> list[str]:
+        """The names of the tasks and handlers that reported `changed` on `host`, in order
+        (from the default callback's output: `TASK [role : name]` then `changed: [host]`)."""
+        names: list[str] = []
+        task = ""
+        for line in self.output.splitlines():
+            if heading := _TASK.match(line):
+                task = heading.group(1).split(" : ", 1)[-1]  # without the role's name
+            elif line.startswith(f"changed: [{host}]") and (not names or names[-1] != task):
+                names.append(task)
+        return names
+
+
+_RECAP = re.compile(r"^(\S+)\s+:\s+(ok=\d+.*)$", re.MULTILINE)
+_TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]")
 
 
 class Ansible:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from devtools.fleet import REPO, Ansible, Run, fleet
+from devtools.systemd_box import SystemdBox, systemd_box
 
 pytestmark = pytest.mark.root
 
@@ -74,11 +75,11 @@ def test_the_single_file_runs_on_a_python_without_dockyard(dist: Dist, tmp_path:
 class Installer:
     """The role, run by ansible-playbook on this machine, into a temporary directory only."""
 
-    def __init__(self, dist: Dist, base: Path) -> None:
+    def __init__(self, dist: Dist, base: Path, python: str = sys.executable) -> None:
         self.base = base
         self.ansible = Ansible(base / "ansible", forks=1, archive=dist.collection)
         self.inventory = base / "inventory.yml"
-        local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        local = {"ansible_connection": "local", "ansible_python_interpreter": python}
         self.inventory.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": local}}}))
         self.playbook = base / "install.yml"
         role = {"hosts": "all", "gather_facts": False, "roles": ["dockyard.host.install"]}
@@ -92,8 +93,9 @@ class Installer:
     def units(self) -> Path:
         return self.base / "systemd"
 
-    def run(self, **variables: Any) -> Run:
-        defaults = {
+    def defaults(self) -> dict[str, Any]:
+        """On this machine: every path under the temporary directory, and no services."""
+        return {
             "dockyard_prefix": str(self.prefix),
             "dockyard_spec_path": str(self.base / "etc/dockyard/spec.yaml"),
             "dockyard_systemd_dir": str(self.units),
@@ -101,10 +103,12 @@ class Installer:
             "dockyard_manage_services": False,
             "dockyard_python": clean_python(),
         }
+
+    def run(self, **variables: Any) -> Run:
         return self.ansible.playbook(
             self.inventory,
             self.playbook,
-            extra_vars={**defaults, **variables},
+            extra_vars={**self.defaults(), **variables},
             env={"PEX_ROOT": str(self.base / "pex")},
         )
 
@@ -114,7 +118,8 @@ def installed(installer: Installer, **variables: Any) -> Run:
     assert first.returncode == 0, first.output
     again = installer.run(**variables)
     assert again.returncode == 0, again.output
-    assert again.changed() == set(), "installing again changes nothing"
+    assert again.changed_tasks("localhost") == [], "installing again changes nothing"
+    assert again.recap()["localhost"]["changed"] == 0
     return first
 
 
@@ -190,3 +195,117 @@ def test_the_module_uses_the_installed_program_through_its_json(dist: Dist, tmp_
         assert result["msg"] == "the spec is not valid"
         [problem] = result["spec_errors"]
         assert "network.bridge.mtu: must be auto or a number from 68 to 65535, got 10" in problem
+
+
+WATCH = "dockyard.service"
+TIMER = "dockyard-reconcile.timer"
+ON = {"UnitFileState": "enabled", "ActiveState": "active"}
+OFF = {"UnitFileState": "disabled", "ActiveState": "inactive"}
+PROGRAM = "/opt/dockyard/bin/reconcile"
+SPEC = "/etc/dockyard/spec.yaml"
+WANTS = {WATCH: "multi-user.target.wants", TIMER: "timers.target.wants"}
+
+
+class BoxInstaller(Installer):
+    """The role with its own defaults (/opt/dockyard, /etc/systemd/system, services managed),
+    its modules run inside a systemd box by the wrapper `systemd_box` writes."""
+
+    def __init__(self, dist: Dist, base: Path, box: SystemdBox) -> None:
+        wrapper = box.python_wrapper(base / "python", clean_python())
+        super().__init__(dist, base, python=str(wrapper))
+        self.zipapp = dist.zipapp
+
+    def defaults(self) -> dict[str, Any]:
+        return {"dockyard_zipapp": str(self.zipapp)}
+
+
+def unit(box: SystemdBox, name: str) -> dict[str, str]:
+    """What the box's systemd says of a unit (`systemctl show`)."""
+    names = "UnitFileState,ActiveState,NeedDaemonReload,MainPID,ExecStart,DropInPaths"
+    out = box.systemctl("show", name, f"--property={names}")
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def converged(installer: BoxInstaller, box: SystemdBox, **variables: Any) -> Run:
+    """Run the role twice: the first must succeed, the second must change no task at all."""
+    first = installer.run(**variables)
+    journal = box.run(["journalctl", "--no-pager", "-n", "40"]).stdout
+    assert first.returncode == 0, first.output + journal
+    again = installer.run(**variables)
+    assert again.returncode == 0, again.output
+    assert again.changed_tasks("localhost") == [], again.output
+    assert again.recap()["localhost"]["changed"] == 0
+    return first
+
+
+def assert_state(box: SystemdBox, on: str | None) -> None:
+    """`on` enabled (its [Install] symlink in place) and running; the other unit disabled
+    (no symlink) and stopped; nothing waiting for a daemon-reload."""
+    for name in (WATCH, TIMER):
+        seen = unit(box, name)
+        want = ON if name == on else OFF
+        assert {k: seen[k] for k in want} == want, (name, seen)
+        assert seen["NeedDaemonReload"] == "no", name
+        link = box.root / "etc/systemd/system" / WANTS[name] / name
+        assert link.is_symlink() == (name == on), link
+        if name == on:
+            assert os.readlink(link) == f"/etc/systemd/system/{name}"
+
+
+def test_the_role_enables_the_watch_or_the_timer_under_a_real_systemd(
+    dist: Dist, tmp_path: Path
+) -> None:
+    """`dockyard_mode` decides which unit runs, on a real systemd (this machine's
+    /lib/systemd/systemd, version 252) that runs as PID 1 of namespaces this test creates
+    (devtools/systemd_box.py: an overlay root whose writes stay in a tmpfs, a network of its
+    own, read-only /proc/sys and /sys, a reduced capability set, its own cgroup): this
+    machine's init is not systemd, and its own units are never touched.
+
+    Real: ansible-playbook and the role from the built collection archive with its default
+    paths, its modules run by the system Python inside the box (`nsenter`),
+    ansible.builtin.systemd_service, systemctl, the manager's enable symlinks, daemon-reload,
+    start, restart and stop, the units dockyard ships with the role's drop-ins, and the single
+    file running `reconcile watch` as a Type=notify service that reports ready after converging
+    the box's network. Stood in for: the host around it. The box boots sysinit.target only, not
+    the machine's default target, so none of the services this machine's /etc enables (Docker
+    among them) runs in it.
+
+    The timer, then the watch, then neither (`none`), on the same box: each time the chosen
+    unit ends enabled and active, the other disabled and inactive; the timer and the watch are
+    each chosen twice in a row, the second run changing no task. A running watch's changed
+    drop-in restarts it with the new command line, which systemd, having the old one loaded
+    for the running unit, only takes after a daemon-reload.
+    """
+    with systemd_box(tmp_path, prefix="dky-role") as box:
+        installer = BoxInstaller(dist, tmp_path, box)
+
+        first = converged(installer, box, dockyard_mode="timer")
+        assert "The timer converges the host every 5 minutes" in first.changed_tasks("localhost")
+        assert_state(box, TIMER)
+
+        first = converged(installer, box, dockyard_mode="watch")
+        assert {
+            "The watch keeps the host converged",
+            "The timer is off when it is not the chosen mode",
+        } <= set(first.changed_tasks("localhost"))
+        assert_state(box, WATCH)
+        watch = unit(box, WATCH)
+        assert f"argv[]={PROGRAM} watch {SPEC} --interval 30 " in watch["ExecStart"]
+        assert "/etc/systemd/system/dockyard.service.d/ansible.conf" in watch["DropInPaths"]
+        # Ready only after a converged pass, in the box's own network: the bridge it made.
+        metrics = box.root / "var/lib/node_exporter/textfile_collector/dockyard.prom"
+        assert "dockyard_last_converged_timestamp_seconds" in metrics.read_text()
+        assert box.run(["ip", "link", "show", "docker0"]).returncode == 0
+
+        changed = installer.run(dockyard_mode="watch", dockyard_watch_interval=45)
+        assert changed.returncode == 0, changed.output
+        assert "Restart the dockyard watch" in changed.changed_tasks("localhost")
+        restarted = unit(box, WATCH)
+        assert f"argv[]={PROGRAM} watch {SPEC} --interval 45 " in restarted["ExecStart"]
+        assert restarted["MainPID"] not in ("0", watch["MainPID"])
+        assert_state(box, WATCH)
+
+        first = installer.run(dockyard_mode="none")
+        assert first.returncode == 0, first.output
+        assert "The watch is off when it is not the chosen mode" in first.changed_tasks("localhost")
+        assert_state(box, None)
