@@ -61,7 +61,11 @@ def test_only_container_ports_dockyard_found_after_adoption_and_it_takes_them_ba
             assert hairpin(box, "dkyj0") == "1", out
             converge(box, PROXYLESS)
             assert hairpin(box, c1.port) == "1"
-            out = converge(box, PROXYLESS, "down")
+            # The bridge is in use, so down keeps it and what goes with it unless forced.
+            refused = box.reconcile("down", "SPEC")
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert hairpin(box, c1.port) == "1", refused.stdout + refused.stderr
+            out = converge(box, PROXYLESS, "down", "--force")
             assert hairpin(box, c1.port) == "0", out
             assert hairpin(box, "dkyj0") == "1", out
     box.run(["ip", "link", "del", "dkyj0"])
