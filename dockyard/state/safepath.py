@@ -24,7 +24,7 @@ import functools
 import os
 import stat
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -370,8 +370,7 @@ class Tree:
             found = _entry(st)
             if found.kind != "file" or found.nlink > 1:
                 raise Unsafe(self.path(rel), found.describe(), "a regular file")
-            os.unlink(name, dir_fd=fd)
-            _fsync_fd(fd)
+            self._remove_checked(fd, name, rel, lambda st: None)
 
     def remove_file(self, rel: str, expected: bytes, limit: int = READ_LIMIT) -> None:
         """Remove regular file `rel` only if its whole content is still `expected`: read and
@@ -386,13 +385,44 @@ class Tree:
                 if _read_capped(fd, self.path(rel), limit) != expected:
                     raise DockyardError(f"{self.path(rel)} changed since it was read; left alone")
                 held = os.fstat(fd)
-                now = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-                if (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
-                    raise DockyardError(f"{self.path(rel)} was replaced since it was read")
-                os.unlink(name, dir_fd=dirfd)
-                _fsync_fd(dirfd)
+
+                def same(st: os.stat_result) -> str | None:
+                    if (held.st_dev, held.st_ino) != (st.st_dev, st.st_ino):
+                        return "was replaced since it was read"
+                    return None
+
+                self._remove_checked(dirfd, name, rel, same)
             finally:
                 os.close(fd)
+
+    def _remove_checked(
+        self, dirfd: int, name: str, rel: str, problem: Callable[[os.stat_result], str | None]
+    ) -> None:
+        """Remove `name` after a look at what is removed, not at what was there a moment
+        before: it is first moved to a name of dockyard's own (one step, never onto anything),
+        looked at there, and removed only if it is a single-named regular file that `problem`
+        has nothing against; anything else goes back (or, if its name was taken meanwhile,
+        stays beside it, and the error says where)."""
+        try:
+            aside = _aside(dirfd, name)
+        except FileNotFoundError:
+            return  # gone meanwhile: nothing to remove
+        st = os.stat(aside, dir_fd=dirfd, follow_symlinks=False)
+        found = _entry(st, os.readlink(aside, dir_fd=dirfd) if stat.S_ISLNK(st.st_mode) else None)
+        wrong = found.kind != "file" or found.nlink > 1
+        why = None if wrong else problem(st)
+        if not wrong and why is None:
+            os.unlink(aside, dir_fd=dirfd)
+            _fsync_fd(dirfd)
+            return
+        try:
+            _renameat2(dirfd, aside, dirfd, name, _RENAME_NOREPLACE)
+            left = ""
+        except FileExistsError:
+            left = f" (left as {self.path(rel).parent / aside}: its name was taken meanwhile)"
+        if wrong:
+            raise Unsafe(self.path(rel), found.describe() + left, "a regular file")
+        raise DockyardError(f"{self.path(rel)} {why}; not removed{left}")
 
     def symlink(self, rel: str, target: str) -> None:
         """A new symlink at `rel` (never followed by dockyard; Docker's init layer has one)."""
@@ -838,6 +868,18 @@ def _temporary(dirfd: int, name: str, mode: int) -> tuple[str, int]:
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", name)
+
+
+def _aside(dirfd: int, name: str) -> str:
+    """`name` moved to a free name beside it (never onto anything); that name."""
+    for attempt in range(100):
+        aside = f".{name}.{os.getpid()}.{attempt}.removed"
+        try:
+            _renameat2(dirfd, name, dirfd, aside, _RENAME_NOREPLACE)
+            return aside
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free name to move it aside", name)
 
 
 def _fsync_fd(dirfd: int) -> None:
