@@ -4,12 +4,14 @@ with the wheel, and the module talking to the installed program through its JSON
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,6 +254,30 @@ def assert_state(box: SystemdBox, on: str | None) -> None:
             assert os.readlink(link) == f"/etc/systemd/system/{name}"
 
 
+def bridge_mtu(box: SystemdBox) -> int:
+    """docker0's MTU in the box's own network."""
+    shown = box.run(["ip", "-j", "link", "show", "docker0"])
+    assert shown.returncode == 0, shown.stderr
+    [link] = json.loads(shown.stdout)
+    return int(link["mtu"])
+
+
+def journal(box: SystemdBox) -> str:
+    """What the watch logged in the box's journal."""
+    return box.run(["journalctl", "--no-pager", "-o", "cat", "-u", WATCH]).stdout
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
+    """`condition` became true within `timeout` seconds (a reload is asynchronous: `systemctl
+    reload` returns once ExecReload sent the signal, before the watch's pass)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def test_the_role_enables_the_watch_or_the_timer_under_a_real_systemd(
     dist: Dist, tmp_path: Path
 ) -> None:
@@ -304,6 +330,30 @@ def test_the_role_enables_the_watch_or_the_timer_under_a_real_systemd(
         assert f"argv[]={PROGRAM} watch {SPEC} --interval 45 " in restarted["ExecStart"]
         assert restarted["MainPID"] not in ("0", watch["MainPID"])
         assert_state(box, WATCH)
+
+        # A changed spec, and nothing else: the handler reloads the running watch (SIGHUP,
+        # through the unit's ExecReload), which converges the box to it without a restart.
+        assert bridge_mtu(box) == 1500
+        spec = {"version": 1, "network": {"bridge": {"mtu": 1450}}}
+        reload = {"dockyard_mode": "watch", "dockyard_watch_interval": 45, "dockyard_spec": spec}
+        changed = installer.run(**reload)
+        assert changed.returncode == 0, changed.output
+        assert changed.changed_tasks("localhost") == [
+            "The spec, checked by dockyard on the host before it replaces the old one",
+            "Reload the dockyard watch",
+        ], changed.output
+        assert wait_for(lambda: bridge_mtu(box) == 1450), journal(box)
+        reloaded = unit(box, WATCH)
+        assert reloaded["MainPID"] == restarted["MainPID"], journal(box)
+        assert_state(box, WATCH)
+        assert journal(box).count(f"SIGHUP: {SPEC} reloaded") == 1, journal(box)
+        # The same spec again: no task changes, so no handler runs and no signal is sent.
+        again = installer.run(**reload)
+        assert again.returncode == 0, again.output
+        assert again.changed_tasks("localhost") == [], again.output
+        assert "RUNNING HANDLER" not in again.output
+        assert unit(box, WATCH)["MainPID"] == restarted["MainPID"]
+        assert journal(box).count(f"SIGHUP: {SPEC} reloaded") == 1, journal(box)
 
         first = installer.run(dockyard_mode="none")
         assert first.returncode == 0, first.output
