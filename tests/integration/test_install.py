@@ -300,7 +300,9 @@ def test_the_role_enables_the_watch_or_the_timer_under_a_real_systemd(
     unit ends enabled and active, the other disabled and inactive; the timer and the watch are
     each chosen twice in a row, the second run changing no task. A running watch's changed
     drop-in restarts it with the new command line, which systemd, having the old one loaded
-    for the running unit, only takes after a daemon-reload.
+    for the running unit, only takes after a daemon-reload. A changed spec alone reloads it
+    instead (the role's handler, `systemctl reload`, the unit's ExecReload: SIGHUP): the same
+    process converges the box's docker0 to the new MTU; the same spec again reloads nothing.
     """
     with systemd_box(tmp_path, prefix="dky-role") as box:
         installer = BoxInstaller(dist, tmp_path, box)
