@@ -53,7 +53,7 @@ _TABLE_ATTR = 1
 AF_INET = 2
 
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
-_NFGEN = struct.Struct("=BBH")  # nfgenmsg: family, version, res_id (big-endian, unused here)
+_NFGEN = struct.Struct("=BBH")  # nfgenmsg: family, version, res_id (big-endian: see res_id)
 _ATTR = struct.Struct("=HH")  # nlattr: len, type
 
 
@@ -102,6 +102,17 @@ def generation_of(payload: bytes) -> int | None:
     """The generation an `NFT_MSG_NEWGEN` payload carries."""
     value = attributes(payload).get(NFTA_GEN_ID)
     return struct.unpack("!I", value)[0] if value is not None and len(value) == 4 else None
+
+
+def res_id(payload: bytes) -> int:
+    """The generation (its low 16 bits) an nf_tables announcement belongs to: the kernel puts
+    it in the nfgenmsg's res_id. -1 when the payload is too short to say."""
+    return struct.unpack_from("!H", payload, 2)[0] if len(payload) >= _NFGEN.size else -1
+
+
+def _later(a: int, b: int) -> bool:
+    """16-bit generation `a` comes after `b` (serial number arithmetic)."""
+    return 0 < (a - b) & 0xFFFF < 0x8000
 
 
 def touched(kind: int, payload: bytes) -> Touched:
@@ -194,7 +205,11 @@ class Events:
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._done: dict[int, frozenset[Touched]] = {}
-        self._open: set[Touched] = set()
+        # What the commits not yet closed touched, by the generation each message names (its
+        # nfgenmsg res_id: the low 16 bits of the generation it belongs to). A message never
+        # counts for another commit: an overflow can drop a commit's NEWGEN and keep some of
+        # its messages, which must not be taken for the next commit's.
+        self._open: dict[int, set[Touched]] = {}
         self._floor = -1  # generations up to this one may have lost messages
 
     def take(self, kind: int, payload: bytes) -> bool:
@@ -202,14 +217,25 @@ class Events:
         with self._lock:
             if kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN:
                 generation = generation_of(payload)
-                if generation is not None and generation > self._floor:
-                    self._done[generation] = frozenset(self._open)
-                    while len(self._done) > self.KEEP:
-                        del self._done[next(iter(self._done))]
-                self._open = set()
+                if generation is not None:
+                    found = self._open.pop(generation & 0xFFFF, set()) | self._open.pop(-1, set())
+                    if generation > self._floor:
+                        self._done[generation] = frozenset(found)
+                        while len(self._done) > self.KEEP:
+                            del self._done[next(iter(self._done))]
+                    # Messages of earlier commits still open lost their NEWGEN: those commits
+                    # are not in `_done`, so `since` cannot vouch for them anyway.
+                    self._open = {
+                        g: t
+                        for g, t in self._open.items()
+                        if g < 0 or _later(g, generation & 0xFFFF)
+                    }
                 self._lock.notify_all()
                 return True
-            self._open.add(touched(kind, payload))
+            of = res_id(payload)
+            if of >= 0 and self._floor >= 0 and not _later(of, self._floor & 0xFFFF):
+                return False  # a commit the loss already made untrusted
+            self._open.setdefault(of, set()).add(touched(kind, payload))
             return False
 
     def lost(self, now: int) -> None:
@@ -219,7 +245,7 @@ class Events:
         again (or another ENOBUFS says otherwise). Those commits up to `now` are forgotten:
         `since` cannot vouch for them."""
         with self._lock:
-            self._open = set()
+            self._open = {}
             self._floor = max(self._floor, now)
             for generation in [g for g in self._done if g <= self._floor]:
                 del self._done[generation]
