@@ -117,8 +117,8 @@ def watching(backend: str = "nft") -> Iptables:
 def test_the_chains_the_events_name_are_the_ones_read() -> None:
     r = watching()
     assert r._events is not None
-    feed(r._events, rule(DELRULE, "nat", "POSTROUTING"), generation(5))
-    feed(r._events, rule(NEWRULE, "filter", "FORWARD"), generation(6))
+    feed(r._events, rule(DELRULE, "nat", "POSTROUTING", gen=5), generation(5))
+    feed(r._events, rule(NEWRULE, "filter", "FORWARD", gen=6), generation(6))
     scope = r._nft_changes(SPEC, Token(nft=4), Token(nft=6))
     assert scope == {"nat": frozenset({"POSTROUTING"}), "filter": frozenset({"FORWARD"})}
     assert r._nft_changes(SPEC, Token(nft=6), Token(nft=6)) == NOTHING
@@ -127,8 +127,8 @@ def test_the_chains_the_events_name_are_the_ones_read() -> None:
 def test_commits_elsewhere_are_nothing_to_read() -> None:
     r = watching()
     assert r._events is not None
-    feed(r._events, rule(NEWRULE, "filter", "INPUT", family=10), generation(5))  # ip6tables
-    feed(r._events, rule(NEWRULE, "mangle", "PREROUTING"), generation(6))
+    feed(r._events, rule(NEWRULE, "filter", "INPUT", family=10, gen=5), generation(5))  # ip6
+    feed(r._events, rule(NEWRULE, "mangle", "PREROUTING", gen=6), generation(6))
     assert r._nft_changes(SPEC, Token(nft=4), Token(nft=5)) == NOTHING
     # A spec that names the backend has no choice to make: other IPv4 tables do not matter...
     assert r._nft_changes(SPEC, Token(nft=4), Token(nft=6)) == NOTHING
@@ -143,7 +143,10 @@ def test_commits_elsewhere_are_nothing_to_read() -> None:
 def test_when_the_events_cannot_say_everything_is_read(why: str) -> None:
     r = watching("legacy" if why == "the legacy backend" else "nft")
     assert r._events is not None
-    feed(r._events, table("nat") if why == "a whole table" else rule(DELRULE, "nat", "X"))
+    feed(
+        r._events,
+        table("nat", gen=5) if why == "a whole table" else rule(DELRULE, "nat", "X", gen=5),
+    )
     feed(r._events, generation(5))
     start = 3 if why == "a lost generation" else 4
     if why == "no events":
