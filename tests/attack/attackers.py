@@ -4,10 +4,16 @@ would."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from dockyard.state import safepath
 
 # Swaps every temporary file dockyard creates in DIR (".<name>.<pid>.<n>.tmp") for a hard link
 # to VICTIM, by an atomic rename, the moment inotify reports it.
@@ -111,3 +117,26 @@ def plan_finishes(base: Path, what: str) -> None:
         )
     except subprocess.TimeoutExpired:
         raise AssertionError(f"plan of {what} runs past {BOUND}s") from None
+
+
+def in_the_window(monkeypatch: pytest.MonkeyPatch, act: Callable[[], None], *calls: str) -> None:
+    """Run `act` once, just before the first of safepath's renames (`_renameat2`) or of the
+    `os` functions named in `calls` that dockyard makes: an attacker acting exactly between
+    dockyard's look at a path and its act on it."""
+    done: list[bool] = []
+
+    def first() -> None:
+        if not done:
+            done.append(True)
+            act()
+
+    def wrapped(real: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: object, **kwargs: object) -> None:
+            first()
+            real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(safepath, "_renameat2", wrapped(safepath._renameat2))
+    for name in calls:
+        monkeypatch.setattr(os, name, wrapped(getattr(os, name)))

@@ -13,28 +13,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.state import safepath
-
-
-def attacked(monkeypatch: pytest.MonkeyPatch, act: Callable[[], None]) -> None:
-    """Run `act` once, just before whichever rename comes first."""
-    done: list[bool] = []
-    real_renameat2, real_rename = safepath._renameat2, os.rename
-
-    def first() -> None:
-        if not done:
-            done.append(True)
-            act()
-
-    def renameat2(*args: object) -> None:
-        first()
-        real_renameat2(*args)  # type: ignore[arg-type]
-
-    def rename(*args: object, **kwargs: object) -> None:
-        first()
-        real_rename(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(safepath, "_renameat2", renameat2)
-    monkeypatch.setattr(os, "rename", rename)
+from tests.attack.attackers import in_the_window
 
 
 def swap_in_symlink(target: Path, to: Path) -> Callable[[], None]:
@@ -52,7 +31,7 @@ def test_write_never_replaces_a_symlink_put_there_after_the_look(
     top.mkdir()
     outside.write_bytes(b"outside\n")
     (top / "resolv.conf").write_bytes(b"old\n")
-    attacked(monkeypatch, swap_in_symlink(top / "resolv.conf", outside))
+    in_the_window(monkeypatch, swap_in_symlink(top / "resolv.conf", outside), "rename")
     with pytest.raises(safepath.Unsafe, match="a symlink"):
         safepath.Tree(top).write("resolv.conf", b"new\n", 0o644)
     assert (top / "resolv.conf").is_symlink()
@@ -74,7 +53,7 @@ def test_rename_never_replaces_a_directory_put_there_after_the_look(
         (top / "db").mkdir()
         (top / "db" / "data").write_bytes(b"someone's\n")
 
-    attacked(monkeypatch, act)
+    in_the_window(monkeypatch, act, "rename")
     with pytest.raises(safepath.Unsafe, match="a directory"):
         safepath.Tree(top).rename("new", "db", replace=True)
     assert (top / "db" / "data").read_bytes() == b"someone's\n"

@@ -7,34 +7,13 @@ window, just before the first rename or unlink dockyard makes."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dockyard.errors import DockyardError
 from dockyard.state import safepath
-
-
-def attacked(monkeypatch: pytest.MonkeyPatch, act: Callable[[], None]) -> None:
-    done: list[bool] = []
-    real_renameat2, real_unlink = safepath._renameat2, os.unlink
-
-    def first() -> None:
-        if not done:
-            done.append(True)
-            act()
-
-    def renameat2(*args: object) -> None:
-        first()
-        real_renameat2(*args)  # type: ignore[arg-type]
-
-    def unlink(*args: object, **kwargs: object) -> None:
-        first()
-        real_unlink(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(safepath, "_renameat2", renameat2)
-    monkeypatch.setattr(os, "unlink", unlink)
+from tests.attack.attackers import in_the_window
 
 
 def test_unlink_never_removes_a_fifo_put_there_after_the_look(
@@ -48,7 +27,7 @@ def test_unlink_never_removes_a_fifo_put_there_after_the_look(
         (top / "journal").unlink()
         os.mkfifo(top / "journal")
 
-    attacked(monkeypatch, act)
+    in_the_window(monkeypatch, act, "unlink")
     with pytest.raises(safepath.Unsafe, match="fifo"):
         safepath.Tree(top).unlink("journal")
     assert (top / "journal").is_fifo()
@@ -67,7 +46,7 @@ def test_remove_file_never_removes_another_file_swapped_in_after_it_was_read(
         (top / "linkgraph.db").write_bytes(b"ours\n")
         os.chmod(top / "linkgraph.db", 0o640)
 
-    attacked(monkeypatch, act)
+    in_the_window(monkeypatch, act, "unlink")
     with pytest.raises(DockyardError, match="replaced since it was read"):
         safepath.Tree(top).remove_file("linkgraph.db", b"ours\n")
     assert (top / "linkgraph.db").read_bytes() == b"ours\n"
