@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -125,20 +126,16 @@ def _name(raw: bytes) -> str:
     return key.hexdigest()[:40] + _SUFFIX
 
 
-_fingerprint: list[bytes] = []
-
-
+@functools.cache
 def _code() -> bytes:
     """What decides the answer besides the bytes: the spec package's files as they are on disk
     (name, size, modification time), the versions of the parser, of pydantic and of Python."""
-    if not _fingerprint:
-        import pydantic
-        import pydantic_core
-        import yaml_rs
+    import pydantic
+    import pydantic_core
+    import yaml_rs
 
-        package = Path(__file__).parent
-        files = sorted(p for p in package.iterdir() if p.suffix == ".py")
-        seen = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
-        seen += [yaml_rs.__version__, pydantic.VERSION, pydantic_core.__version__, sys.version]
-        _fingerprint.append("\n".join(seen).encode())
-    return _fingerprint[0]
+    package = Path(__file__).parent
+    files = sorted(p for p in package.iterdir() if p.suffix == ".py")
+    seen = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    seen += [yaml_rs.__version__, pydantic.VERSION, pydantic_core.__version__, sys.version]
+    return "\n".join(seen).encode()

@@ -188,7 +188,7 @@ def test_changed_spec_code_never_meets_an_old_answer(
     cache: Path, spec_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load(spec_file)
-    monkeypatch.setattr(kept, "_fingerprint", [b"the spec package as edited since"])
+    monkeypatch.setattr(kept, "_code", lambda: b"the spec package as edited since")
     calls = parses(monkeypatch)
     load(spec_file)
     assert calls == [str(spec_file)] and len(files(cache)) == 2
