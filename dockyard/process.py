@@ -10,9 +10,11 @@ from __future__ import annotations
 
 # Only what Python has loaded at start-up: until the handler below is in place, SIGINT is
 # Python's (importing typing here took 50 ms on a busy machine: a window for a traceback).
+import _thread
 import os
 import signal
 import sys
+import time
 from types import FrameType
 
 EXIT_INTERRUPTED = 130
@@ -27,6 +29,9 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
 
 def _raise(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
+    if _in_hook(frame):  # raised there, it would be one more "Exception ignored"
+        _send_later()
+        return
     raise KeyboardInterrupt
 
 
@@ -35,8 +40,13 @@ def exit_on_interrupt() -> None:
 
 
 def raise_on_interrupt() -> None:
+    global _main
+    _main = _thread.get_ident()
     signal.signal(signal.SIGINT, _raise)
     sys.unraisablehook = _again
+
+
+_main = _thread.get_ident()
 
 
 def _again(unraisable: sys.UnraisableHookArgs) -> None:
@@ -44,9 +54,30 @@ def _again(unraisable: sys.UnraisableHookArgs) -> None:
     from C) would be printed as "Exception ignored" and lost: the signal is sent again, so
     that it interrupts the run at the next point that can unwind."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGINT)
+        _send_later()
         return
     sys.__unraisablehook__(unraisable)
+
+
+def _in_hook(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code is _again.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _send_later() -> None:
+    """Sent from the hook itself, the signal would be handled before the hook returns. A
+    thread of the C runtime sends it once the main thread has left the hook (no threading:
+    its locks are not reentrant, and this may run inside a signal handler)."""
+    _thread.start_new_thread(_send_when_out_of_hook, ())
+
+
+def _send_when_out_of_hook() -> None:
+    while _in_hook(sys._current_frames().get(_main)):
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def was_interrupted() -> bool:

@@ -226,9 +226,7 @@ class Events:
                     # Messages of earlier commits still open lost their NEWGEN: those commits
                     # are not in `_done`, so `since` cannot vouch for them anyway.
                     self._open = {
-                        g: t
-                        for g, t in self._open.items()
-                        if g < 0 or _later(g, generation & 0xFFFF)
+                        g: t for g, t in self._open.items() if _later(g, generation & 0xFFFF)
                     }
                 self._lock.notify_all()
                 return True
