@@ -48,8 +48,10 @@ ensure() {
 # (the same rules as dockyard's: the daemon's chains made, its own chains for published ports)
 ipt -t nat -N DOCKER 2>/dev/null || true
 ipt -t nat -N DOCKYARD 2>/dev/null || true
+ipt -t nat -N DOCKYARD-HAIRPIN 2>/dev/null || true
 ensure nat PREROUTING -m addrtype --dst-type LOCAL -j DOCKYARD
 ensure nat OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKYARD
+ensure nat POSTROUTING -s 172.17.0.0/16 -d 172.17.0.0/16 -o docker0 -j DOCKYARD-HAIRPIN
 ensure nat POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 ipt -N DOCKER 2>/dev/null || true
 ipt -N DOCKYARD 2>/dev/null || true
@@ -60,8 +62,8 @@ ensure filter FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j A
 ensure filter FORWARD -o docker0 -j DOCKYARD
 ensure filter FORWARD -j DOCKER-USER
 
-# storage: Docker's priority, probed (aufs, btrfs, devicemapper are absent here), then overlay2
-# with a test mount; its layout, the volumes' vfs layout, the tag store
+# storage: Docker 1.x's priority, probed (aufs, btrfs, devicemapper are absent here), then
+# overlay with a test mount; its layout, the volumes' vfs layout, the tag store
 probe=$(mktemp -d "$root/.probe-XXXXXX")
 mkdir "$probe/l" "$probe/u" "$probe/w" "$probe/m"
 grep -q aufs /proc/filesystems || true
@@ -69,10 +71,12 @@ grep -q aufs /proc/filesystems || true
 mount -t overlay overlay -o "lowerdir=$probe/l,upperdir=$probe/u,workdir=$probe/w" "$probe/m"
 umount "$probe/m"
 rm -rf "$probe"
-for d in overlay2 overlay2/l vfs vfs/dir; do mkdir -p "$root/$d"; chmod 0700 "$root/$d"; done
-if [ ! -e "$root/repositories-overlay2" ]; then
-    printf '%s' '{"Repositories": {}}' > "$root/repositories-overlay2"
-    chmod 0600 "$root/repositories-overlay2"
+mkdir -p "$root/overlay"
+chmod 0755 "$root/overlay"
+for d in vfs vfs/dir; do mkdir -p "$root/$d"; chmod 0700 "$root/$d"; done
+if [ ! -e "$root/repositories-overlay" ]; then
+    printf '%s' '{"Repositories":{}}' > "$root/repositories-overlay"
+    chmod 0600 "$root/repositories-overlay"
 fi
 
 # container DNS: the host's resolv.conf without loopback resolvers

@@ -1,6 +1,5 @@
 -- Docker 1.x's link graph (graphdb): its schema and its root entity, "/". Safe to run again.
 CREATE TABLE IF NOT EXISTS entity (id text NOT NULL PRIMARY KEY);
-CREATE INDEX IF NOT EXISTS entity_id_index ON entity (id);
 CREATE TABLE IF NOT EXISTS edge (entity_id text NOT NULL, parent_id text NULL, name text NOT NULL, CONSTRAINT parent_fk FOREIGN KEY (parent_id) REFERENCES entity (id), CONSTRAINT entity_fk FOREIGN KEY (entity_id) REFERENCES entity (id));
 CREATE UNIQUE INDEX IF NOT EXISTS name_parent_ix ON edge (parent_id, name);
 INSERT OR IGNORE INTO entity (id) VALUES ('0');

@@ -88,7 +88,7 @@ if steps:
 server.sysctl(name="ip_forward", key="net.ipv4.ip_forward", value=1)
 
 for table, chains in (
-    ("nat", ("DOCKER", "DOCKYARD")),
+    ("nat", ("DOCKER", "DOCKYARD", "DOCKYARD-HAIRPIN")),
     ("filter", ("DOCKER", "DOCKYARD", "DOCKER-USER")),
 ):
     for chain in chains:
@@ -116,6 +116,15 @@ iptables.rule(
     source=SUBNET,
     not_out_interface=BRIDGE,
 )
+iptables.rule(
+    name="nat POSTROUTING hairpin",
+    table="nat",
+    chain="POSTROUTING",
+    jump="DOCKYARD-HAIRPIN",
+    source=SUBNET,
+    destination=SUBNET,
+    out_interface=BRIDGE,
+)
 iptables.rule(name="FORWARD to DOCKER-USER", chain="FORWARD", jump="DOCKER-USER")
 iptables.rule(name="FORWARD to DOCKYARD", chain="FORWARD", jump="DOCKYARD", out_interface=BRIDGE)
 iptables.rule(
@@ -140,17 +149,18 @@ iptables.rule(
     out_interface=BRIDGE,
 )
 
-# storage: overlay2 (this kernel has no aufs; btrfs and devicemapper need their own disks)
+# storage: Docker 1.x's overlay (this kernel has no aufs; btrfs and devicemapper need their
+# own disks)
 assert host.get_fact(Command, "grep -cw overlay /proc/filesystems || true") != "0", "no overlay"
-for sub in ("/overlay2", "/overlay2/l", "/vfs", "/vfs/dir"):
+for sub, mode in (("/overlay", "755"), ("/vfs", "700"), ("/vfs/dir", "700")):
     files.directory(
-        name=f"directory {root}{sub}", path=f"{root}{sub}", user="root", group="root", mode="700"
+        name=f"directory {root}{sub}", path=f"{root}{sub}", user="root", group="root", mode=mode
     )
-if host.get_fact(File, path=f"{root}/repositories-overlay2") is None:
+if host.get_fact(File, path=f"{root}/repositories-overlay") is None:
     files.put(
         name="tag store",
-        src=StringIO('{"Repositories": {}}'),
-        dest=f"{root}/repositories-overlay2",
+        src=StringIO('{"Repositories":{}}'),
+        dest=f"{root}/repositories-overlay",
         user="root",
         group="root",
         mode="600",
