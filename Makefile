@@ -78,9 +78,22 @@ $(BENCH_STAMP): bench/docker_default/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/docker_default/requirements.txt
 	touch $@
 
-bench: $(STAMP) $(BENCH_STAMP)
+# dockyard as users install it (README, "Running it for real": `pip install .`, compiled on
+# install, no editable-install hook): the console script the bench times beside the peers.
+INSTALLED_VENV  := .venv-installed
+INSTALLED_STAMP := $(INSTALLED_VENV)/.installed
+
+$(INSTALLED_STAMP): pyproject.toml $(shell find dockyard -name '*.py')
+	$(PYTHON) -m venv $(INSTALLED_VENV)
+	$(INSTALLED_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INSTALLED_VENV)/bin/python -m pip install --quiet .
+	$(INSTALLED_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	touch $@
+
+bench: $(STAMP) $(BENCH_STAMP) $(INSTALLED_STAMP)
 	$(PY) -m compileall -q dockyard devtools bench
-	BENCH_PEERS_VENV=$(BENCH_VENV) $(PY) -m bench.run
+	BENCH_PEERS_VENV=$(BENCH_VENV) BENCH_RECONCILE=$(INSTALLED_VENV)/bin/reconcile \
+	    $(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache $(DIST)
+	rm -rf $(VENV) $(BENCH_VENV) $(INSTALLED_VENV) .pytest_cache .mypy_cache .ruff_cache $(DIST)

@@ -5,7 +5,8 @@ Docker's first address, its NAT and FORWARD rules, ip_forward, the containers' r
 the storage layout and tag store, the link graph — reached four ways, each in a fresh
 network namespace and temporary root per run:
 
-- dockyard: `python -m dockyard SPEC` with the docker-default spec;
+- dockyard: `reconcile SPEC` with the docker-default spec, the console script as users install
+  it (`pip install .`; BENCH_RECONCILE names it);
 - bench/baseline.sh: the same steps as a plain shell script, no checks of its own;
 - pyinfra: bench/docker_default/pyinfra_deploy.py, `pyinfra @local … -y`;
 - Ansible: bench/docker_default/playbook.yml, local connection, no fact gathering.
@@ -38,6 +39,9 @@ HERE = Path(__file__).resolve().parent
 TARGET = HERE / "docker_default"
 VENV = Path(os.environ.get("BENCH_PEERS_VENV", HERE.parent / ".venv-bench")).resolve()
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+# dockyard as users run it: the console script of a `pip install .` (README, "Running it for
+# real"; `make bench` makes that environment); by default this environment's console script.
+RECONCILE = os.environ.get("BENCH_RECONCILE") or str(Path(sys.executable).with_name("reconcile"))
 # An Ansible run takes tens of seconds here: fewer runs give a median as steady.
 ANSIBLE_RUNS = int(os.environ.get("BENCH_ANSIBLE_RUNS", "3"))
 PREFIX = "dky-peer"
@@ -92,7 +96,7 @@ def _paths(box: Sandbox) -> tuple[str, str, str]:
 
 
 def _dockyard(box: Sandbox) -> list[str]:
-    return [sys.executable, "-m", "dockyard", str(box.spec_path)]
+    return [RECONCILE, str(box.spec_path)]
 
 
 def _baseline(box: Sandbox) -> list[str]:
@@ -137,8 +141,7 @@ TOOLS = (
 
 def _environment(tool: Tool, box: Sandbox) -> dict[str, str]:
     env = {**os.environ, **box.env, **tool.env}
-    if tool.peer:  # the peers import nothing of this checkout
-        env.pop("PYTHONPATH", None)
+    env.pop("PYTHONPATH", None)  # each tool runs what its environment holds, not this checkout
     return env
 
 

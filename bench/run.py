@@ -45,10 +45,10 @@ def main() -> int:
     print(f"reconcilers: {', '.join(names)}")
 
     # The console script, as users type it (`python -m` adds runpy's own imports).
-    script = Path(sys.executable).with_name("reconcile")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "dockyard"]
+    command = [peers.RECONCILE]
+    python = Path(peers.RECONCILE).with_name("python")
     help_time = median(lambda: timed([*command, "--help"]), 21)
-    python_time = median(lambda: timed([sys.executable, "-c", "pass"]), 21)
+    python_time = median(lambda: timed([str(python), "-c", "pass"]), 21)
     verdict = "met" if help_time < HELP_GOAL else "MISSED"
     print(
         f"reconcile --help: {help_time * 1000:.0f} ms (goal < {HELP_GOAL * 1000:.0f} ms: "

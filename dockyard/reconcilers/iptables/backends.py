@@ -250,10 +250,22 @@ def _comm(pid: str) -> str:
 def xtables_lock(path: Path, timeout: float) -> Iterator[None]:
     """The lock every iptables tool takes before it changes a table, held by dockyard for
     the whole commit. A holder that outlasts `timeout` is a clear error."""
-    import tenacity
-
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _wait_for_lock(fd, path, timeout)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _wait_for_lock(fd: int, path: Path, timeout: float) -> None:
+    """The lock is held: tried again until `timeout` (tenacity is imported only then)."""
+    import tenacity
+
     started, told = time.monotonic(), False
 
     def tell(state: tenacity.RetryCallState) -> None:
@@ -263,24 +275,20 @@ def xtables_lock(path: Path, timeout: float) -> Iterator[None]:
             print(f"waiting for the xtables lock (held by {lock_holder(fd)})", file=sys.stderr)
 
     try:
-        try:
-            for attempt in tenacity.Retrying(
-                retry=tenacity.retry_if_exception_type(BlockingIOError),
-                stop=tenacity.stop_after_delay(timeout),
-                wait=tenacity.wait_fixed(0.05),
-                before_sleep=tell,
-                reraise=True,
-            ):
-                with attempt:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise XtablesLockTimeout(
-                f"the xtables lock {path} is held by another program; gave up after "
-                f"{timeout:g}s (network.iptables_lock_timeout)"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
+        for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(BlockingIOError),
+            stop=tenacity.stop_after_delay(timeout),
+            wait=tenacity.wait_fixed(0.05),
+            before_sleep=tell,
+            reraise=True,
+        ):
+            with attempt:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise XtablesLockTimeout(
+            f"the xtables lock {path} is held by another program; gave up after "
+            f"{timeout:g}s (network.iptables_lock_timeout)"
+        ) from None
 
 
 @dataclass
