@@ -26,7 +26,6 @@ from dockyard.errors import DockyardError
 from dockyard.reconcilers.base import Seen
 from dockyard.reconcilers.directories import modern_root
 from dockyard.reconcilers.storage import StorageObserved, chosen
-from dockyard.reconcilers.vfs_snapshot import INIT, check_space, init_entries, materialise
 from dockyard.spec import Spec
 from dockyard.state import gojson, tagfile
 from dockyard.state.host import Host
@@ -250,10 +249,11 @@ def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[st
 
 
 def _layer(driver: str, source: str | None, layer: str, ancestors: list[str]) -> list[Step]:
+    from dockyard.reconcilers import vfs_snapshot  # only when migrating
     home = f"{HOME[driver]}/{layer}"
     if driver == "vfs":
         parent = f"{HOME[driver]}/{ancestors[0]}" if ancestors else ""
-        return [Step(("snapshot", home, parent, source or INIT))]
+        return [Step(("snapshot", home, parent, source or vfs_snapshot.INIT))]
     parents = "".join(f"{a}\n" for a in ancestors)
     return [
         Step(("rename", source, home)) if source else Step(("init", home)),
@@ -321,6 +321,7 @@ def _step_problem(
 def _snapshot_problem(
     args: list[str], images: set[str], containers: set[str], layers: set[str]
 ) -> str | None:
+    from dockyard.reconcilers import vfs_snapshot  # only when migrating
     dst, parent, source = args
     home = f"{HOME['vfs']}/"
     layer = _in(dst, home, layers)
@@ -332,7 +333,7 @@ def _snapshot_problem(
     if layer in containers:
         sources.add(f"containers/{layer}/rw")
     if layer.endswith("-init") and layer.removesuffix("-init") in containers:
-        sources.add(INIT)
+        sources.add(vfs_snapshot.INIT)
     return None if source in sources else "not a layer dockyard snapshots"
 
 
@@ -552,6 +553,7 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
     """Journal the steps, carry them out, record each, and drop the journal when all are done.
     A journal already there is an interrupted run of these same steps: it is finished. vfs
     snapshots that cannot fit are refused first, with nothing changed."""
+    from dockyard.reconcilers import vfs_snapshot  # only when migrating
     resumed = tree.stat(JOURNAL).kind != "missing"
     # Without a journal, a record of steps done is stale: it is set aside below.
     done = {i for i in _done(tree) if i < len(steps)} if resumed else set()
@@ -560,7 +562,7 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
         for i, s in enumerate(steps)
         if s.kind == "snapshot" and i not in done
     ]
-    check_space(tree, pending, HOME["vfs"])
+    vfs_snapshot.check_space(tree, pending, HOME["vfs"])
     payload = json.dumps({"steps": [s.args for s in steps]}).encode()
     if tree.write(JOURNAL, payload, 0o600, replace=False) and (
         tree.stat(PROGRESS).kind != "missing"
@@ -601,10 +603,11 @@ def _done(tree: Tree) -> set[int]:
 
 
 def _carry_out(tree: Tree, step: Step, tick: Callable[[], None]) -> None:
+    from dockyard.reconcilers import vfs_snapshot  # only when migrating
     kind, *rest = step.args
     if kind == "snapshot":
         dst, parent, source = rest
-        materialise(tree, dst, parent, source, tick)
+        vfs_snapshot.materialise(tree, dst, parent, source, tick)
     elif kind == "rename":
         src, dst = rest
         expected: Kind = "file" if src == "repositories" else "directory"
@@ -628,7 +631,7 @@ def _carry_out(tree: Tree, step: Step, tick: Callable[[], None]) -> None:
         tree.makedirs(rest[0].rpartition("/")[0], 0o755)
         tree.write(rest[0], rest[1].encode(), 0o644)
     elif kind == "init":
-        init_entries(tree, rest[0])
+        vfs_snapshot.init_entries(tree, rest[0])
     else:
         raise AssertionError(kind)
 

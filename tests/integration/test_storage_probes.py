@@ -14,7 +14,7 @@ import pytest
 
 from devtools.sandbox import Sandbox
 from dockyard.reconcilers.storage import KEPT, kept_probe
-from dockyard.reconcilers.storage.probes import filesystems, fs_type, probe
+from dockyard.reconcilers.storage.probes import filesystems, fs_type, probe, try_mount
 from dockyard.state.bootfacts import NAME
 from dockyard.state.host import Host
 from tests.storage_world import fake_proc
@@ -30,6 +30,25 @@ def test_overlay2_probe_mounts_for_real_and_leaves_nothing(tmp_path: Path) -> No
     assert found.verdict == "ok", found.reason
     assert "with d_type" in found.reason
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_test_mount_is_unmounted_and_a_failed_one_says_why(tmp_path: Path) -> None:
+    """The probe mounts by the system call, not by `mount`: it is undone, and a refusal
+    carries the kernel's reason."""
+    if "overlay" not in filesystems(Path("/proc")):
+        pytest.skip("no overlay in this kernel")
+    dirs = {name: tmp_path / name for name in ("lower", "upper", "work", "merged")}
+    for d in dirs.values():
+        d.mkdir()
+    before = Path("/proc/self/mountinfo").read_text()
+    options = f"lowerdir={dirs['lower']},upperdir={dirs['upper']},workdir={dirs['work']}"
+    assert try_mount("overlay", dirs["merged"], options) is None
+    assert Path("/proc/self/mountinfo").read_text() == before
+    missing = options.replace(str(dirs["lower"]), str(tmp_path / "gone"))
+    assert try_mount("overlay", dirs["merged"], missing) == (
+        f"{dirs['merged']}: No such file or directory"
+    )
+    assert Path("/proc/self/mountinfo").read_text() == before
 
 
 def test_overlay2_without_the_filesystem_is_not_supported(tmp_path: Path) -> None:

@@ -34,11 +34,19 @@ def available(backend: str) -> bool:
     return shutil.which(f"iptables-{backend}-save") is not None
 
 
+# The multi-call binaries of iptables 1.8+, each of one backend whatever name runs it.
+MULTI_CALL = {"xtables-nft-multi": "nft", "xtables-legacy-multi": "legacy"}
+
+
 def linked_backend() -> str | None:
-    """The backend the plain `iptables` command uses on this host."""
+    """The backend the plain `iptables` command uses on this host: the multi-call binary it
+    resolves to (Debian's alternatives), else what `iptables --version` says."""
     found = shutil.which("iptables")
     if found is None:
         return None
+    known = MULTI_CALL.get(Path(found).resolve().name)
+    if known is not None:
+        return known
     try:
         out = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
     except OSError:

@@ -13,7 +13,6 @@ import functools
 import os
 import shutil
 import stat
-import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -96,6 +95,17 @@ def fs_magic(path: Path) -> int:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), str(path))
     return ctypes.c_long.from_buffer(found).value & 0xFFFFFFFF
+
+
+def try_mount(fstype: str, target: Path, options: str) -> str | None:
+    """Mount `fstype` on `target` and unmount it again, by the system calls (no `mount` and
+    `umount` processes): None when it mounted, else why not."""
+    where = os.fsencode(target)
+    if _libc().mount(fstype.encode(), where, fstype.encode(), 0, options.encode()) != 0:
+        err = ctypes.get_errno()
+        return f"{target}: {os.strerror(err)}"
+    _libc().umount2(where, 0)
+    return None
 
 
 def mount_type(mountinfo: str, device: int) -> str | None:
@@ -185,16 +195,9 @@ def probe_overlay(root: Path, proc: Path) -> Probe:
                 "overlay2", "incompatible backing filesystem", f"{tmp}: ',' or ':' in path"
             )
         options = f"lowerdir={dirs['lower']},upperdir={dirs['upper']},workdir={dirs['work']}"
-        mounted = subprocess.run(
-            ["mount", "-t", "overlay", "overlay", "-o", options, str(dirs["merged"])],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if mounted.returncode != 0:
-            why = mounted.stderr.strip() or "mount failed"
+        why = try_mount("overlay", dirs["merged"], options)
+        if why is not None:
             return Probe("overlay2", "not supported", f"a test mount of overlay failed: {why}")
-        subprocess.run(["umount", str(dirs["merged"])], capture_output=True, check=False)
     return Probe("overlay2", "ok", f"overlay mounts on {where} ({kind}), with d_type")
 
 
