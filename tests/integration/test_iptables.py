@@ -473,6 +473,10 @@ backend, stamp, case = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 if case == "committed long before":
     stamp.touch()
     os.utime(stamp, (time.time() - 60, time.time() - 60))
+if case == "committed just before":
+    backends.touch(stamp)
+if case == "committed just before, by another clock":
+    stamp.write_text("another-boot/1 1\\n")  # its reading means nothing here: its time counts
 with backends.reading_ahead():
     backends._ahead[backend].proc.wait()
     rule = ["FORWARD", "-s", "10.5.5.5/32", "-j", "ACCEPT"]
@@ -488,6 +492,8 @@ with backends.reading_ahead():
     [
         ("never committed", "read ahead"),
         ("committed long before", "read ahead"),
+        ("committed just before", "read ahead"),
+        ("committed just before, by another clock", "fresh"),
         ("committed since", "fresh"),
     ],
 )

@@ -129,7 +129,7 @@ def test_a_symlinked_iptables_stamp_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(Unsafe):
         backends.touch(tmp_path / iptables.WRITTEN)
     assert not (tmp_path / "created-by-the-attacker").exists()
-    assert not backends._untouched_since(tmp_path / iptables.WRITTEN, 1e12)
+    assert not backends._untouched_since(tmp_path / iptables.WRITTEN, 1e12, 1 << 62)
 
 
 @pytest.mark.parametrize("other", ["hosts", "fifo", "zero", "urandom", "a million digits"])

@@ -58,12 +58,14 @@ def linked_backend() -> str | None:
 
 def save(backend: str, written: Path | None = None) -> str:
     """The backend's tables as `iptables-<backend>-save` prints them. A read started ahead
-    (`reading_ahead`) is taken instead when `written`, the stamp dockyard touches before each
-    commit, shows that no commit of dockyard's can have happened since that read began."""
+    (`reading_ahead`) is taken instead when `written`, the stamp dockyard touches before and
+    after each commit, shows that no commit of dockyard's can have happened since that read
+    began."""
     early = _ahead.pop(backend, None)
     if early is not None:
         text = early.result()
-        if text is not None and written is not None and _untouched_since(written, early.began):
+        fresh = written is not None and _untouched_since(written, early.began, early.began_ns)
+        if text is not None and fresh:
             return text
     if backend == "legacy":
         names = netfilter.legacy_tables()
@@ -136,32 +138,67 @@ def _nft_chain_exists(table: str, chain: str) -> bool:
         return True  # cannot tell: the error above stands
 
 
-# File times come from the kernel's coarse clock, up to a tick behind time.time(); a read that
-# began less than this after a commit is not trusted.
+# File times come from the kernel's coarse clock, up to a tick behind time.time(), and some
+# filesystems keep whole seconds: by its time alone, a read that began less than this after a
+# commit is not trusted.
 _CLOCK_SLACK = 1.0
 
 
-def _untouched_since(written: Path, began: float) -> bool:
-    """Never following a symlink: a stamp that is not dockyard's regular file proves nothing."""
+def _clock() -> str:
+    """Whose monotonic clock the stamp's reading is on: this boot's, in this time namespace
+    (a time namespace may shift it)."""
     try:
-        stamp = Tree(written.parent).stat(written.name)
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+    try:
+        namespace = Path("/proc/self/ns/time").stat().st_ino
+    except OSError:
+        namespace = 0  # a kernel without time namespaces: one clock for all
+    return f"{boot}/{namespace}" if boot else ""
+
+
+def _untouched_since(written: Path, began: float, began_ns: int) -> bool:
+    """Whether the stamp shows no commit of dockyard's since a read began (`time.time()`,
+    `time.monotonic_ns()`): by the monotonic reading written in it when it is on this
+    process's clock, else by its modification time.
+    Never following a symlink: a stamp that is not dockyard's regular file proves nothing."""
+    tree = Tree(written.parent)
+    try:
+        stamp = tree.stat(written.name)
+        if stamp.kind == "missing":
+            return True  # dockyard has never committed here
+        content = tree.read(written.name, limit=256) if stamp.kind == "file" else None
     except (OSError, DockyardError):
         return False
-    if stamp.kind == "missing":
-        return True  # dockyard has never committed here
-    return stamp.kind == "file" and stamp.mtime < began - _CLOCK_SLACK
+    if content is None:
+        return False
+    clock, _, reading = content.decode(errors="replace").strip().rpartition(" ")
+    if clock and clock == _clock() and reading.isdigit():
+        return int(reading) < began_ns
+    return stamp.mtime < began - _CLOCK_SLACK
 
 
 def touch(written: Path) -> None:
-    """Mark that dockyard is about to commit: reads started ahead before now are stale."""
-    Tree(written.parent).touch(written.name)
+    """Mark a commit of dockyard's, before it and again when it has ended: reads started
+    ahead before then are stale. The stamp holds a monotonic reading, which neither the
+    filesystem's time granularity nor a step of the wall clock blurs."""
+    clock = _clock()
+    reading = f"{clock} {time.monotonic_ns()}\n" if clock else ""
+    # In place, no fsync: a reader that finds it half written, or a stamp a crash damaged,
+    # falls back on the modification time, which the write has set.
+    with Tree(written.parent).open_private(written.name) as fd:
+        os.ftruncate(fd, 0)
+        os.write(fd, reading.encode())
+        os.utime(fd)
 
 
 @dataclass
 class _Early:
     """A save running in the background, its output going to an unnamed file."""
 
-    began: float
+    began: float  # time.time()
+    began_ns: int  # time.monotonic_ns()
     proc: subprocess.Popen[bytes]
     out: IO[bytes]
 
@@ -194,7 +231,7 @@ def reading_ahead() -> Iterator[None]:
     """Start reading every installed backend's tables now, on another core, while the spec is
     read and checked (at 100,000 published ports both take about half a second). Only
     `save` decides whether the result may be used; what it never takes is stopped here."""
-    began = time.time()
+    began, began_ns = time.time(), time.monotonic_ns()
     with contextlib.ExitStack() as files:
         for backend in BACKENDS:
             if not available(backend) or might_load_module(_MODULE[backend]):
@@ -209,7 +246,7 @@ def reading_ahead() -> Iterator[None]:
                 )
             except OSError:
                 continue
-            _ahead[backend] = _Early(began, proc, out)
+            _ahead[backend] = _Early(began, began_ns, proc, out)
         try:
             yield
         finally:
@@ -326,24 +363,38 @@ class Restore:
         with xtables_lock(self.lock, self.timeout), tempfile.TemporaryDirectory() as private:
             if self.written is not None:
                 touch(self.written)
-            # dockyard holds the real lock; the tool takes a private one it will always get.
-            env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
-            running = []
-            for table, commands in scripts:
-                running.append((table, self._start(table, commands, env)))
-                if not parallel:
-                    error = _finish(self.backend, *running.pop())
-                    if error:
-                        failed.append(error)
-                        break
-                    committed.append(table)
-            for table, proc in running:
-                error = _finish(self.backend, table, proc)
+            try:
+                self._run_all(scripts, parallel, private, committed, failed)
+            finally:
+                if self.written is not None:  # a read begun during the commit is stale too
+                    touch(self.written)
+        return committed, failed
+
+    def _run_all(
+        self,
+        scripts: list[tuple[str, list[str]]],
+        parallel: bool,
+        private: str,
+        committed: list[str],
+        failed: list[CommitFailed],
+    ) -> None:
+        # dockyard holds the real lock; the tool takes a private one it will always get.
+        env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
+        running = []
+        for table, commands in scripts:
+            running.append((table, self._start(table, commands, env)))
+            if not parallel:
+                error = _finish(self.backend, *running.pop())
                 if error:
                     failed.append(error)
-                else:
-                    committed.append(table)
-        return committed, failed
+                    break
+                committed.append(table)
+        for table, proc in running:
+            error = _finish(self.backend, table, proc)
+            if error:
+                failed.append(error)
+            else:
+                committed.append(table)
 
     def _start(
         self, table: str, commands: list[str], env: dict[str, str]

@@ -1,7 +1,8 @@
-"""Which backend the plain `iptables` runs: its multi-call binary, else `iptables --version`."""
+"""iptables backends: which one the plain `iptables` runs, and the stamp of dockyard's commits."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,21 @@ def test_any_other_binary_is_asked_for_its_version(
 def test_no_iptables_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert backends.linked_backend() is None
+
+
+def test_the_commit_stamp_is_set_again_when_the_commit_has_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read begun while dockyard committed may have seen the tables before the commit: the
+    stamp is written once more after it, so that such a read is taken for stale."""
+    during: list[int] = []
+    monkeypatch.setattr(
+        backends.Restore, "_run_all", lambda *args: during.append(time.monotonic_ns())
+    )
+    writer = backends.Restore(
+        "legacy", tmp_path / "xtables.lock", 1.0, written=tmp_path / "iptables.written"
+    )
+    assert writer.commit_all([("filter", [])]) == ([], [])
+    assert writer.written is not None
+    assert not backends._untouched_since(writer.written, time.time(), during[0])
+    assert backends._untouched_since(writer.written, 0.0, time.monotonic_ns())
