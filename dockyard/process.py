@@ -20,6 +20,8 @@ from types import FrameType
 EXIT_INTERRUPTED = 130
 _MESSAGE = b"reconcile: interrupted\n"
 _received: list[int] = []
+# A SIGINT to send again (it came inside a finalizer) that no KeyboardInterrupt acted on yet.
+_pending: list[int] = []
 
 
 def _exit_now(signum: int, frame: FrameType | None) -> None:
@@ -32,6 +34,7 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     if _in_hook(frame):  # raised there, it would be one more "Exception ignored"
         _send_later()
         return
+    _pending.clear()  # this one is acted on: one sent again would be another Ctrl-C
     raise KeyboardInterrupt
 
 
@@ -70,14 +73,25 @@ def _in_hook(frame: FrameType | None) -> bool:
 def _send_later() -> None:
     """Sent from the hook itself, the signal would be handled before the hook returns. A
     thread of the C runtime sends it once the main thread has left the hook (no threading:
-    its locks are not reentrant, and this may run inside a signal handler)."""
+    its locks are not reentrant, and this may run inside a signal handler). The process may
+    end before that thread runs: `run` then acts on it (`take_pending`)."""
+    _pending.append(signal.SIGINT)
     _thread.start_new_thread(_send_when_out_of_hook, ())
 
 
 def _send_when_out_of_hook() -> None:
     while _in_hook(sys._current_frames().get(_main)):
         time.sleep(0.001)
-    os.kill(os.getpid(), signal.SIGINT)
+    if _pending:
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def take_pending() -> bool:
+    """Whether a SIGINT noted during the run is still to be sent again; it is taken here, so
+    that the thread does not send it too."""
+    found = bool(_pending)
+    _pending.clear()
+    return found
 
 
 def was_interrupted() -> bool:
@@ -96,6 +110,8 @@ def run() -> None:
         code = main(interruptible=True)
     except KeyboardInterrupt:  # in the instant before main's own handler took over
         exit_on_interrupt()
+        code = interrupted()
+    if code != EXIT_INTERRUPTED and take_pending():  # came in the run's last instant
         code = interrupted()
     if code == EXIT_INTERRUPTED:
         # Python exits by SIGINT instead of with this code when a KeyboardInterrupt ever went
