@@ -250,6 +250,7 @@ def plan_steps(driver: str, obs: MigrationObserved) -> tuple[list[Step], list[st
 
 def _layer(driver: str, source: str | None, layer: str, ancestors: list[str]) -> list[Step]:
     from dockyard.reconcilers import vfs_snapshot  # only when migrating
+
     home = f"{HOME[driver]}/{layer}"
     if driver == "vfs":
         parent = f"{HOME[driver]}/{ancestors[0]}" if ancestors else ""
@@ -322,6 +323,7 @@ def _snapshot_problem(
     args: list[str], images: set[str], containers: set[str], layers: set[str]
 ) -> str | None:
     from dockyard.reconcilers import vfs_snapshot  # only when migrating
+
     dst, parent, source = args
     home = f"{HOME['vfs']}/"
     layer = _in(dst, home, layers)
@@ -554,6 +556,7 @@ def run(tree: Tree, steps: list[Step], crash_after: str | None = None) -> None:
     A journal already there is an interrupted run of these same steps: it is finished. vfs
     snapshots that cannot fit are refused first, with nothing changed."""
     from dockyard.reconcilers import vfs_snapshot  # only when migrating
+
     resumed = tree.stat(JOURNAL).kind != "missing"
     # Without a journal, a record of steps done is stale: it is set aside below.
     done = {i for i in _done(tree) if i < len(steps)} if resumed else set()
@@ -604,6 +607,7 @@ def _done(tree: Tree) -> set[int]:
 
 def _carry_out(tree: Tree, step: Step, tick: Callable[[], None]) -> None:
     from dockyard.reconcilers import vfs_snapshot  # only when migrating
+
     kind, *rest = step.args
     if kind == "snapshot":
         dst, parent, source = rest
