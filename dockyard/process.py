@@ -82,16 +82,19 @@ def _send_later() -> None:
 def _send_when_out_of_hook() -> None:
     while _in_hook(sys._current_frames().get(_main)):
         time.sleep(0.001)
-    if _pending:
+    if take_pending():
         os.kill(os.getpid(), signal.SIGINT)
 
 
 def take_pending() -> bool:
-    """Whether a SIGINT noted during the run is still to be sent again; it is taken here, so
-    that the thread does not send it too."""
-    found = bool(_pending)
+    """Whether a SIGINT noted during the run is still to be sent again. Taken at once (one
+    list.pop under the GIL): by the thread or by `run`, never by both."""
+    try:
+        _pending.pop()
+    except IndexError:
+        return False
     _pending.clear()
-    return found
+    return True
 
 
 def was_interrupted() -> bool:
