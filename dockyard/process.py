@@ -104,9 +104,30 @@ def was_interrupted() -> bool:
     return bool(_received)
 
 
+_exit_code: list[int] = []
+
+
+def _finish() -> None:
+    """The last exit function (registered first): the others, such as the spec cache's writer,
+    have run, and SIGINT is still dockyard's. Python's finalization, next, would give SIGINT
+    back to the system's default before tearing down what the run held (tens of ms after a
+    large spec): a SIGINT then killed the process silently. It ends here instead."""
+    if not _exit_code:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # Python's own finalization reports it, as it would have
+    os._exit(_exit_code[0])
+
+
 def run() -> None:
     """The console script `reconcile` and `python -m dockyard`."""
     exit_on_interrupt()
+    import atexit  # built in: no window
+
+    atexit.register(_finish)
     from dockyard.cli import interrupted, main
 
     try:
@@ -122,6 +143,7 @@ def run() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+    _exit_code.append(code)
     raise SystemExit(code)
 
 
