@@ -29,9 +29,10 @@ if [ -f "$pidfile" ]; then
     if ! kill -0 "$pid" 2>/dev/null; then rm -f "$pidfile"; fi
 fi
 
-# bridge: Docker 1.x's first candidate, MTU 1500, up
+# bridge: Docker 1.x's first candidate, MTU 1500, its own MAC (dockyard's, derived from the
+# name: Docker 1.x gave the bridge a MAC of its own), up
 if ! ip link show docker0 >/dev/null 2>&1; then
-    ip link add docker0 mtu 1500 type bridge
+    ip link add docker0 mtu 1500 address 02:de:ad:65:4d:be type bridge
     ip addr add 172.17.42.1/16 dev docker0
 fi
 ip link set docker0 up

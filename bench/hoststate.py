@@ -2,8 +2,8 @@
 can be compared by.
 
 What is compared, in the sandbox's namespace and under its root:
-- every link: kind, MTU, up or not, its addresses (link-local ones left out: the kernel adds
-  them on its own schedule); not the MAC, which each tool leaves to chance;
+- every link: kind, MAC, MTU, up or not, its addresses (link-local ones left out: the kernel
+  adds them on its own schedule); the bridge's MAC is dockyard's, derived from its name;
 - `iptables-save`, `iptables-legacy-save` and `ip6tables-save` without their comments,
   counters and dates, and without the `-m comment --comment "dockyard:…"` tags dockyard puts
   on its rules to find them again (its ownership marks, not part of Docker's rules);
@@ -54,6 +54,7 @@ def _links(box: Sandbox) -> list[dict[str, Any]]:
             {
                 "name": link["ifname"],
                 "kind": link.get("linkinfo", {}).get("info_kind", link.get("link_type")),
+                "mac": link.get("address"),
                 "mtu": link["mtu"],
                 "up": "UP" in link.get("flags", ()),
                 "addresses": sorted(

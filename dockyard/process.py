@@ -20,6 +20,8 @@ from types import FrameType
 EXIT_INTERRUPTED = 130
 _MESSAGE = b"reconcile: interrupted\n"
 _received: list[int] = []
+# A SIGINT to send again (it came inside a finalizer) that no KeyboardInterrupt acted on yet.
+_pending: list[int] = []
 
 
 def _exit_now(signum: int, frame: FrameType | None) -> None:
@@ -32,6 +34,7 @@ def _raise(signum: int, frame: FrameType | None) -> None:
     if _in_hook(frame):  # raised there, it would be one more "Exception ignored"
         _send_later()
         return
+    _pending.clear()  # this one is acted on: one sent again would be another Ctrl-C
     raise KeyboardInterrupt
 
 
@@ -70,14 +73,28 @@ def _in_hook(frame: FrameType | None) -> bool:
 def _send_later() -> None:
     """Sent from the hook itself, the signal would be handled before the hook returns. A
     thread of the C runtime sends it once the main thread has left the hook (no threading:
-    its locks are not reentrant, and this may run inside a signal handler)."""
+    its locks are not reentrant, and this may run inside a signal handler). The process may
+    end before that thread runs: `run` then acts on it (`take_pending`)."""
+    _pending.append(signal.SIGINT)
     _thread.start_new_thread(_send_when_out_of_hook, ())
 
 
 def _send_when_out_of_hook() -> None:
     while _in_hook(sys._current_frames().get(_main)):
         time.sleep(0.001)
-    os.kill(os.getpid(), signal.SIGINT)
+    if take_pending():
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def take_pending() -> bool:
+    """Whether a SIGINT noted during the run is still to be sent again. Taken at once (one
+    list.pop under the GIL): by the thread or by `run`, never by both."""
+    try:
+        _pending.pop()
+    except IndexError:
+        return False
+    _pending.clear()
+    return True
 
 
 def was_interrupted() -> bool:
@@ -87,9 +104,30 @@ def was_interrupted() -> bool:
     return bool(_received)
 
 
+_exit_code: list[int] = []
+
+
+def _finish() -> None:
+    """The last exit function (registered first): the others, such as the spec cache's writer,
+    have run, and SIGINT is still dockyard's. Python's finalization, next, would give SIGINT
+    back to the system's default before tearing down what the run held (tens of ms after a
+    large spec): a SIGINT then killed the process silently. It ends here instead."""
+    if not _exit_code:
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # Python's own finalization reports it, as it would have
+    os._exit(_exit_code[0])
+
+
 def run() -> None:
     """The console script `reconcile` and `python -m dockyard`."""
     exit_on_interrupt()
+    import atexit  # built in: no window
+
+    atexit.register(_finish)
     from dockyard.cli import interrupted, main
 
     try:
@@ -97,12 +135,15 @@ def run() -> None:
     except KeyboardInterrupt:  # in the instant before main's own handler took over
         exit_on_interrupt()
         code = interrupted()
+    if code != EXIT_INTERRUPTED and take_pending():  # came in the run's last instant
+        code = interrupted()
     if code == EXIT_INTERRUPTED:
         # Python exits by SIGINT instead of with this code when a KeyboardInterrupt ever went
         # through code an extension ran with PyRun_*, even one caught since.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+    _exit_code.append(code)
     raise SystemExit(code)
 
 

@@ -24,6 +24,7 @@ BRIDGE = "docker0"
 ADDRESS = "172.17.42.1/16"
 SUBNET = "172.17.0.0/16"
 MTU = 1500
+MAC = "02:de:ad:65:4d:be"  # dockyard's for docker0, derived from the name
 GRAPH_SQL = Path(__file__).with_name("linkgraph.sql")
 
 
@@ -75,9 +76,12 @@ link = host.get_fact(Link, BRIDGE)
 addresses = {f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", ())}
 steps = []
 if not link:
-    steps.append(f"ip link add {BRIDGE} mtu {MTU} type bridge")
-elif link.get("mtu") != MTU:
-    steps.append(f"ip link set {BRIDGE} mtu {MTU}")
+    steps.append(f"ip link add {BRIDGE} mtu {MTU} address {MAC} type bridge")
+else:
+    if link.get("mtu") != MTU:
+        steps.append(f"ip link set {BRIDGE} mtu {MTU}")
+    if link.get("address") != MAC:
+        steps.append(f"ip link set {BRIDGE} address {MAC}")
 if ADDRESS not in addresses:
     steps.append(f"ip addr add {ADDRESS} dev {BRIDGE}")
 if "UP" not in link.get("flags", ()):

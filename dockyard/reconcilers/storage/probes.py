@@ -101,7 +101,7 @@ def try_mount(fstype: str, target: Path, options: str) -> str | None:
     """Mount `fstype` on `target` and unmount it again, by the system calls (no `mount` and
     `umount` processes): None when it mounted, else why not."""
     where = os.fsencode(target)
-    if _libc().mount(fstype.encode(), where, fstype.encode(), 0, options.encode()) != 0:
+    if _libc().mount(fstype.encode(), where, fstype.encode(), 0, os.fsencode(options)) != 0:
         err = ctypes.get_errno()
         return f"{target}: {os.strerror(err)}"
     _libc().umount2(where, 0)
