@@ -97,6 +97,9 @@ def fs_magic(path: Path) -> int:
     return ctypes.c_long.from_buffer(found).value & 0xFFFFFFFF
 
 
+MNT_DETACH = 2  # linux/fs.h
+
+
 def try_mount(fstype: str, target: Path, options: str) -> str | None:
     """Mount `fstype` on `target` and unmount it again, by the system calls (no `mount` and
     `umount` processes): None when it mounted, else why not."""
@@ -104,7 +107,8 @@ def try_mount(fstype: str, target: Path, options: str) -> str | None:
     if _libc().mount(fstype.encode(), where, fstype.encode(), 0, os.fsencode(options)) != 0:
         err = ctypes.get_errno()
         return f"{target}: {os.strerror(err)}"
-    _libc().umount2(where, 0)
+    if _libc().umount2(where, 0) != 0:  # busy (something opened it meanwhile): detached, so
+        _libc().umount2(where, MNT_DETACH)  # that the scratch directory can still go
     return None
 
 
