@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dockyard.errors import DockyardError
 from dockyard.reconcilers.iptables import backends
 
 # A stand-in that records being run, and claims the backend named by VERSION.
@@ -73,3 +74,57 @@ def test_the_commit_stamp_is_set_again_when_the_commit_has_ended(
     assert writer.written is not None
     assert not backends._untouched_since(writer.written, time.time(), during[0])
     assert backends._untouched_since(writer.written, 0.0, time.monotonic_ns())
+
+
+# Answers in turn: "incompatible" (rc 1) while the count is below FAILS, then the chain.
+FLICKER = """#!/bin/sh
+n=$(cat "{count}" 2>/dev/null || echo 0)
+echo $((n + 1)) > "{count}"
+if [ "$n" -lt {fails} ]; then
+    echo "iptables v1.8.9 (nf_tables): chain \\`$4' in table \\`$2'" \\
+        "is incompatible, use 'nft' tool." >&2
+    exit 1
+fi
+echo "-N $4"
+"""
+
+
+def flickering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: int) -> Path:
+    count = tmp_path / "count"
+    script = tmp_path / "iptables-nft"
+    script.write_text(FLICKER.format(count=count, fails=fails))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setattr(backends, "CHAIN_AGAIN", (0.0, 0.0, 0.0, 0.0))
+    monkeypatch.setattr(backends, "_nft_chain_exists", lambda table, chain: True)
+    return count
+
+
+def test_a_chain_called_incompatible_while_it_exists_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dockerd restarting deletes and makes its chains again: between iptables-nft's read and
+    the check that the chain exists, it came back. A moment later it reads as it is."""
+    count = flickering(tmp_path, monkeypatch, fails=2)
+    assert backends.list_chain("nft", "filter", "DOCKER-ISOLATION-STAGE-2") == (
+        "-N DOCKER-ISOLATION-STAGE-2\n"
+    )
+    assert count.read_text() == "3\n"
+
+
+def test_a_chain_that_stays_incompatible_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = flickering(tmp_path, monkeypatch, fails=99)
+    with pytest.raises(DockyardError, match="is incompatible, use 'nft' tool"):
+        backends.list_chain("nft", "filter", "MADE-BY-NFT")
+    assert count.read_text() == f"{len(backends.CHAIN_AGAIN) + 1}\n"
+
+
+def test_an_incompatible_chain_that_does_not_exist_is_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = flickering(tmp_path, monkeypatch, fails=99)
+    monkeypatch.setattr(backends, "_nft_chain_exists", lambda table, chain: False)
+    assert backends.list_chain("nft", "filter", "GONE") is None
+    assert count.read_text() == "1\n"

@@ -111,23 +111,34 @@ def _side_by_side(tables: tuple[str, ...]) -> str | None:
     return b"".join(texts).decode(errors="replace") if ok else None
 
 
+# Pauses before reading a chain again when iptables-nft called it incompatible but nf_tables
+# has it: another program (dockerd restarting) was deleting and making it between the reads.
+CHAIN_AGAIN = (0.05, 0.1, 0.2, 0.4)
+
+
 def list_chain(backend: str, table: str, chain: str) -> str | None:
     """`iptables-<backend> -t TABLE -S CHAIN`: one chain, as `-S` prints it (its rules in
     iptables-save's form); None when the chain does not exist. iptables-nft fetches only that
     chain from the kernel, where a whole save of 100,000 rules takes it half a minute."""
     argv = [f"iptables-{backend}", "-t", table, "-S", chain]
-    try:
-        result = subprocess.run(argv, capture_output=True, check=False)
-    except OSError as e:
-        raise DockyardError(f"cannot run iptables-{backend}: {e.strerror}") from None
-    if result.returncode == 0:
-        return result.stdout.decode(errors="replace")
-    why = result.stderr.decode(errors="replace").strip()
-    if result.returncode == 1 and (
-        "No chain/target/match by that name" in why
-        or (backend == "nft" and not _nft_chain_exists(table, chain))
-    ):
-        return None
+    for pause in (*CHAIN_AGAIN, None):
+        try:
+            result = subprocess.run(argv, capture_output=True, check=False)
+        except OSError as e:
+            raise DockyardError(f"cannot run iptables-{backend}: {e.strerror}") from None
+        if result.returncode == 0:
+            return result.stdout.decode(errors="replace")
+        why = result.stderr.decode(errors="replace").strip()
+        if result.returncode == 1 and "No chain/target/match by that name" in why:
+            return None
+        if result.returncode != 1 or backend != "nft":
+            break
+        # iptables-nft 1.8.9 says "incompatible" of a chain that does not exist, too.
+        if not _nft_chain_exists(table, chain):
+            return None
+        if "incompatible" not in why or pause is None:
+            break
+        time.sleep(pause)
     raise DockyardError(f"iptables-{backend} -t {table} -S {chain} failed: {why}")
 
 
