@@ -34,17 +34,36 @@ LIMIT = 1 << 20
 Key = dict[str, str]
 
 
+def boot_id(proc: Path = Path("/proc")) -> str:
+    """This boot's id; empty when it cannot be told."""
+    try:
+        return (proc / "sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def monotonic_clock(proc: Path = Path("/proc")) -> str:
+    """Whose CLOCK_MONOTONIC this process reads: this boot's, in its time namespace (which may
+    shift it). Readings on the same clock compare across processes; empty when unknown."""
+    boot = boot_id(proc)
+    try:
+        namespace = (proc / "self/ns/time").stat().st_ino
+    except OSError:
+        namespace = 0  # a kernel without time namespaces: one clock for all
+    return f"{boot}/{namespace}" if boot else ""
+
+
 def boot_key(proc: Path, filesystem: str, device: int) -> Key | None:
     """What a fact about the filesystem under the root holds for; None when the boot cannot
     be told (no boot_id), and then nothing is kept."""
+    boot = boot_id(proc)
     try:
-        boot_id = (proc / "sys/kernel/random/boot_id").read_text().strip()
         release = (proc / "sys/kernel/osrelease").read_text().strip()
     except OSError:
         return None
-    if not boot_id or not release:
+    if not boot or not release:
         return None
-    return {"boot_id": boot_id, "kernel": release, "filesystem": filesystem, "device": str(device)}
+    return {"boot_id": boot, "kernel": release, "filesystem": filesystem, "device": str(device)}
 
 
 class BootFacts:

@@ -33,15 +33,20 @@ process.run()
 """
 
 
+def python(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a Python of its own, importing this checkout's dockyard."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=Path(__file__).parents[2],
+    )
+
+
 def test_sigint_in_the_last_finalizer_of_a_run_ends_it_as_interrupted() -> None:
     for _ in range(3):
-        done = subprocess.run(
-            [sys.executable, "-c", LAST_ACT_IS_A_FINALIZER],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            cwd=Path(__file__).parents[2],
-        )
+        done = python(LAST_ACT_IS_A_FINALIZER)
         assert (done.returncode, done.stderr) == (130, "reconcile: interrupted\n")
 
 
@@ -70,11 +75,5 @@ except KeyboardInterrupt:
 
 
 def test_a_second_ctrl_c_while_the_resend_waits_is_acted_on_once() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SECOND_CTRL_C_WHILE_THE_RESEND_WAITS],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=Path(__file__).parents[2],
-    )
+    done = python(SECOND_CTRL_C_WHILE_THE_RESEND_WAITS)
     assert (done.returncode, done.stdout, done.stderr) == (0, "cleaned up\n", "")

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from dockyard.state.bootfacts import NAME, BootFacts, boot_key
+from dockyard.state.bootfacts import NAME, BootFacts, boot_key, monotonic_clock
 from dockyard.state.safepath import Tree
 
 KEY = {"boot_id": "b-1", "kernel": "6.1.0", "filesystem": "ext2/ext3", "device": "2049"}
@@ -28,6 +28,16 @@ def test_the_key_is_the_boot_the_kernel_and_the_filesystem(tmp_path: Path) -> No
 
 def test_without_a_boot_id_nothing_is_kept(tmp_path: Path) -> None:
     assert boot_key(proc_with(tmp_path, boot_id=None), "ext2/ext3", 2049) is None
+
+
+def test_the_monotonic_clock_is_the_boot_and_the_time_namespace(tmp_path: Path) -> None:
+    proc = proc_with(tmp_path)
+    assert monotonic_clock(proc) == "b-1/0"  # no time namespaces: one clock for the boot
+    (proc / "self/ns").mkdir(parents=True)
+    (proc / "self/ns/time").write_text("")
+    assert monotonic_clock(proc) == f"b-1/{(proc / 'self/ns/time').stat().st_ino}"
+    assert monotonic_clock(proc_with(tmp_path / "other", boot_id=None)) == ""
+    assert monotonic_clock().startswith(Path("/proc/sys/kernel/random/boot_id").read_text()[:36])
 
 
 def test_a_fact_is_used_only_under_the_key_it_was_found_under(tmp_path: Path) -> None:

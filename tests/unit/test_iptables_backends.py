@@ -64,13 +64,16 @@ def test_the_commit_stamp_is_set_again_when_the_commit_has_ended(
     """A read begun while dockyard committed may have seen the tables before the commit: the
     stamp is written once more after it, so that such a read is taken for stale."""
     during: list[int] = []
-    monkeypatch.setattr(
-        backends.Restore, "_run_all", lambda *args: during.append(time.monotonic_ns())
-    )
+
+    def run_all(*args: object) -> tuple[list[str], list[backends.CommitFailed]]:
+        during.append(time.monotonic_ns())
+        return ["filter"], []
+
+    monkeypatch.setattr(backends.Restore, "_run_all", run_all)
     writer = backends.Restore(
         "legacy", tmp_path / "xtables.lock", 1.0, written=tmp_path / "iptables.written"
     )
-    assert writer.commit_all([("filter", [])]) == ([], [])
+    assert writer.commit_all([("filter", [])]) == (["filter"], [])
     assert writer.written is not None
     assert not backends._untouched_since(writer.written, time.time(), during[0])
     assert backends._untouched_since(writer.written, 0.0, time.monotonic_ns())

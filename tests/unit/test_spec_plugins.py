@@ -69,5 +69,6 @@ def test_a_loader_already_imported_is_set_aside_and_put_back() -> None:
     import pydantic.plugin._loader as real
 
     with plugins.without():
+        assert sys.modules[plugins.LOADER] is not real
         assert list(sys.modules[plugins.LOADER].get_plugins()) == []
     assert sys.modules[plugins.LOADER] is real

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from dockyard.errors import DockyardError
-from dockyard.state import netfilter
+from dockyard.state import bootfacts, netfilter
 from dockyard.state.safepath import Tree
 
 BACKENDS = ("legacy", "nft")
@@ -155,18 +156,8 @@ def _nft_chain_exists(table: str, chain: str) -> bool:
 _CLOCK_SLACK = 1.0
 
 
-def _clock() -> str:
-    """Whose monotonic clock the stamp's reading is on: this boot's, in this time namespace
-    (a time namespace may shift it)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-    try:
-        namespace = Path("/proc/self/ns/time").stat().st_ino
-    except OSError:
-        namespace = 0  # a kernel without time namespaces: one clock for all
-    return f"{boot}/{namespace}" if boot else ""
+# Whose monotonic clock the stamp's reading is on: the same for the whole process.
+_clock = functools.cache(bootfacts.monotonic_clock)
 
 
 def _untouched_since(written: Path, began: float, began_ns: int) -> bool:
@@ -368,27 +359,21 @@ class Restore:
         committed, and the failures. Legacy tables are independent in the kernel, so theirs
         run side by side; nf_tables transactions go one after the other, and stop at the first
         failure."""
-        committed: list[str] = []
-        failed: list[CommitFailed] = []
-        parallel = self.backend == "legacy"
         with xtables_lock(self.lock, self.timeout), tempfile.TemporaryDirectory() as private:
             if self.written is not None:
                 touch(self.written)
             try:
-                self._run_all(scripts, parallel, private, committed, failed)
+                return self._run_all(scripts, private)
             finally:
                 if self.written is not None:  # a read begun during the commit is stale too
                     touch(self.written)
-        return committed, failed
 
     def _run_all(
-        self,
-        scripts: list[tuple[str, list[str]]],
-        parallel: bool,
-        private: str,
-        committed: list[str],
-        failed: list[CommitFailed],
-    ) -> None:
+        self, scripts: list[tuple[str, list[str]]], private: str
+    ) -> tuple[list[str], list[CommitFailed]]:
+        committed: list[str] = []
+        failed: list[CommitFailed] = []
+        parallel = self.backend == "legacy"
         # dockyard holds the real lock; the tool takes a private one it will always get.
         env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
         running = []
@@ -406,6 +391,7 @@ class Restore:
                 failed.append(error)
             else:
                 committed.append(table)
+        return committed, failed
 
     def _start(
         self, table: str, commands: list[str], env: dict[str, str]
