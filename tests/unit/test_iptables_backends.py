@@ -131,3 +131,30 @@ def test_an_incompatible_chain_that_does_not_exist_is_none(
     monkeypatch.setattr(backends, "_nft_chain_exists", lambda table, chain: False)
     assert backends.list_chain("nft", "filter", "GONE") is None
     assert count.read_text() == "1\n"
+
+
+# A stand-in restore that, like iptables-legacy-restore, holds its xtables lock while it runs,
+# and gives up at once when another holds it.
+HOLDS_ITS_LOCK = """#!/bin/sh
+exec 9>"$XTABLES_LOCKFILE"
+flock -n 9 || {{ echo "Another app is currently holding the xtables lock." >&2; exit 4; }}
+cat > /dev/null
+echo "$XTABLES_LOCKFILE" >> "{log}"
+sleep 0.3
+"""
+
+
+def test_legacy_tables_commit_side_by_side_each_under_a_lock_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dockyard holds the real lock; the tools it runs each take a private one. Shared, the
+    second table's commit would wait for the first (or, here, fail at once)."""
+    log = tmp_path / "locks.log"
+    script = tmp_path / "iptables-legacy-restore"
+    script.write_text(HOLDS_ITS_LOCK.format(log=log))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    writer = backends.Restore("legacy", tmp_path / "xtables.lock", 1.0)
+    assert writer.commit_all([("nat", ["-N A"]), ("filter", ["-N B"])]) == (["nat", "filter"], [])
+    locks = log.read_text().split()
+    assert len(locks) == 2 and len(set(locks)) == 2

@@ -374,10 +374,13 @@ class Restore:
         committed: list[str] = []
         failed: list[CommitFailed] = []
         parallel = self.backend == "legacy"
-        # dockyard holds the real lock; the tool takes a private one it will always get.
-        env = {**os.environ, "XTABLES_LOCKFILE": str(Path(private) / "lock")}
         running = []
         for table, commands in scripts:
+            # dockyard holds the real lock; each tool takes a private one it will always get,
+            # its own: iptables-legacy-restore holds it all along, and a shared one would make
+            # the tables' commits wait for each other (at 100,000 ports, 1.4 s instead of 0.95).
+            lock = Path(private) / f"{table}.lock"
+            env = {**os.environ, "XTABLES_LOCKFILE": str(lock)}
             running.append((table, self._start(table, commands, env)))
             if not parallel:
                 error = _finish(self.backend, *running.pop())
