@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from dockyard.change import Change
 from dockyard.reconcilers.iptables import _commands, choose_backend, diff
 from dockyard.reconcilers.iptables.backends import might_load_module
 from dockyard.reconcilers.iptables.rules import rule, wanted
@@ -243,16 +244,21 @@ def own_rules(spec_text: str) -> list[str]:
     ]
 
 
+def script_lines(changes: list[Change]) -> list[str]:
+    """The lines of the restore script that `changes` make (a bulk one is one block of text)."""
+    return "\n".join(_commands(changes)).splitlines()
+
+
 def test_many_missing_rules_in_our_chain_are_one_change_listing_them_all() -> None:
     lines = own_rules(ports(1000, diff.BULK + 1))
     (change,) = diff.unordered("nat", "DOCKYARD", [], lines)
     assert (change.kind, change.name, change.action) == ("rules", "nat DOCKYARD", "create")
     assert change.reason == "51 missing"
     assert change.before is None and change.after == {"count": 51, "lines": lines}
-    assert _commands([change]) == [f"-A DOCKYARD {line}" for line in lines]
+    assert script_lines([change]) == [f"-A DOCKYARD {line}" for line in lines]
     undo = change.undo()
     assert undo is not None and undo.action == "delete"
-    assert _commands([undo]) == ["-F DOCKYARD"]
+    assert script_lines([undo]) == ["-F DOCKYARD"]
 
 
 def test_many_rules_to_append_to_a_long_chain_keep_the_rules_in_place() -> None:
@@ -261,9 +267,9 @@ def test_many_rules_to_append_to_a_long_chain_keep_the_rules_in_place() -> None:
     assert (change.action, change.reason) == ("update", "51 missing")
     assert change.before == {"count": 10, "lines": old}
     assert change.after == {"count": 61, "lines": old + new}
-    assert _commands([change]) == [f"-A DOCKYARD {line}" for line in new]
+    assert script_lines([change]) == [f"-A DOCKYARD {line}" for line in new]
     # Its undo cannot search the chain for each rule: it writes the chain as it was.
-    assert _commands([change.undo()]) == ["-F DOCKYARD", *(f"-A DOCKYARD {x}" for x in old)]  # type: ignore[list-item]
+    assert script_lines([change.undo()]) == ["-F DOCKYARD", *(f"-A DOCKYARD {x}" for x in old)]  # type: ignore[list-item]
 
 
 def test_many_rules_to_remove_rewrite_the_chain_in_one_pass() -> None:
@@ -275,9 +281,9 @@ def test_many_rules_to_remove_rewrite_the_chain_in_one_pass() -> None:
         "1 missing, 51 not in the spec, 1 duplicate",
     )
     assert change.after == {"count": 2, "lines": new}
-    assert _commands([change]) == ["-F DOCKYARD", *(f"-A DOCKYARD {x}" for x in new)]
+    assert script_lines([change]) == ["-F DOCKYARD", *(f"-A DOCKYARD {x}" for x in new)]
     (gone,) = diff.unordered("nat", "DOCKYARD", current, [])
-    assert (gone.action, gone.after, _commands([gone])) == ("delete", None, ["-F DOCKYARD"])
+    assert (gone.action, gone.after, script_lines([gone])) == ("delete", None, ["-F DOCKYARD"])
 
 
 def test_a_read_ahead_never_makes_the_kernel_load_a_module(tmp_path: Path) -> None:

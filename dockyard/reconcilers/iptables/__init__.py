@@ -460,8 +460,17 @@ def _rewrite_commands(change: Change) -> list[str]:
     before: list[str] = (change.before or {}).get("lines", [])
     after: list[str] = (change.after or {}).get("lines", [])
     if after[: len(before)] == before:
-        return [f"-A {chain} {line}" for line in after[len(before) :]]
-    return [f"-F {chain}", *(f"-A {chain} {line}" for line in after)]
+        return _appends(chain, after[len(before) :])
+    return [f"-F {chain}", *_appends(chain, after)]
+
+
+def _appends(chain: str, lines: list[str]) -> list[str]:
+    """`-A CHAIN line` for each line, as one block of text: one join in C instead of a string
+    made per rule (100,000 of them at scale)."""
+    if not lines:
+        return []
+    prefix = f"-A {chain} "
+    return [prefix + ("\n" + prefix).join(lines)]
 
 
 def _command(change: Change) -> str:
