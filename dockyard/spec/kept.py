@@ -14,16 +14,15 @@ answer. Only valid specs are kept; an error is always found afresh, with its pos
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import hashlib
 import os
 import pickle
 import sys
-import threading
 from pathlib import Path
 
+from dockyard import background
 from dockyard.spec.model import Spec
 from dockyard.state import safepath
 
@@ -32,7 +31,6 @@ KEEP = 4  # the newest specs kept; older files are removed when a new one is wri
 _MAGIC = b"dockyard-spec-1\n"
 _DIGEST = hashlib.sha256().digest_size
 _SUFFIX = ".spec"
-_writing: list[threading.Thread] = []
 
 
 def directory() -> Path | None:
@@ -71,22 +69,14 @@ def get(raw: bytes) -> Spec | None:
 
 
 def put(raw: bytes, spec: Spec) -> None:
-    """Keep `spec` for these bytes, on another thread: the run goes on, and the process waits
-    for it at exit. Failing to keep it changes nothing but the next run's speed."""
+    """Keep `spec` for these bytes, on another thread, once the run waits on the host
+    (`background`): at 100,000 ports pickling holds the interpreter for about 50 ms. The
+    process waits for it at exit. Failing to keep it changes nothing but the next run's speed."""
     where = directory()
     if len(raw) < FROM or where is None:
         return
-    worker = threading.Thread(target=_put, args=(where, _name(raw), spec), daemon=True)
-    if not _writing:
-        atexit.register(wait)
-    worker.start()
-    _writing.append(worker)
-
-
-def wait() -> None:
-    """Let the specs being kept reach their files (a daemon thread dies with the process)."""
-    for worker in _writing:
-        worker.join()
+    name = _name(raw)
+    background.later(lambda: _put(where, name, spec), "keeping the spec")
 
 
 def _put(where: Path, name: str, spec: Spec) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from typing import Any
 
+from dockyard import background
 from dockyard.errors import SpecError
 from dockyard.spec.loader import load
 from dockyard.spec.model import Spec
@@ -62,7 +63,9 @@ def compact(spec: Spec) -> Spec:
 
 def main(path: str) -> int:
     try:
-        result: tuple[str, object] = ("spec", compact(load(path)))
+        spec = load(path)
+        background.waiting()  # keeping it (spec.kept) while it is handed over
+        result: tuple[str, object] = ("spec", compact(spec))
     except SpecError as e:
         result = ("problems", e.problems)
     sys.stdout.buffer.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dockyard import background
 from dockyard.errors import SpecError
 from dockyard.spec import kept, loader
 
@@ -61,7 +62,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def load(path: Path) -> Any:
     spec = loader.load(path)
-    kept.wait()
+    background.finish()
     return spec
 
 

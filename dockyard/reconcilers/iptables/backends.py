@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from dockyard import background
 from dockyard.errors import DockyardError
 from dockyard.state import bootfacts, netfilter
 from dockyard.state.safepath import Tree
@@ -64,6 +65,8 @@ def save(backend: str, written: Path | None = None) -> str:
     began."""
     early = _ahead.pop(backend, None)
     if early is not None:
+        if early.proc.poll() is None:  # still reading: a real wait
+            background.waiting()
         text = early.result()
         fresh = written is not None and _untouched_since(written, early.began, early.began_ns)
         if text is not None and fresh:
@@ -73,6 +76,7 @@ def save(backend: str, written: Path | None = None) -> str:
         text = _side_by_side(names) if names is not None and len(names) > 1 else None
         if text is not None:
             return text
+    background.waiting()
     try:
         # Bytes, decoded once: a text pipe decodes 20 MB in small pieces, 0.1-0.2 s more.
         result = subprocess.run([f"iptables-{backend}-save"], capture_output=True, check=False)
@@ -103,6 +107,7 @@ def _side_by_side(tables: tuple[str, ...]) -> str | None:
             except OSError:
                 break
             running.append((proc, out))
+        background.waiting()
         ok = len(running) == len(tables)
         texts = []
         for proc, out in running:
@@ -416,6 +421,7 @@ class Restore:
 
 
 def _finish(backend: str, table: str, proc: subprocess.Popen[bytes]) -> CommitFailed | None:
+    background.waiting()
     _, err = proc.communicate()
     if proc.returncode == 0:
         return None
