@@ -1,6 +1,6 @@
 """Work a run may do while it waits on the host. Held until the run first waits for another
 program (an iptables commit or read, where its own thread sleeps), so that it takes nothing
-from the run's own work in Python; at the latest it starts at exit, which waits for it."""
+from the run's own work in Python; at the latest it is done at exit."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from collections.abc import Callable
 _held: list[threading.Thread] = []
 _started: list[threading.Thread] = []
 _lock = threading.Lock()
+_registered: list[bool] = []
 
 
 def later(work: Callable[[], None], name: str) -> None:
-    """Run `work` on a thread of its own once the run waits, or at exit."""
+    """Run `work` on a thread of its own once the run waits, else at exit."""
     with _lock:
-        if not _held and not _started:
+        if not _registered:
+            _registered.append(True)
             atexit.register(finish)
         _held.append(threading.Thread(target=work, name=name, daemon=True))
 
@@ -32,8 +34,13 @@ def waiting() -> None:
 
 
 def finish() -> None:
-    """Start what is still held and wait for all of it (a daemon thread dies with the
-    process)."""
-    waiting()
+    """Wait for the work started (a daemon thread dies with the process), then do what is
+    still held here: at exit no thread may start (Python 3.12 refuses one once the
+    interpreter shuts down, exit functions included), and none is needed."""
     for thread in _started:
         thread.join()
+    with _lock:
+        held = _held[:]
+        _held.clear()
+    for thread in held:
+        thread.run()

@@ -53,3 +53,40 @@ def test_work_held_at_exit_is_done_before_the_process_ends() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, check=True
     ).stdout
     assert out == "run over\nkept\n"
+
+
+def test_work_held_at_exit_is_done_where_no_thread_can_start() -> None:
+    """Python 3.12 refuses to start a thread once the interpreter is shutting down, exit
+    functions included ("can't create new thread at interpreter shutdown"): the work still
+    held at exit (a `validate`, a `plan` whose read ahead had ended) is done all the same,
+    with nothing reported. Here the refusal is made by hand, by an exit function that runs
+    before background's, so that any Python shows it."""
+    program = (
+        "import atexit, threading\n"
+        "from dockyard import background\n"
+        "background.later(lambda: print('kept', flush=True), 'test')\n"
+        "def refuse(*args):\n"
+        '    raise RuntimeError("can\'t create new thread at interpreter shutdown")\n'
+        "atexit.register(lambda: setattr(threading, '_start_new_thread', refuse))\n"
+        "print('run over', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "run over\nkept\n", "")
+
+
+def test_exit_waits_once_however_often_work_is_held() -> None:
+    """finish is registered to run at exit once, not once for each time nothing was held."""
+    program = (
+        "import atexit\n"
+        "from dockyard import background\n"
+        "registered = []\n"
+        "atexit.register = registered.append\n"
+        "for n in range(3):\n"
+        "    background.later(lambda: None, 'test')\n"
+        "    background.finish()\n"
+        "print(len(registered))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "1\n"

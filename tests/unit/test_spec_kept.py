@@ -237,3 +237,15 @@ def test_where_specs_are_kept(
     monkeypatch.setattr(os, "geteuid", lambda: euid)
     where = kept.directory()
     assert (str(where) if where else None) == expected
+
+
+def test_the_reconcile_process_keeps_the_spec_before_it_ends(cache: Path, spec_file: Path) -> None:
+    """`reconcile` ends with os._exit in its last exit function (dockyard.process): the spec
+    is kept before that, even by a command that never waits on the host."""
+    subprocess.run(
+        [sys.executable, "-m", "dockyard", "validate", str(spec_file)],
+        check=True,
+        capture_output=True,
+        env=os.environ,
+    )
+    assert len(files(cache)) == 1
