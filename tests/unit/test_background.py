@@ -12,6 +12,10 @@ import pytest
 from dockyard import background
 
 
+def run_python(program: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+
+
 @pytest.fixture(autouse=True)
 def nothing_left_over() -> Iterator[None]:
     background.finish()
@@ -49,10 +53,8 @@ def test_work_held_at_exit_is_done_before_the_process_ends() -> None:
         "background.later(lambda: print('kept', flush=True), 'test')\n"
         "print('run over', flush=True)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=True
-    ).stdout
-    assert out == "run over\nkept\n"
+    done = run_python(program)
+    assert (done.returncode, done.stdout) == (0, "run over\nkept\n")
 
 
 def test_work_held_at_exit_is_done_where_no_thread_can_start() -> None:
@@ -70,7 +72,7 @@ def test_work_held_at_exit_is_done_where_no_thread_can_start() -> None:
         "atexit.register(lambda: setattr(threading, '_start_new_thread', refuse))\n"
         "print('run over', flush=True)\n"
     )
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    done = run_python(program)
     assert (done.returncode, done.stdout, done.stderr) == (0, "run over\nkept\n", "")
 
 
@@ -86,7 +88,5 @@ def test_exit_waits_once_however_often_work_is_held() -> None:
         "    background.finish()\n"
         "print(len(registered))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=True
-    ).stdout
-    assert out == "1\n"
+    done = run_python(program)
+    assert (done.returncode, done.stdout) == (0, "1\n")
