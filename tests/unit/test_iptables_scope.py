@@ -50,7 +50,8 @@ def drifted() -> dict[str, dict[str, list[str]]]:
         {"filter": {"FORWARD", "DOCKER-USER"}},
         {"nat": {"PREROUTING", "OUTPUT"}, "filter": {"DOCKYARD"}},
     ],
-    ids=str,
+    # the same ids in every process (a set's order follows the hash seed), for pytest-xdist
+    ids=lambda only: " ".join(f"{t}:{','.join(sorted(cs))}" for t, cs in sorted(only.items())),
 )
 def test_the_diff_of_some_chains_is_the_full_diff_restricted_to_them(
     only: dict[str, set[str]],
