@@ -82,7 +82,10 @@ def observe(
         if kept is not None:
             obs.reused[r.name] = kept
             continue
+        prepare = getattr(r, "prepare", None)  # base.Preparing
         try:
+            if prepare is not None:
+                prepare(spec, obs.seen)
             obs.seen.add(r.name, r.observe(spec, host))
         except (OSError, DockyardError) as e:
             obs.failed.add(r.name)

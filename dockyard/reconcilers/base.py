@@ -64,6 +64,15 @@ class Reconciler(Protocol):
         """Carry out one change from `diff` (or its undo), and nothing else."""
 
 
+class Preparing(Protocol):
+    """Optional: work that a reconciler's diff or check will need, done just before its
+    observation with what the reconcilers before it observed, while its observation still
+    waits on the host (the firewall's rule texts while a read started ahead runs on the other
+    core). Pure and remembered: the diff then finds what it would have computed."""
+
+    def prepare(self, spec: Spec, seen: Seen) -> None: ...
+
+
 @dataclass(frozen=True)
 class Glance:
     """What a cheap look at the host says about one reconciler's part of it (`Glancing`)."""

@@ -305,3 +305,28 @@ def test_an_interrupt_part_way_undoes_the_run(world: tuple[Spec, Host, Path]) ->
     assert (files / "keep").read_text() == "old"
     assert not (files / "added").exists()
     assert not Path(spec.root).exists()
+
+
+def test_a_reconciler_prepares_with_what_came_before_it_then_observes(
+    world: tuple[Spec, Host, Path],
+) -> None:
+    """base.Preparing: `prepare` is called just before the reconciler's own observation, with
+    the observations of those before it."""
+    spec, host, files = world
+    events: list[object] = []
+
+    class Preparing(Files):
+        name: ClassVar[str] = "preparing"
+        after: ClassVar[tuple[str, ...]] = ("files",)
+
+        def prepare(self, spec: Spec, seen: Seen) -> None:
+            events.append(("prepare", seen.get(FilesObserved)))
+
+        def observe(self, spec: Spec, host: Host) -> FilesObserved:
+            events.append("observe")
+            return super().observe(spec, host)
+
+    ordered = engine.order([Preparing(files, {}), Files(files, {})])
+    obs = engine.observe(ordered, spec, host)
+    assert events == [("prepare", FilesObserved({"keep": "old"})), "observe"]
+    assert obs.seen[FilesObserved] == FilesObserved({"keep": "old"})

@@ -118,6 +118,18 @@ class Iptables:
                 return IptablesObserved(None, "networking is disabled")
             raise
 
+    def prepare(self, spec: Spec, seen: Seen) -> None:
+        """While a read started ahead still runs on the other core, the rules its result will
+        be compared with, and the subnet check: at 100,000 ports 0.25 s that a no-op would
+        otherwise spend after the read (base.Preparing)."""
+        if not backends.still_reading() or spec.network.bridge.disabled:
+            return
+        bridge = seen.get(BridgeObserved)
+        subnet = bridge_subnet(spec, bridge) if bridge is not None else None
+        if subnet is not None and spec.network.iptables:
+            self._wanted(spec, subnet)
+            self._outside_the_subnet(spec, seen)
+
     def _observe(self, spec: Spec, written: Path) -> IptablesObserved:
         if self._scope is not None and self.backend is not None:
             return self._observe_chains(self.backend, self._scope)

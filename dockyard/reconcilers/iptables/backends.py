@@ -217,6 +217,13 @@ class _Early:
 
 
 _ahead: dict[str, _Early] = {}
+
+
+def still_reading() -> bool:
+    """Whether a read started ahead is still running: the run would wait for it."""
+    return any(early.proc.poll() is None for early in _ahead.values())
+
+
 _MODULE = {"legacy": "ip_tables", "nft": "nf_tables"}
 
 
