@@ -20,6 +20,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(made, ignore_errors=True))
 
 
+# Why a test cannot run where it must (CI), set by pytest_collection_modifyitems in a worker.
+_CANNOT_RUN = pytest.StashKey[str]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Integration tests need root and `ip netns`. In CI they must run, never skip quietly."""
     missing = None
@@ -30,10 +34,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if missing is None:
         return
     if os.environ.get("CI"):
-        raise pytest.UsageError(f"integration tests cannot run in CI: {missing}")
+        why = f"integration tests cannot run in CI: {missing}"
+        if not hasattr(config, "workerinput"):
+            raise pytest.UsageError(why)
+        # In a pytest-xdist worker (`make test`) a usage error only crashes the worker, and the
+        # controller reports an internal error that names neither it nor the reason: each such
+        # test fails instead, saying why.
+        for item in items:
+            if "root" in item.keywords:
+                item.stash[_CANNOT_RUN] = why
+        return
     for item in items:
         if "root" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=missing))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    why = item.stash.get(_CANNOT_RUN, None)
+    if why is not None:
+        pytest.fail(why, pytrace=False)
 
 
 @pytest.fixture

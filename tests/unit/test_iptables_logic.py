@@ -10,7 +10,7 @@ from typing import Any
 
 from dockyard.change import Change
 from dockyard.reconcilers.base import Seen
-from dockyard.reconcilers.bridge import BridgeObserved
+from dockyard.reconcilers.bridge import BridgeLink, BridgeObserved
 from dockyard.reconcilers.iptables import (
     Iptables,
     IptablesObserved,
@@ -373,3 +373,29 @@ def test_the_rules_prepared_during_a_read_are_those_the_diff_would_build(
     assert len(built) == 2
     assert early.diff(spec, seen) == expected
     assert len(built) == 2, "the diff took the prepared rules"
+
+
+def test_what_was_prepared_for_one_subnet_is_not_taken_for_another(monkeypatch: Any) -> None:
+    """The bridge the diff and the check are given has another subnet than the one prepared
+    for (the verification pass after `address: auto` moved it, or another observation): both
+    answer as a reconciler that prepared nothing would, the addresses outside it included."""
+    spec = load_text(ports(8000, 3))
+    monkeypatch.setattr(backends, "still_reading", lambda: True)
+    before = Seen()
+    before.add("bridge", BridgeObserved())  # auto: the first candidate, 172.17.0.0/16
+    moved = Seen()
+    link = BridgeLink("docker0", "bridge", 1500, None, True, ("10.20.0.1/16",))
+    moved.add("bridge", BridgeObserved(link=link))
+    for seen in (before, moved):
+        seen.add("iptables", IptablesObserved("legacy", "test", {"nat": {}, "filter": {}}))
+
+    prepared = Iptables()
+    prepared.prepare(spec, before)
+    fresh = Iptables()
+    assert prepared.diff(spec, moved) == fresh.diff(spec, moved)
+    assert prepared.check(spec, moved) == fresh.check(spec, moved)
+    assert any("10.20.0.0/16" in c.name for c in fresh.diff(spec, moved))
+    assert [n.message for n in fresh.check(spec, moved)] == [
+        "network.published_ports: container_ip 172.17.0.2 is outside 10.20.0.0/16, the subnet "
+        "of docker0; nothing is published"
+    ]
