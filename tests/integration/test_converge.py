@@ -277,8 +277,8 @@ def test_concurrent_applies_never_interleave(box: Sandbox) -> None:
     results: list[Any] = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     assert [code for _, _, code in results] == [0, 0, 0, 0], results
     outs = [out for out, _, _ in results]
-    assert sum("Apply complete: 31 created, 1 updated" in o for o in outs) == 1
-    assert sum(o == "No changes. The host matches the spec.\n" for o in outs) == 3
+    assert sum("Apply complete: 31 created, 1 updated" in o for o in outs) == 1, results
+    assert sum(o == "No changes. The host matches the spec.\n" for o in outs) == 3, results
 
 
 def test_apply_executes_exactly_the_plan(box: Sandbox) -> None:
