@@ -28,8 +28,8 @@ $(STAMP): pyproject.toml devtools/system-deps.sh
 deps: $(STAMP)
 
 # Two workers, a test file each at a time (`--dist loadfile`: a module's fixtures, `make dist`
-# among them, are built once). Most integration tests wait on other programs, so two halve the
-# wall time on this 2-core machine (879 s -> 505 s); TEST_WORKERS=0 runs them in this process.
+# among them, are built once). Most integration tests wait on other programs, so two about
+# halve the wall time on a 2-core machine; TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
 
 test: $(STAMP)

@@ -20,12 +20,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(made, ignore_errors=True))
 
 
-# Why a test cannot run where it must (CI), set by pytest_collection_modifyitems in a worker.
+# Why a test cannot run where it must (CI), set by pytest_collection_modifyitems.
 _CANNOT_RUN = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Integration tests need root and `ip netns`. In CI they must run, never skip quietly."""
+    """Integration tests need root and `ip netns`. In CI they must run, never skip quietly:
+    each fails, saying why (a usage error would only crash a pytest-xdist worker, and the
+    controller would report an internal error naming neither it nor the reason)."""
     missing = None
     if os.geteuid() != 0:
         missing = "needs root for network namespaces"
@@ -33,19 +35,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         missing = "needs iproute2 (ip)"
     if missing is None:
         return
-    if os.environ.get("CI"):
-        why = f"integration tests cannot run in CI: {missing}"
-        if not hasattr(config, "workerinput"):
-            raise pytest.UsageError(why)
-        # In a pytest-xdist worker (`make test`) a usage error only crashes the worker, and the
-        # controller reports an internal error that names neither it nor the reason: each such
-        # test fails instead, saying why.
-        for item in items:
-            if "root" in item.keywords:
-                item.stash[_CANNOT_RUN] = why
-        return
     for item in items:
-        if "root" in item.keywords:
+        if "root" not in item.keywords:
+            continue
+        if os.environ.get("CI"):
+            item.stash[_CANNOT_RUN] = f"integration tests cannot run in CI: {missing}"
+        else:
             item.add_marker(pytest.mark.skip(reason=missing))
 
 

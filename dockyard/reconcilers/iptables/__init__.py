@@ -122,9 +122,9 @@ class Iptables:
         """While a read started ahead still runs on the other core, the rules its result will
         be compared with, and the subnet check: at 100,000 ports 0.25 s that a no-op would
         otherwise spend after the read (base.Preparing)."""
-        if not backends.still_reading() or spec.network.bridge.disabled:
+        if not backends.still_reading():
             return
-        bridge = seen.get(BridgeObserved)
+        bridge = seen.get(BridgeObserved)  # no subnet for `name: none`: nothing prepared
         subnet = bridge_subnet(spec, bridge) if bridge is not None else None
         if subnet is not None and spec.network.iptables:
             self._wanted(spec, subnet)
