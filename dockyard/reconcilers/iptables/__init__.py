@@ -9,6 +9,7 @@ is never deleted, rewritten or reordered.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
 import threading
@@ -107,10 +108,21 @@ class Iptables:
         self._scope: dict[str, frozenset[str]] | None = None
         self._events: netfilter.Events | None = None
         self._listening: tuple[Callable[[], None], Callable[[], bool]] | None = None
+        # The last observation that read every table, until a commit; and what the tables hold
+        # after that commit, with their token then (`_expect`).
+        self._read: tuple[Spec, IptablesObserved, Token] | None = None
+        self._expected: tuple[object, IptablesObserved] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
+        expected = self._expected
+        self._expected = self._read = None
+        if expected is not None and self._unchanged_since(spec, expected[0]):
+            return expected[1]
         try:
-            return self._observe(spec, host.state_dir / WRITTEN)
+            got = self._observe(spec, host.state_dir / WRITTEN)
+            whole = got.scope is None and got.backend is not None
+            self._read = (spec, got, self._read_token(spec)) if whole else None
+            return got
         except DockyardError:
             if spec.network.bridge.disabled:
                 # Networking is off: the rules are read only so that `down` can find old ones,
@@ -158,6 +170,35 @@ class Iptables:
                 if text is not None:
                     found[chain] = save.listed(text, chain)
         return IptablesObserved(backend, self._reason, tables, scope)
+
+    def _unchanged_since(self, spec: Spec, token: object) -> bool:
+        try:
+            return self._token(spec) == token
+        except OSError:
+            return False
+
+    def _expect(
+        self,
+        read: tuple[Spec, IptablesObserved, Token] | None,
+        changes: Sequence[Change],
+        tokens: tuple[object, object] | None,
+    ) -> None:
+        """After a commit of `changes` planned on `read`, what the next observation (the verify
+        pass) would read back, when that follows from the read and the changes alone: the
+        tables did not move between the read and the commit, the commit moved them by its own
+        changes only (`moved_by`; both under the xtables lock), and the changes touched only
+        dockyard's own chains (`diff.committed`). Kept with the token after the commit, it is
+        taken instead of reading every table again (at 100,000 published ports 0.5-0.7 s)
+        while the token stays."""
+        if read is None or tokens is None:
+            return
+        _, got, at_read = read
+        before, after = tokens
+        if before != at_read or not moved_by(before, after, got.backend, changes):
+            return
+        tables = diff.committed(got.tables, changes)
+        if tables is not None:
+            self._expected = (after, IptablesObserved(got.backend, got.backend_reason, tables))
 
     # Watch mode (base.Glancing).
 
@@ -222,20 +263,18 @@ class Iptables:
         return Glance(token, same=True, exact=self.backend == "nft")
 
     def _token(self, spec: Spec) -> Token:
+        return Token(*(self._candidate(spec, b, backends.token) for b in backends.BACKENDS))
+
+    def _read_token(self, spec: Spec) -> Token:
+        """The tables' token from before the reads the last observation was made of."""
+        return Token(*(self._candidate(spec, b, backends.read_token) for b in backends.BACKENDS))
+
+    @staticmethod
+    def _candidate(spec: Spec, backend: str, token: Callable[[str], object]) -> object:
         wanted = spec.network.iptables_backend
-        legacy: object = "unread"
-        nft: object = "unread"
-        if wanted in ("auto", "legacy") and backends.available("legacy"):
-            names = netfilter.legacy_tables()
-            legacy = (
-                None
-                if names is None
-                else tuple((name, netfilter.legacy_table_info(name)) for name in names)
-            )
-        if wanted in ("auto", "nft") and backends.available("nft"):
-            loaded = not backends.might_load_module("nf_tables")
-            nft = netfilter.nft_generation() if loaded else None
-        return Token(legacy, nft)
+        if wanted in ("auto", backend) and backends.available(backend):
+            return token(backend)
+        return "unread"
 
     def _nft_changes(
         self, spec: Spec, since: Token, token: Token
@@ -383,6 +422,7 @@ class Iptables:
 
     def apply_batch(self, changes: Sequence[Change], host: Host) -> None:
         """One atomic commit per table; a table that fails leaves the earlier ones committed."""
+        read, self._read, self._expected = self._read, None, None
         if self.backend is None:
             raise DockyardError("no iptables backend was observed")
         writer = backends.Restore(
@@ -390,6 +430,7 @@ class Iptables:
             backends.lock_path(host.environ),
             self.lock_timeout,
             written=host.state_dir / WRITTEN,
+            around=None if read is None else functools.partial(self._token, read[0]),
         )
         batches = {
             table: list(group)
@@ -408,6 +449,8 @@ class Iptables:
             done = [c for table in committed for c in batches[table]]
             why = "; ".join(str(e) for e in failed if e.table not in committed)
             raise PartiallyApplied(why, done)
+        if not failed:  # a table committed again after another writer's: read it back
+            self._expect(read, changes, writer.tokens)
 
 
 @dataclass(frozen=True)
@@ -416,6 +459,36 @@ class _Memo:
     subnet: ipaddress.IPv4Network
     wanted: rules.Wanted
     whole: bool  # False: `wanted.own` was dropped
+
+
+def moved_by(before: object, after: object, backend: str | None, changes: Sequence[Change]) -> bool:
+    """Pure: whether the tables' tokens before and after a commit (`Token`s, both under the
+    xtables lock) show that commit of `changes` and nothing else: nf_tables one generation
+    per table committed; legacy xtables each table's entry count moved by exactly the rules
+    added and removed (an edit that keeps a count is not seen: legacy has no generation), the
+    other backend unmoved."""
+    if not isinstance(before, Token) or not isinstance(after, Token):
+        return False
+    tables = {c.name.split(" ", 1)[0] for c in changes}
+    if backend == "nft":
+        return (
+            after.legacy == before.legacy
+            and isinstance(before.nft, int)
+            and after.nft == before.nft + len(tables)
+        )
+    if backend != "legacy" or after.nft != before.nft:
+        return False
+    if not isinstance(before.legacy, tuple) or not isinstance(after.legacy, tuple):
+        return False
+    was, now = dict(before.legacy), dict(after.legacy)
+    if was.keys() != now.keys() or not tables <= was.keys():
+        return False
+    added = diff.entries_added(changes)
+    return all(
+        now[t].valid_hooks == was[t].valid_hooks
+        and now[t].num_entries == was[t].num_entries + added.get(t, 0)
+        for t in was
+    )
 
 
 def _reads_own_chains(scope: dict[str, frozenset[str]] | None) -> bool:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -70,7 +70,9 @@ def save(backend: str, written: Path | None = None) -> str:
         text = early.result()
         fresh = written is not None and _untouched_since(written, early.began, early.began_ns)
         if text is not None and fresh:
+            _read_token[backend] = early.token
             return text
+    _read_token[backend] = _token_or_unknown(backend)
     if backend == "legacy":
         names = netfilter.legacy_tables()
         text = _side_by_side(names) if names is not None and len(names) > 1 else None
@@ -86,6 +88,36 @@ def save(backend: str, written: Path | None = None) -> str:
         why = result.stderr.decode(errors="replace").strip()
         raise DockyardError(f"iptables-{backend}-save failed: {why}")
     return result.stdout.decode(errors="replace")
+
+
+def token(backend: str) -> object:
+    """What moves whenever the backend's tables change: each legacy table's `IPT_SO_GET_INFO`
+    (None without the ip_tables module; an edit that keeps a table's size keeps it too), or the
+    nf_tables generation (None while nf_tables is not loaded: asking would load it)."""
+    if backend == "legacy":
+        names = netfilter.legacy_tables()
+        return None if names is None else tuple((n, netfilter.legacy_table_info(n)) for n in names)
+    return None if might_load_module("nf_tables") else netfilter.nft_generation()
+
+
+UNKNOWN = "unknown"  # a token that could not be taken: never equal to one that was
+
+
+def _token_or_unknown(backend: str) -> object:
+    try:
+        return token(backend)
+    except OSError:
+        return UNKNOWN
+
+
+# The token each backend had just before the read `save` last returned began.
+_read_token: dict[str, object] = {}
+
+
+def read_token(backend: str) -> object:
+    """The tables' token from just before the read that `save` last returned began: the read
+    holds every change before it, and none after it while the token stays."""
+    return _read_token.get(backend, UNKNOWN)
 
 
 def _side_by_side(tables: tuple[str, ...]) -> str | None:
@@ -208,6 +240,7 @@ class _Early:
     began_ns: int  # time.monotonic_ns()
     proc: subprocess.Popen[bytes]
     out: IO[bytes]
+    token: object = UNKNOWN  # the tables' token just before it began (`token`)
 
     def result(self) -> str | None:
         if self.proc.wait() != 0:
@@ -251,6 +284,7 @@ def reading_ahead() -> Iterator[None]:
             if not available(backend) or might_load_module(_MODULE[backend]):
                 continue
             out = files.enter_context(tempfile.TemporaryFile())
+            before = _token_or_unknown(backend)
             try:
                 proc = subprocess.Popen(
                     [f"iptables-{backend}-save"],
@@ -260,7 +294,7 @@ def reading_ahead() -> Iterator[None]:
                 )
             except OSError:
                 continue
-            _ahead[backend] = _Early(began, began_ns, proc, out)
+            _ahead[backend] = _Early(began, began_ns, proc, out, before)
         try:
             yield
         finally:
@@ -358,6 +392,9 @@ class Restore:
     lock: Path
     timeout: float
     written: Path | None = None  # the stamp touched before each commit (see `save`)
+    # Asked under the lock just before and just after the commits: `tokens` (None: it failed).
+    around: Callable[[], object] | None = None
+    tokens: tuple[object, object] | None = None
 
     def commit(self, table: str, commands: list[str]) -> None:
         _, failed = self.commit_all([(table, commands)])
@@ -371,14 +408,25 @@ class Restore:
         committed, and the failures. Legacy tables are independent in the kernel, so theirs
         run side by side; nf_tables transactions go one after the other, and stop at the first
         failure."""
+        self.tokens = None
         with xtables_lock(self.lock, self.timeout), tempfile.TemporaryDirectory() as private:
             if self.written is not None:
                 touch(self.written)
             try:
-                return self._run_all(scripts, private)
+                before = self._around()
+                done = self._run_all(scripts, private)
+                after = self._around()
+                self.tokens = (before, after) if before is not None and after is not None else None
+                return done
             finally:
                 if self.written is not None:  # a read begun during the commit is stale too
                     touch(self.written)
+
+    def _around(self) -> object:
+        try:
+            return self.around() if self.around is not None else None
+        except OSError:
+            return None
 
     def _run_all(
         self, scripts: list[tuple[str, list[str]]], private: str

@@ -267,3 +267,60 @@ def remove(table: str, chains: dict[str, list[str]]) -> list[Change]:
 def _jumps_to(line: str, chain: str) -> bool:
     words = line.split()
     return any(a in ("-j", "-g") and b == chain for a, b in pairwise(words))
+
+
+Tables = dict[str, dict[str, list[str]]]
+
+
+def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
+    """Pure: the tables as they stand once `changes` are committed, when that follows from the
+    changes alone: each of them a rule change in one of dockyard's own chains, which only
+    dockyard writes, with rules it renders in the form `iptables-save` prints (rules.py). None
+    when any change touches a chain another program may write (a built-in chain, where the
+    daemon inserts its jumps) or makes or removes a chain.
+
+    As the commit does it: a bulk change leaves exactly its lines after; `-D chain rule`
+    removes the first copy of the rule; a rule is appended, or inserted at its position."""
+    out = {table: dict(chains) for table, chains in tables.items()}
+    copied: set[tuple[str, str]] = set()
+    for change in changes:
+        table, chain, *rest = change.name.split(" ", 2)
+        if change.kind not in ("rule", "rules") or chain not in OWN_CHAINS.get(table, ()):
+            return None
+        if chain not in out.get(table, {}):
+            return None
+        if change.kind == "rules":
+            out[table][chain] = list((change.after or {}).get("lines", []))
+            copied.add((table, chain))
+            continue
+        if (table, chain) not in copied:
+            out[table][chain] = list(out[table][chain])
+            copied.add((table, chain))
+        lines = out[table][chain]
+        if change.action == "delete":
+            try:
+                lines.remove(rest[0])
+            except ValueError:
+                return None  # the commit would have failed
+        elif change.action == "create":
+            position = (change.after or {}).get("position", "end")
+            lines.insert(len(lines) if position == "end" else position - 1, rest[0])
+        else:
+            return None
+    return out
+
+
+def entries_added(changes: Sequence[Change]) -> dict[str, int]:
+    """Pure: per table, the rules these changes add less those they remove."""
+    added: dict[str, int] = {}
+    for change in changes:
+        table = change.name.split(" ", 1)[0]
+        if change.kind == "rules":
+            count = len((change.after or {}).get("lines", []))
+            count -= len((change.before or {}).get("lines", []))
+        elif change.kind == "rule":
+            count = 1 if change.action == "create" else -1 if change.action == "delete" else 0
+        else:
+            count = 0
+        added[table] = added.get(table, 0) + count
+    return added

@@ -1,0 +1,139 @@
+"""What a commit to dockyard's own chains leaves, told without reading the tables back
+(`diff.committed`), which the verify pass takes instead of a second read."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dockyard.change import Change
+from dockyard.reconcilers.iptables import Token, diff, moved_by
+from dockyard.state.netfilter import TableInfo
+
+# More than BULK of them, so that both a change per rule and one bulk change are planned.
+POOL = [f"-p tcp -m tcp --dport {n} -j DNAT --to-destination 172.17.0.2:{n}" for n in range(140)]
+FORWARD = ["-j DOCKER-USER", "-s 10.1.1.1/32 -j ACCEPT"]
+
+
+def _tables(nat_own: list[str], filter_own: list[str]) -> dict[str, dict[str, list[str]]]:
+    return {
+        "nat": {"PREROUTING": [], "DOCKYARD": nat_own, "DOCKYARD-HAIRPIN": []},
+        "filter": {"FORWARD": list(FORWARD), "DOCKYARD": filter_own},
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    nat_now=st.lists(st.sampled_from(POOL), max_size=120),
+    nat_want=st.lists(st.sampled_from(POOL), max_size=120, unique=True),
+    filter_now=st.lists(st.sampled_from(POOL), max_size=60),
+    filter_want=st.lists(st.sampled_from(POOL), max_size=60, unique=True),
+)
+def test_what_a_commit_to_our_chains_leaves_is_what_the_plan_wanted(
+    nat_now: list[str], nat_want: list[str], filter_now: list[str], filter_want: list[str]
+) -> None:
+    """Copies, foreign lines and any mix of kept, missing and unwanted rules: planning again on
+    what the commit is said to leave finds nothing to do, and nothing else moved."""
+    tables = _tables(list(nat_now), list(filter_now))
+    changes = [
+        *diff.unordered("nat", "DOCKYARD", nat_now, nat_want),
+        *diff.unordered("filter", "DOCKYARD", filter_now, filter_want),
+    ]
+    after = diff.committed(tables, changes)
+    assert after is not None
+    assert list(diff.unordered("nat", "DOCKYARD", after["nat"]["DOCKYARD"], nat_want)) == []
+    assert (
+        list(diff.unordered("filter", "DOCKYARD", after["filter"]["DOCKYARD"], filter_want)) == []
+    )
+    assert after["filter"]["FORWARD"] == FORWARD
+    assert tables == _tables(nat_now, filter_now)  # the observation itself is left as it was
+
+
+def test_a_delete_removes_the_first_copy_as_the_commit_does() -> None:
+    a, b = POOL[:2]
+    delete = diff.rule_change("delete", "nat", "DOCKYARD", a, 3, "duplicate")
+    after = diff.committed(_tables([a, b, a], []), [delete])
+    assert after is not None and after["nat"]["DOCKYARD"] == [b, a]
+
+
+def test_anything_but_a_rule_of_our_own_chains_is_read_back() -> None:
+    """A built-in chain (the daemon inserts its jumps there), a chain made or removed, a chain
+    that was not read, a rule to delete that is not there: None, the tables are read again."""
+    tables = _tables([POOL[0]], [])
+    builtin = diff.rule_change("create", "filter", "FORWARD", "-j DOCKYARD", 2, "missing")
+    chain = diff.chain_change("create", "nat", "DOCKYARD", "missing")
+    unread = diff.rule_change("create", "nat", "OUTPUT", POOL[1], None, "missing")
+    absent = diff.rule_change("delete", "nat", "DOCKYARD", POOL[1], 1, "not in the spec")
+    daemon = diff.rule_change("create", "nat", "DOCKER", POOL[1], None, "missing")
+    own = diff.rule_change("create", "nat", "DOCKYARD", POOL[1], None, "missing")
+    for change in (builtin, chain, unread, absent, daemon):
+        assert diff.committed(tables, [change, own]) is None, change
+    assert diff.committed(tables, [own]) == _tables([POOL[0], POOL[1]], [])
+    missing_chain = {"nat": {"PREROUTING": []}, "filter": {}}
+    assert diff.committed(missing_chain, [own]) is None
+
+
+def test_a_bulk_change_leaves_its_lines_after() -> None:
+    before = {"count": 2, "lines": POOL[:2]}
+    bulk = Change(
+        "iptables", "rules", "filter DOCKYARD", "update", before, {"lines": POOL[5:9]}, ""
+    )
+    gone = Change("iptables", "rules", "nat DOCKYARD", "delete", before, None, "")
+    after = diff.committed(_tables(POOL[:2], POOL[:2]), [bulk, gone])
+    assert after is not None
+    assert after["filter"]["DOCKYARD"] == POOL[5:9]
+    assert after["nat"]["DOCKYARD"] == []
+
+
+def _info(entries: int, size: int = 1000, hooks: int = 0x1F) -> TableInfo:
+    return TableInfo(hooks, (0,) * 5, (0,) * 5, entries, size)
+
+
+ONE_CHANGED = [
+    diff.rule_change("delete", "nat", "DOCKYARD", POOL[0], 1, "not in the spec"),
+    diff.rule_change("create", "nat", "DOCKYARD", POOL[1], None, "missing"),
+    diff.rule_change("create", "filter", "DOCKYARD", POOL[1], None, "missing"),
+]
+
+
+def test_entries_added_counts_rules_in_and_out_per_table() -> None:
+    bulk = Change(
+        "iptables",
+        "rules",
+        "filter DOCKYARD",
+        "update",
+        {"lines": POOL[:5]},
+        {"lines": POOL[:2]},
+        "",
+    )
+    assert diff.entries_added(ONE_CHANGED) == {"nat": 0, "filter": 1}
+    assert diff.entries_added([*ONE_CHANGED, bulk]) == {"nat": 0, "filter": -2}
+
+
+def test_a_commit_alone_moves_nft_by_one_generation_per_table() -> None:
+    assert moved_by(Token("unread", 7), Token("unread", 9), "nft", ONE_CHANGED)
+    assert not moved_by(Token("unread", 7), Token("unread", 10), "nft", ONE_CHANGED)  # another
+    assert not moved_by(Token("unread", 7), Token("unread", 8), "nft", ONE_CHANGED)
+    assert not moved_by(Token(None, 7), Token((), 9), "nft", ONE_CHANGED)  # legacy moved too
+    assert not moved_by(Token("unread", None), Token("unread", 2), "nft", ONE_CHANGED)
+
+
+def test_a_commit_alone_moves_each_legacy_table_by_its_rules() -> None:
+    before = Token((("filter", _info(10)), ("nat", _info(20))), "unread")
+    assert moved_by(
+        before,
+        Token((("filter", _info(11)), ("nat", _info(20, 1200))), "unread"),
+        "legacy",
+        ONE_CHANGED,
+    )
+    for after in (
+        Token((("filter", _info(11)), ("nat", _info(21))), "unread"),  # one rule more in nat
+        Token((("filter", _info(10)), ("nat", _info(20))), "unread"),  # filter's rule missing
+        Token((("filter", _info(11, hooks=0x1E)), ("nat", _info(20))), "unread"),
+        Token((("filter", _info(11)), ("nat", _info(20)), ("raw", _info(5))), "unread"),
+        Token((("filter", _info(11)), ("nat", _info(20))), 4),  # nf_tables moved
+        Token(None, "unread"),
+    ):
+        assert not moved_by(before, after, "legacy", ONE_CHANGED), after
+    assert not moved_by(before, before, None, ONE_CHANGED)
+    assert not moved_by(None, before, "legacy", ONE_CHANGED)
