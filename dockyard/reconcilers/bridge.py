@@ -123,6 +123,19 @@ class Choice:
     why: str
 
 
+def recorded_address(facts: object) -> str | None:
+    """Pure: the address the ledger says dockyard chose before, as the bridge would list it;
+    None for anything else a damaged or hand-edited ledger holds there (the choice is then
+    made afresh, as for a bridge never seen)."""
+    value = facts.get("address") if isinstance(facts, dict) else None
+    if not isinstance(value, str) or "/" not in value:
+        return None
+    try:
+        return ipaddress.IPv4Interface(value).with_prefixlen
+    except ValueError:
+        return None
+
+
 def desired_address(spec: Spec, obs: BridgeObserved) -> Choice:
     """The address the bridge should have. Pure, so the firewall can ask for the subnet too."""
     bridge = spec.network.bridge
@@ -233,7 +246,7 @@ class Bridge:
             resolv_error=resolv_error,
             default_dev=default_dev,
             default_mtu=default_mtu,
-            recorded_address=recorded.get("address") if isinstance(recorded, dict) else None,
+            recorded_address=recorded_address(recorded),
             created=isinstance(recorded, dict) and bool(recorded.get("created")),
         )
 

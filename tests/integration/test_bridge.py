@@ -271,3 +271,21 @@ def test_a_kernel_refusal_comes_with_its_own_words(box: Sandbox) -> None:
     result = box.run([sys.executable, "-c", code])
     assert result.returncode == 0, result.stderr
     assert result.stdout == "22 Invalid argument: mtu less than device minimum\n"
+
+
+@pytest.mark.parametrize("damage", ["garbage", 5, None, "172.17.42.1", "300.1.1.1/16", ["x"]])
+def test_a_damaged_recorded_address_is_chosen_afresh(box: Sandbox, damage: object) -> None:
+    """The ledger's record of the auto choice, damaged or edited by hand, and the bridge gone:
+    it is made again on the first free candidate, with no internal error and no address
+    taken from the damage (`5` once meant 0.0.0.5/32)."""
+    converge(box)
+    path = Path(box.spec["state_dir"], "ledger.json")
+    ledger = json.loads(path.read_text())
+    ledger["owned"]["bridge"]["docker0"]["address"] = damage
+    path.write_text(json.dumps(ledger))
+    ip(box, "link", "del", "docker0")
+    code, text = plan(box)
+    assert code == 2, text
+    assert "address: 172.17.42.1/16" in text
+    converge(box)
+    assert addresses(box) == ["172.17.42.1/16"]
