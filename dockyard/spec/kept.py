@@ -20,6 +20,7 @@ import hashlib
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard import background
@@ -51,7 +52,7 @@ def get(raw: bytes) -> Spec | None:
     tree = safepath.Tree(where)
     name = _name(raw)
     try:
-        if not _private(tree.stat(""), "directory") or not _private(tree.stat(name), "file"):
+        if not private(tree.stat(""), "directory") or not private(tree.stat(name), "file"):
             return None
         data = tree.read(name, limit=len(raw) * 4 + (1 << 20))
     except (OSError, ValueError, safepath.Unsafe, safepath.TooLarge):
@@ -68,15 +69,22 @@ def get(raw: bytes) -> Spec | None:
     return spec if isinstance(spec, Spec) else None
 
 
-def put(raw: bytes, spec: Spec) -> None:
+def put(raw: bytes, spec: Spec, then: Callable[[], None] | None = None) -> None:
     """Keep `spec` for these bytes, on another thread, once the run waits on the host
     (`background`): at 100,000 ports pickling holds the interpreter for about 50 ms. The
-    process waits for it at exit. Failing to keep it changes nothing but the next run's speed."""
+    process waits for it at exit. Failing to keep it changes nothing but the next run's speed.
+    `then` runs on that thread afterwards (`incremental` keeps the bytes to start from)."""
     where = directory()
     if len(raw) < FROM or where is None:
         return
     name = _name(raw)
-    background.later(lambda: _put(where, name, spec), "keeping the spec")
+
+    def work() -> None:
+        _put(where, name, spec)
+        if then is not None:
+            then()
+
+    background.later(work, "keeping the spec")
 
 
 def _put(where: Path, name: str, spec: Spec) -> None:
@@ -89,7 +97,7 @@ def _put(where: Path, name: str, spec: Spec) -> None:
         if not where.exists():
             where.mkdir(mode=0o700, parents=True)
         tree = safepath.Tree(where)
-        if not _private(tree.stat(""), "directory"):
+        if not private(tree.stat(""), "directory"):
             return
         tree.write(name, data, 0o600)
         _prune(tree, name)
@@ -102,7 +110,7 @@ def _prune(tree: safepath.Tree, newest: str) -> None:
         tree.unlink(old)
 
 
-def _private(entry: safepath.Entry, kind: str) -> bool:
+def private(entry: safepath.Entry, kind: str) -> bool:
     return (
         entry.kind == kind
         and entry.uid == os.geteuid()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from typing_extensions import is_typeddict
 
 from dockyard.errors import SpecError
-from dockyard.spec import duplicates, kept, limits, messages, rules
+from dockyard.spec import duplicates, incremental, kept, limits, messages, rules
 from dockyard.spec.model import Spec
 from dockyard.spec.partial import ROUNDS, Partial, value_at
 from dockyard.spec.reading import check_characters, decoded, read_bytes, too_large
@@ -83,11 +83,20 @@ def load(path: Path | str) -> Spec:
     large spec validated before from the same bytes is taken as kept (`kept`)."""
     path = Path(path)
     raw = read_bytes(path)
-    spec = kept.get(raw)
-    if spec is None:
-        spec = validate(parse(decoded(raw, path), str(path)))
-        kept.put(raw, spec)
-    return spec
+    found = kept.get(raw)
+    if found is not None:
+        return found
+    changed = incremental.from_kept(raw)
+    if changed is not None:
+        spec, items = changed
+        kept.put(raw, spec, lambda: incremental.keep_base(raw, spec, items))
+        return spec
+    doc = parse(decoded(raw, path), str(path))
+    whole = validate(doc)
+    # Read by yaml-rs (PyYAML reads with positions): where its ports stand is found later.
+    fast = doc.positions is None
+    kept.put(raw, whole, lambda: incremental.keep_base(raw, whole, None, fast))
+    return whole
 
 
 def load_text(text: str, source: str = "<spec>") -> Spec:

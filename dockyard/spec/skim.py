@@ -288,3 +288,25 @@ class Skim:
         """The next line below `offset`'s that holds something other than a comment."""
         line_end = self.text.find("\n", offset, end)
         return None if line_end == -1 else _CONTENT_LINE.search(self.text, line_end, end)
+
+
+def entries_start(text: str, keys: tuple[str, ...]) -> tuple[int, int] | None:
+    """Where the block collection reached by the mapping `keys` from the top has its first
+    entry: the offset in `text` of that entry's line, and its column. Found by indentation
+    alone, the first key of each name at each column, without finding where anything ends
+    (a scan of the whole file): the caller checks that the text before it is what it takes
+    it to be."""
+    skim = Skim(text, None, lambda: lambda loc, key: None)
+    start, col, end = 1, 0, len(skim.text)
+    for name in keys:
+        found = _key_pattern(col, name).search(skim.text, start - 1, end)
+        if found is None:
+            return None
+        line_end = skim.text.find("\n", found.end())
+        if line_end == -1 or skim.text[found.end() : line_end].split("#", 1)[0].strip():
+            return None  # nothing below, or a value on the key's line
+        below = skim._content_below(found.end(), end)
+        if below is None:
+            return None
+        start, col = below.start() + 1, below.end() - below.start() - 1
+    return start - 1, col
