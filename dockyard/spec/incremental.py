@@ -185,7 +185,7 @@ def derive(base: Base, raw: bytes) -> tuple[Spec, Items] | None:
     new_ports = [*ports[:before], *valid, *ports[before + removed :]]
     network = base.spec.network.model_copy(update={"published_ports": new_ports})
     spec = base.spec.model_copy(update={"network": network})
-    if rules.check(spec):
+    if not rules.still_valid(spec, valid):
         return None
     return spec, Items(items.start, items.end + len(raw) - len(old), items.col, count)
 
@@ -218,26 +218,30 @@ def _entries(region: bytes, col: int) -> list[Any] | None:
 
 def _differing(old: bytes, new: bytes) -> tuple[int, int]:
     """The length of the bytes both start with, and of those both end with after that."""
-    shortest = min(len(old), len(new))
-    head = _common(shortest, lambda n: old[:n] == new[:n])
-    tail = _common(shortest - head, lambda n: old[len(old) - n :] == new[len(new) - n :])
+    shortest, old_size, new_size = min(len(old), len(new)), len(old), len(new)
+    head = _common(shortest, lambda a, b: old.startswith(new[a:b], a))
+    tail = _common(
+        shortest - head,
+        lambda a, b: old.endswith(new[new_size - b : new_size - a], 0, old_size - a),
+    )
     return head, tail
 
 
-def _common(limit: int, same: Callable[[int], bool]) -> int:
-    """The largest n <= limit for which same(n) holds (it holds for 0, and for every n below
-    one it holds for): in steps that double, then halving, each a C-level comparison."""
+def _common(limit: int, same: Callable[[int, int], bool]) -> int:
+    """The largest n <= limit for which the first n bytes are the same, where same(a, b)
+    compares bytes a to b once those before a are known to be: in steps that double, then
+    halving, each a C-level comparison of the bytes not compared yet."""
     step, low = 4096, 0
     while low < limit:
         high = min(low + step, limit)
-        if not same(high):
+        if not same(low, high):
             break
         low, step = high, step * 2
     else:
         return low
     while high - low > 1:
         mid = (low + high) // 2
-        if same(mid):
+        if same(low, mid):
             low = mid
         else:
             high = mid
