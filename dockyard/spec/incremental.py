@@ -50,6 +50,7 @@ _VALUE = (
 )
 _REST = rb"(?: +#[^\n]*)? *"
 _PAIR = _KEY + rb": +" + _VALUE + _REST
+_NOTHING = re.compile(rb"(?: *(?:#[^\n]*)?\n)*")  # comments and blank lines
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,8 @@ def derive(base: Base, raw: bytes) -> tuple[Spec, Items] | None:
     ports = base.spec.network.published_ports
     if len(ports) != items.count or old == raw:
         return None
-    first, tail = _differing(old, raw)
-    if first < items.start or len(old) - tail > items.end:
+    first, last = _changed_lines(old, raw)
+    if first < items.start or last > items.end:
         return None  # the change starts or ends outside the entries
     needle = items.needle()
     # Widened to whole entries: from the start of the entry the first change is in, to the
@@ -165,7 +166,7 @@ def derive(base: Base, raw: bytes) -> tuple[Spec, Items] | None:
     if opening == -1:
         return None
     region = opening + 1
-    closing = old.find(needle, max(len(old) - tail, region) - 1, items.end)
+    closing = old.find(needle, max(last, region) - 1, items.end)
     old_end = items.end if closing == -1 else closing + 1
     new_end = old_end + len(raw) - len(old)
     if max(old_end, new_end) - region > max(MIN_REGION, len(raw) // SHARE):
@@ -187,44 +188,55 @@ def derive(base: Base, raw: bytes) -> tuple[Spec, Items] | None:
     spec = base.spec.model_copy(update={"network": network})
     if not rules.still_valid(spec, valid):
         return None
-    return spec, Items(items.start, items.end + len(raw) - len(old), items.col, count)
+    # Comment lines put before the first entry are not part of the sequence's entries.
+    start = raw.find(needle, items.start - 1) + 1 if region == items.start else items.start
+    return spec, Items(start, items.end + len(raw) - len(old), items.col, count)
 
 
 def _entries(region: bytes, col: int) -> list[Any] | None:
     """The entries `region` holds, read by yaml-rs; None unless it is entries of the plainest
     form (see the module's description) and yaml-rs reads as many as it has `- ` lines."""
+    indent = b" " * col
     if not region:
         return []
-    indent = b" " * col
     if (
-        not region.startswith(indent + b"- ")
-        or not region.endswith(b"\n")
+        not region.endswith(b"\n")
         or re.fullmatch(rb"(?:" + _line(col) + rb"\n)*", region) is None
         or _has_control(region)
         or not limits.fast_parser_may_read("\n" + region.decode("utf-8", "replace"), b"\n" + region)
     ):
         return None
+    count = region.count(b"\n" + indent + b"- ") + region.startswith(indent + b"- ")
+    if count == 0:  # comments and blank lines only, or `key: value` lines of the entry before
+        return [] if _NOTHING.fullmatch(region) else None
+    if not re.match(_NOTHING.pattern + indent + b"- ", region):
+        return None  # a `key: value` before the first entry would belong to the one before
     try:
         import yaml_rs
 
         data = yaml_rs.loads(region.decode("utf-8"))
     except BaseException:  # pyo3 turns a panic into a BaseException
         return None
-    count = region.count(b"\n" + indent + b"- ") + 1
     if not isinstance(data, list) or len(data) != count:
         return None
     return data
 
 
-def _differing(old: bytes, new: bytes) -> tuple[int, int]:
-    """The length of the bytes both start with, and of those both end with after that."""
+def _changed_lines(old: bytes, new: bytes) -> tuple[int, int]:
+    """The lines of `old` that `new` does not have as they are, from where the first starts
+    to where the line after the last starts: the bytes before are where `new` starts with,
+    those after what it ends with."""
     shortest, old_size, new_size = min(len(old), len(new)), len(old), len(new)
     head = _common(shortest, lambda a, b: old.startswith(new[a:b], a))
+    first = old.rfind(b"\n", 0, head) + 1
     tail = _common(
-        shortest - head,
+        shortest - first,
         lambda a, b: old.endswith(new[new_size - b : new_size - a], 0, old_size - a),
     )
-    return head, tail
+    last = old_size - tail
+    if 0 < last < old_size and old[last - 1] != ord("\n"):
+        last = old.find(b"\n", last) + 1 or old_size
+    return first, last
 
 
 def _common(limit: int, same: Callable[[int, int], bool]) -> int:
