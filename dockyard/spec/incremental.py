@@ -108,12 +108,9 @@ def _opens_the_sequence(before: str) -> bool:
     """Whether yaml-rs reads the text before the first entry as ending with the key
     network.published_ports, with nothing after it yet: the first entry's line is then where
     that value starts (and not, say, a line inside a quoted text)."""
-    try:
-        import yaml_rs
+    from dockyard.spec.loader import _fast  # on a stack of its own, as for the whole file
 
-        data = yaml_rs.loads(before)
-    except BaseException:  # pyo3 turns a panic into a BaseException
-        return False
+    data = _fast(before)
     if not isinstance(data, dict) or not data or list(data)[-1] != "network":
         return False
     network = data["network"]

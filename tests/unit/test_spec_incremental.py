@@ -488,18 +488,20 @@ PORTS = 3000  # about 300 KB of YAML: above kept.FROM
 
 
 def big_spec(changed: int | None = None, port: int = 65001) -> str:
-    published = [
-        {
-            "host_ip": "127.0.0.1",
-            "host_port": 1 + i,
-            "container_ip": f"172.17.{i // 250}.{i % 250 + 2}",
-            "container_port": port if i == changed else 80,
-        }
+    """As yaml.safe_dump(..., sort_keys=False) writes it (the bench's and the sandbox's
+    layout), written here directly: a tenth of the time."""
+    entries = "".join(
+        f"  - host_ip: 127.0.0.1\n    host_port: {1 + i}\n"
+        f"    container_ip: 172.17.{i // 250}.{i % 250 + 2}\n"
+        f"    container_port: {port if i == changed else 80}\n"
         for i in range(PORTS)
-    ]
-    return yaml.safe_dump(
-        {"version": 1, "network": {"published_ports": published}}, sort_keys=False
     )
+    return f"version: 1\nnetwork:\n  published_ports:\n{entries}"
+
+
+def test_the_large_specs_are_laid_out_as_yaml_writes_them() -> None:
+    data = yaml.safe_load(big_spec(changed=3))
+    assert yaml.safe_dump(data, sort_keys=False) == big_spec(changed=3)
 
 
 @pytest.fixture
