@@ -10,6 +10,8 @@ single-named 0600 file, reached without following a symlink below the directory)
 payload's own SHA-256 matches. The key covers the spec's bytes and the code that validated
 them (dockyard's spec package, yaml-rs, pydantic, Python): a changed rule never meets an old
 answer. Only valid specs are kept; an error is always found afresh, with its positions.
+The newest is kept with its bytes too (`then`: spec/incremental.py), to start from when the
+next differs from it in a few published ports.
 """
 
 from __future__ import annotations

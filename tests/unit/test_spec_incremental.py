@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from dockyard import background
 from dockyard.errors import SpecError
-from dockyard.spec import incremental, kept, loader
+from dockyard.spec import incremental, kept, loader, rules
 from dockyard.spec.incremental import Base
 from dockyard.spec.model import Spec
 
@@ -665,3 +665,54 @@ def test_without_a_cache_directory_nothing_is_started_from(
     calls = parses(monkeypatch)
     load(spec_file)
     assert calls == [str(spec_file)]
+
+
+# ---------------------------------------------------------------- the rules, on what changed
+
+PORT = st.fixed_dictionaries(
+    {
+        "host_port": st.integers(1, 3),
+        "container_ip": st.sampled_from(["172.17.0.2", "172.17.0.3", "10.0.0.2"]),
+        "container_port": st.just(80),
+    },
+    optional={
+        "proto": st.sampled_from(["tcp", "udp"]),
+        "host_ip": st.sampled_from(["0.0.0.0", "127.0.0.1", "127.0.0.2"]),
+    },
+)
+
+
+@settings(max_examples=EXAMPLES * 2, deadline=None)
+@given(
+    st.lists(PORT, min_size=1, max_size=8),
+    st.lists(PORT, max_size=3),
+    st.integers(0, 8),
+    st.integers(0, 3),
+    st.sampled_from(["auto", "172.17.0.1/24"]),
+    st.booleans(),
+)
+def test_the_rules_on_what_changed_say_what_the_rules_on_all_say(
+    ports: list[dict[str, Any]],
+    added: list[dict[str, Any]],
+    at: int,
+    removed: int,
+    address: str,
+    selinux_btrfs: bool,
+) -> None:
+    def spec_of(published: list[dict[str, Any]], odd: bool = False) -> Spec:
+        return Spec.model_validate(
+            {
+                "version": 1,
+                "selinux": odd,
+                "storage": {"driver": "btrfs" if odd else "auto"},
+                "network": {"bridge": {"address": address}, "published_ports": published},
+            }
+        )
+
+    base = spec_of(ports)
+    assume(not rules.check(base))
+    at = min(at, len(ports))
+    published = [*ports[:at], *added, *ports[at + removed :]]
+    spec = spec_of(published, selinux_btrfs)
+    valid = spec_of(added).network.published_ports
+    assert rules.still_valid(spec, valid) == (not rules.check(spec))
