@@ -272,6 +272,16 @@ def _common(limit: int, same: Callable[[int, int], bool]) -> int:
 def load_base() -> Base | None:
     """The newest kept spec, with its bytes and where its published ports stand; None when
     there is none, or none that can be trusted (as for `kept.get`)."""
+    stored = _stored()
+    if stored is None:
+        return None
+    raw, items = stored
+    spec = kept.get(raw)  # the same checks, and a key that covers the code that validated it
+    return None if spec is None else Base(raw, spec, items)
+
+
+def _stored() -> tuple[bytes, Items] | None:
+    """The newest kept spec's bytes and where its published ports stand, checked."""
     where = kept.directory()
     if where is None:
         return None
@@ -290,18 +300,28 @@ def load_base() -> Base | None:
     payload = memoryview(data)[len(_MAGIC) + _DIGEST :]
     if hashlib.sha256(payload).digest() != digest or len(payload) < _HEADER.size:
         return None
-    items = Items(*_HEADER.unpack_from(payload))
-    raw = bytes(payload[_HEADER.size :])
-    spec = kept.get(raw)  # the same checks, and a key that covers the code that validated it
-    return None if spec is None else Base(raw, spec, items)
+    return bytes(payload[_HEADER.size :]), Items(*_HEADER.unpack_from(payload))
 
 
 def from_kept(raw: bytes) -> tuple[Spec, Items] | None:
-    """The spec in `raw` made from the newest kept one (`derive`), or None."""
+    """The spec in `raw` made from the newest kept one (`derive`), or None. Where the change
+    lies is found before the kept spec is unpickled (about 60 ms at 100,000 ports): a spec
+    changed outside its published ports is read whole without that cost."""
     if len(raw) < kept.FROM or kept.directory() is None:
         return None
-    base = load_base()
-    return None if base is None else derive(base, raw)
+    stored = _stored()
+    if stored is None or not _within_entries(*stored, raw):
+        return None
+    old, items = stored
+    spec = kept.get(old)
+    return None if spec is None else derive(Base(old, spec, items), raw)
+
+
+def _within_entries(old: bytes, items: Items, raw: bytes) -> bool:
+    if old == raw:
+        return False
+    first, last = _changed_lines(old, raw)
+    return items.start <= first and last <= items.end
 
 
 def keep_base(raw: bytes, spec: Spec, items: Items | None, yaml_rs_read: bool = True) -> None:

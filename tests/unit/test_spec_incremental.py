@@ -586,10 +586,16 @@ def test_an_error_in_the_changed_mapping_is_found_and_located_as_always(
 def test_a_change_outside_the_ports_is_read_whole(
     spec_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """... without unpickling the kept spec it would have started from: only the new bytes
+    are looked up (and missed)."""
     spec_file.write_text(big_spec(changed=5).replace("version: 1\n", "version: 1\nselinux: true\n"))
     calls = parses(monkeypatch)
+    looked_up: list[bytes] = []
+    real_get = kept.get
+    monkeypatch.setattr(kept, "get", lambda raw: looked_up.append(raw) or real_get(raw))
     assert load(spec_file).selinux is True
     assert calls == [str(spec_file)]
+    assert looked_up == [spec_file.read_bytes()]
 
 
 @pytest.mark.parametrize(
