@@ -468,6 +468,7 @@ READ_AHEAD = """
 import os, subprocess, sys, time
 from pathlib import Path
 from dockyard.reconcilers.iptables import backends
+from dockyard.state import tables_ahead
 
 backend, stamp, case = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 if case == "committed long before":
@@ -477,8 +478,8 @@ if case == "committed just before":
     backends.touch(stamp)
 if case == "committed just before, by another clock":
     stamp.write_text("another-boot/1 1\\n")  # its reading means nothing here: its time counts
-with backends.reading_ahead():
-    backends._ahead[backend].proc.wait()
+with tables_ahead.reading_ahead():
+    tables_ahead._ahead[backend].proc.wait()
     rule = ["FORWARD", "-s", "10.5.5.5/32", "-j", "ACCEPT"]
     subprocess.run([f"iptables-{backend}", "-w", "-A", *rule], check=True)
     if case == "committed since":

@@ -291,7 +291,7 @@ def _iptables_listening(
     nf_tables module is loaded when `loaded[0]` is (this kernel has it built in, so the
     unloaded state cannot be made here)."""
     from dockyard.reconcilers import iptables
-    from dockyard.reconcilers.iptables import backends
+    from dockyard.state import tables_ahead
 
     started: list[int] = []
 
@@ -300,7 +300,7 @@ def _iptables_listening(
         if raises:
             raise OSError(errno.EPERM, "refused")
 
-    monkeypatch.setattr(backends, "might_load_module", lambda name: not loaded[0])
+    monkeypatch.setattr(tables_ahead, "might_load_module", lambda name: not loaded[0])
     monkeypatch.setattr(netfilter, "listen", ending)
     return iptables.Iptables(), started
 

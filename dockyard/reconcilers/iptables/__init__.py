@@ -27,7 +27,7 @@ from dockyard.reconcilers.iptables import backends, diff, rules, save
 from dockyard.reconcilers.pidfile import PidFileObserved
 from dockyard.spec import Spec
 from dockyard.spec.rules import all_within
-from dockyard.state import netfilter
+from dockyard.state import netfilter, tables_ahead
 from dockyard.state.host import Host
 
 WRITTEN = "iptables.written"  # in state_dir: touched before every commit of dockyard's
@@ -134,7 +134,7 @@ class Iptables:
         """While a read started ahead still runs on the other core, the rules its result will
         be compared with, and the subnet check: at 100,000 ports 0.25 s that a no-op would
         otherwise spend after the read (base.Preparing)."""
-        if not backends.still_reading():
+        if not tables_ahead.still_reading():
             return
         bridge = seen.get(BridgeObserved)  # no subnet for `name: none`: nothing prepared
         subnet = bridge_subnet(spec, bridge) if bridge is not None else None
@@ -146,8 +146,8 @@ class Iptables:
         if self._scope is not None and self.backend is not None:
             return self._observe_chains(self.backend, self._scope)
         wanted: str = spec.network.iptables_backend
-        candidates = list(backends.BACKENDS) if wanted == "auto" else [wanted]
-        texts = {b: backends.save(b, written) for b in candidates if backends.available(b)}
+        candidates = list(tables_ahead.BACKENDS) if wanted == "auto" else [wanted]
+        texts = {b: backends.save(b, written) for b in candidates if tables_ahead.available(b)}
         # Which backend `iptables` itself uses decides only between two empty ones.
         linked = None
         if wanted == "auto" and not any(_has_rules(text) for text in texts.values()):
@@ -211,7 +211,7 @@ class Iptables:
     def _listen(self) -> None:
         if self._listening is None or self._events is not None:
             return
-        if backends.might_load_module("nf_tables"):
+        if tables_ahead.might_load_module("nf_tables"):
             return
         wake, stopping = self._listening
         events = netfilter.Events()
@@ -263,16 +263,18 @@ class Iptables:
         return Glance(token, same=True, exact=self.backend == "nft")
 
     def _token(self, spec: Spec) -> Token:
-        return Token(*(self._candidate(spec, b, backends.token) for b in backends.BACKENDS))
+        return Token(*(self._candidate(spec, b, tables_ahead.token) for b in tables_ahead.BACKENDS))
 
     def _read_token(self, spec: Spec) -> Token:
         """The tables' token from before the reads the last observation was made of."""
-        return Token(*(self._candidate(spec, b, backends.read_token) for b in backends.BACKENDS))
+        return Token(
+            *(self._candidate(spec, b, backends.read_token) for b in tables_ahead.BACKENDS)
+        )
 
     @staticmethod
     def _candidate(spec: Spec, backend: str, token: Callable[[str], object]) -> object:
         wanted = spec.network.iptables_backend
-        if wanted in ("auto", backend) and backends.available(backend):
+        if wanted in ("auto", backend) and tables_ahead.available(backend):
             return token(backend)
         return "unread"
 

@@ -21,19 +21,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from dockyard import background
 from dockyard.errors import DockyardError
 from dockyard.state import bootfacts, netfilter
 from dockyard.state.safepath import Tree
+from dockyard.state.tables_ahead import UNKNOWN, take, token_or_unknown
 
-BACKENDS = ("legacy", "nft")
 DEFAULT_LOCK = "/run/xtables.lock"
-
-
-def available(backend: str) -> bool:
-    return shutil.which(f"iptables-{backend}-save") is not None
 
 
 # The multi-call binaries of iptables 1.8+, each of one backend whatever name runs it.
@@ -63,7 +58,7 @@ def save(backend: str, written: Path | None = None) -> str:
     (`reading_ahead`) is taken instead when `written`, the stamp dockyard touches before and
     after each commit, shows that no commit of dockyard's can have happened since that read
     began."""
-    early = _ahead.pop(backend, None)
+    early = take(backend)
     if early is not None:
         if early.proc.poll() is None:  # still reading: a real wait
             background.waiting()
@@ -72,7 +67,7 @@ def save(backend: str, written: Path | None = None) -> str:
         if text is not None and fresh:
             _read_token[backend] = early.token
             return text
-    _read_token[backend] = _token_or_unknown(backend)
+    _read_token[backend] = token_or_unknown(backend)
     if backend == "legacy":
         names = netfilter.legacy_tables()
         text = _side_by_side(names) if names is not None and len(names) > 1 else None
@@ -88,26 +83,6 @@ def save(backend: str, written: Path | None = None) -> str:
         why = result.stderr.decode(errors="replace").strip()
         raise DockyardError(f"iptables-{backend}-save failed: {why}")
     return result.stdout.decode(errors="replace")
-
-
-def token(backend: str) -> object:
-    """What moves whenever the backend's tables change: each legacy table's `IPT_SO_GET_INFO`
-    (None without the ip_tables module; an edit that keeps a table's size keeps it too), or the
-    nf_tables generation (None while nf_tables is not loaded: asking would load it)."""
-    if backend == "legacy":
-        names = netfilter.legacy_tables()
-        return None if names is None else tuple((n, netfilter.legacy_table_info(n)) for n in names)
-    return None if might_load_module("nf_tables") else netfilter.nft_generation()
-
-
-UNKNOWN = "unknown"  # a token that could not be taken: never equal to one that was
-
-
-def _token_or_unknown(backend: str) -> object:
-    try:
-        return token(backend)
-    except OSError:
-        return UNKNOWN
 
 
 # The token each backend had just before the read `save` last returned began.
@@ -230,78 +205,6 @@ def touch(written: Path) -> None:
         os.ftruncate(fd, 0)
         os.write(fd, reading.encode())
         os.utime(fd)
-
-
-@dataclass
-class _Early:
-    """A save running in the background, its output going to an unnamed file."""
-
-    began: float  # time.time()
-    began_ns: int  # time.monotonic_ns()
-    proc: subprocess.Popen[bytes]
-    out: IO[bytes]
-    token: object = UNKNOWN  # the tables' token just before it began (`token`)
-
-    def result(self) -> str | None:
-        if self.proc.wait() != 0:
-            return None
-        self.out.seek(0)
-        return self.out.read().decode(errors="replace")
-
-
-_ahead: dict[str, _Early] = {}
-
-
-def still_reading() -> bool:
-    """Whether a read started ahead is still running: the run would wait for it."""
-    return any(early.proc.poll() is None for early in _ahead.values())
-
-
-_MODULE = {"legacy": "ip_tables", "nft": "nf_tables"}
-
-
-def might_load_module(name: str, proc: Path = Path("/proc"), sysfs: Path = Path("/sys")) -> bool:
-    """Whether reading this backend could make the kernel load its module: a read ahead must
-    not, for a spec that names the other backend would never have read it."""
-    try:
-        loaded = (proc / "modules").read_text()
-    except FileNotFoundError:
-        return False  # a kernel without modules: everything is built in
-    except OSError:
-        return True
-    listed = any(line.startswith(f"{name} ") for line in loaded.splitlines())
-    return not listed and not (sysfs / "module" / name).exists()
-
-
-@contextlib.contextmanager
-def reading_ahead() -> Iterator[None]:
-    """Start reading every installed backend's tables now, on another core, while the spec is
-    read and checked (at 100,000 published ports both take about half a second). Only
-    `save` decides whether the result may be used; what it never takes is stopped here."""
-    began, began_ns = time.time(), time.monotonic_ns()
-    with contextlib.ExitStack() as files:
-        for backend in BACKENDS:
-            if not available(backend) or might_load_module(_MODULE[backend]):
-                continue
-            out = files.enter_context(tempfile.TemporaryFile())
-            before = _token_or_unknown(backend)
-            try:
-                proc = subprocess.Popen(
-                    [f"iptables-{backend}-save"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.DEVNULL,
-                )
-            except OSError:
-                continue
-            _ahead[backend] = _Early(began, began_ns, proc, out, before)
-        try:
-            yield
-        finally:
-            while _ahead:
-                early = _ahead.popitem()[1]
-                early.proc.kill()
-                early.proc.wait()
 
 
 def lock_path(environ: Mapping[str, str]) -> Path:

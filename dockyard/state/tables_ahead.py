@@ -1,0 +1,123 @@
+"""The tables read ahead: each installed backend's `iptables-*-save` started at the very
+start of a run, on another core, while dockyard's own modules are imported and the spec is
+read (at 100,000 published ports both take about half a second). This module is light (no
+spec, no pydantic), so that the read starts before they are imported;
+`dockyard.reconcilers.iptables.backends.save` decides whether its result may be used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dockyard.state import netfilter
+
+BACKENDS = ("legacy", "nft")
+
+
+def available(backend: str) -> bool:
+    return shutil.which(f"iptables-{backend}-save") is not None
+
+
+def token(backend: str) -> object:
+    """What moves whenever the backend's tables change: each legacy table's `IPT_SO_GET_INFO`
+    (None without the ip_tables module; an edit that keeps a table's size keeps it too), or the
+    nf_tables generation (None while nf_tables is not loaded: asking would load it)."""
+    if backend == "legacy":
+        names = netfilter.legacy_tables()
+        return None if names is None else tuple((n, netfilter.legacy_table_info(n)) for n in names)
+    return None if might_load_module("nf_tables") else netfilter.nft_generation()
+
+
+UNKNOWN = "unknown"  # a token that could not be taken: never equal to one that was
+
+
+def token_or_unknown(backend: str) -> object:
+    try:
+        return token(backend)
+    except OSError:
+        return UNKNOWN
+
+
+@dataclass
+class _Early:
+    """A save running in the background, its output going to an unnamed file."""
+
+    began: float  # time.time()
+    began_ns: int  # time.monotonic_ns()
+    proc: subprocess.Popen[bytes]
+    out: IO[bytes]
+    token: object = UNKNOWN  # the tables' token just before it began (`token`)
+
+    def result(self) -> str | None:
+        if self.proc.wait() != 0:
+            return None
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")
+
+
+_ahead: dict[str, _Early] = {}
+
+
+def take(backend: str) -> _Early | None:
+    """The read started ahead for `backend`, if any, now the caller's (it is not stopped)."""
+    return _ahead.pop(backend, None)
+
+
+def still_reading() -> bool:
+    """Whether a read started ahead is still running: the run would wait for it."""
+    return any(early.proc.poll() is None for early in _ahead.values())
+
+
+_MODULE = {"legacy": "ip_tables", "nft": "nf_tables"}
+
+
+def might_load_module(name: str, proc: Path = Path("/proc"), sysfs: Path = Path("/sys")) -> bool:
+    """Whether reading this backend could make the kernel load its module: a read ahead must
+    not, for a spec that names the other backend would never have read it."""
+    try:
+        loaded = (proc / "modules").read_text()
+    except FileNotFoundError:
+        return False  # a kernel without modules: everything is built in
+    except OSError:
+        return True
+    listed = any(line.startswith(f"{name} ") for line in loaded.splitlines())
+    return not listed and not (sysfs / "module" / name).exists()
+
+
+@contextlib.contextmanager
+def reading_ahead() -> Iterator[None]:
+    """Start reading every installed backend's tables now, on another core, while the spec is
+    read and checked (at 100,000 published ports both take about half a second). Only
+    `save` decides whether the result may be used; what it never takes is stopped here."""
+    began, began_ns = time.time(), time.monotonic_ns()
+    with contextlib.ExitStack() as files:
+        for backend in BACKENDS:
+            if not available(backend) or might_load_module(_MODULE[backend]):
+                continue
+            out = files.enter_context(tempfile.TemporaryFile())
+            before = token_or_unknown(backend)
+            try:
+                proc = subprocess.Popen(
+                    [f"iptables-{backend}-save"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError:
+                continue
+            _ahead[backend] = _Early(began, began_ns, proc, out, before)
+        try:
+            yield
+        finally:
+            while _ahead:
+                early = _ahead.popitem()[1]
+                early.proc.kill()
+                early.proc.wait()
