@@ -137,3 +137,14 @@ def test_a_commit_alone_moves_each_legacy_table_by_its_rules() -> None:
         assert not moved_by(before, after, "legacy", ONE_CHANGED), after
     assert not moved_by(before, before, None, ONE_CHANGED)
     assert not moved_by(None, before, "legacy", ONE_CHANGED)
+
+
+@given(
+    lines=st.lists(st.sampled_from(POOL), unique=True, max_size=100),
+    picks=st.lists(st.integers(0, 99), max_size=30),
+)
+def test_where_the_doomed_rules_stand_whether_few_or_many(
+    lines: list[str], picks: list[int]
+) -> None:
+    among = {lines[i] for i in picks if i < len(lines)}
+    assert diff._indexes(lines, among) == [i for i, line in enumerate(lines) if line in among]

@@ -159,7 +159,7 @@ def unordered(
     if len(kept) == len(current):  # no copies: set algebra in C, a loop only over what goes
         extra = kept - wanted
         if extra:
-            doomed = [(i, x, "not in the spec") for i, x in enumerate(current) if x in extra]
+            doomed = [(i, current[i], "not in the spec") for i in _indexes(current, extra)]
             kept -= extra
     else:
         kept = set()
@@ -176,6 +176,14 @@ def unordered(
         yield rule_change("delete", table, chain, line, index + 1, why)
     for line in missing:
         yield rule_change("create", table, chain, line, None, "missing")
+
+
+def _indexes(lines: Sequence[str], among: set[str]) -> list[int]:
+    """Where the (unique) lines `among` stand in `lines`, in order: a few are searched for in
+    C (one changed mapping among 100,000: 0.1 ms, not 10), many in one pass."""
+    if len(among) > 16:
+        return [i for i, line in enumerate(lines) if line in among]
+    return sorted(map(lines.index, among))
 
 
 def _rewrite(
