@@ -57,6 +57,7 @@ FUZZ_EXAMPLES ?= 10000
 fuzz: $(STAMP)
 	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -p no:cacheprovider \
 		--hypothesis-show-statistics tests/unit/test_hostile_fuzz.py tests/unit/test_spec_fuzz.py \
+		tests/unit/test_spec_incremental.py tests/unit/test_iptables_committed.py \
 		tests/unit/test_vfs_snapshot.py::test_snapshots_equal_the_reference_model
 
 fleet-demo: $(STAMP)

@@ -14,7 +14,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import fleet, iptables_scale, peers, spec_scale, vfs_migration, watch
+from bench import (
+    fleet,
+    iptables_scale,
+    peers,
+    spec_incremental,
+    spec_scale,
+    vfs_migration,
+    watch,
+)
 from dockyard import engine
 from dockyard.reconcilers import default_set
 
@@ -57,6 +65,7 @@ def main() -> int:
     return (
         peers.main()
         or spec_scale.main()
+        or spec_incremental.main()
         or iptables_scale.main()
         or watch.main()
         or fleet.main()
