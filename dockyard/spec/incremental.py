@@ -208,11 +208,15 @@ def _entries(region: bytes, col: int) -> list[Any] | None:
     indent = b" " * col
     if not region:
         return []
+    try:
+        text = region.decode("utf-8")  # the whole file must be UTF-8: so must what changed
+    except UnicodeDecodeError:
+        return None
     if (
         not region.endswith(b"\n")
         or re.fullmatch(rb"(?:" + _line(col) + rb"\n)*", region) is None
         or _has_control(region)
-        or not limits.fast_parser_may_read("\n" + region.decode("utf-8", "replace"), b"\n" + region)
+        or not limits.fast_parser_may_read("\n" + text, b"\n" + region)
     ):
         return None
     count = region.count(b"\n" + indent + b"- ") + region.startswith(indent + b"- ")
@@ -223,7 +227,7 @@ def _entries(region: bytes, col: int) -> list[Any] | None:
     try:
         import yaml_rs
 
-        data = yaml_rs.loads(region.decode("utf-8"))
+        data = yaml_rs.loads(text)
     except BaseException:  # pyo3 turns a panic into a BaseException
         return None
     if not isinstance(data, list) or len(data) != count:

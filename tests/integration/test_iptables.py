@@ -400,23 +400,28 @@ def wait_for_commit(proc: subprocess.Popen[str]) -> None:
     raise AssertionError("reconcile ended before it reached the iptables commit")
 
 
-def test_a_concurrent_writer_between_read_and_commit(fw: Firewall) -> None:
-    """Another program changes FORWARD after dockyard read it and before it commits: its rule
-    survives, and dockyard's rules still end up at the top."""
-    fw.spec({"iptables_lock_timeout": 30})
+def written_while_waiting(fw: Firewall, args: list[str]) -> subprocess.Popen[str]:
+    """A converge started while the xtables lock is held; once it has read the tables and
+    waits to commit, another program runs `iptables ARGS` (with a lock of its own), and the
+    lock is let go. The caller waits for the converge."""
     lock = Path(fw.box.env["XTABLES_LOCKFILE"])
     fd = hold(lock)
     proc = start(fw)
     try:
         wait_for_commit(proc)
         other = {**fw.box.env, "XTABLES_LOCKFILE": str(lock) + ".other"}
-        result = fw.box.run(
-            [f"iptables-{fw.backend}", "-I", "FORWARD", "1", "-s", "10.7.7.7/32", "-j", "ACCEPT"],
-            env=other,
-        )
+        result = fw.box.run([f"iptables-{fw.backend}", *args], env=other)
         assert result.returncode == 0, result.stderr
     finally:
         os.close(fd)
+    return proc
+
+
+def test_a_concurrent_writer_between_read_and_commit(fw: Firewall) -> None:
+    """Another program changes FORWARD after dockyard read it and before it commits: its rule
+    survives, and dockyard's rules still end up at the top."""
+    fw.spec({"iptables_lock_timeout": 30})
+    proc = written_while_waiting(fw, ["-I", "FORWARD", "1", "-s", "10.7.7.7/32", "-j", "ACCEPT"])
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert fw.rules("filter", ours=False) == ["-A FORWARD -s 10.7.7.7/32 -j ACCEPT"]

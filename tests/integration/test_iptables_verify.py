@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,10 +24,8 @@ from dockyard.spec import Spec
 from tests.integration.test_iptables import (
     BACKENDS,
     Firewall,
-    hold,
     mappings,
-    start,
-    wait_for_commit,
+    written_while_waiting,
 )
 
 pytestmark = pytest.mark.root
@@ -164,20 +161,9 @@ def test_a_write_between_the_read_and_the_commit_is_found(wrapped: Wrapped) -> N
     ports = mappings(5, host=8000, container=1000)
     ports[2] = {**ports[2], "container_port": 9999}
     fw.spec({"published_ports": ports, "iptables_lock_timeout": 30})
-    lock = Path(fw.box.env["XTABLES_LOCKFILE"])
-    fd = hold(lock)
-    proc = start(fw)
-    try:
-        wait_for_commit(proc)
-        other = {**fw.box.env, "XTABLES_LOCKFILE": str(lock) + ".other"}
-        intruder = ["-t", "nat", "-A", "DOCKYARD", "-p", "udp", "-m", "udp", "--dport", "7"]
-        result = fw.box.run(
-            [f"iptables-{fw.backend}", *intruder, "-j", "DNAT", "--to-destination", "172.17.0.7:7"],
-            env=other,
-        )
-        assert result.returncode == 0, result.stderr
-    finally:
-        os.close(fd)
+    intruder = ["-t", "nat", "-A", "DOCKYARD", "-p", "udp", "-m", "udp", "--dport", "7"]
+    dnat = ["-j", "DNAT", "--to-destination", "172.17.0.7:7"]
+    proc = written_while_waiting(fw, [*intruder, *dnat])
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, out + err
     assert "did not converge" in err and "--dport 7 -j DNAT --to-destination 172.17.0.7:7" in err

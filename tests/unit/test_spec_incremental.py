@@ -21,6 +21,7 @@ from dockyard.errors import SpecError
 from dockyard.spec import incremental, kept, loader, rules
 from dockyard.spec.incremental import Base
 from dockyard.spec.model import Spec
+from tests.unit.test_spec_kept import parses
 
 EXAMPLES = int(os.environ.get("DOCKYARD_FUZZ_EXAMPLES", "300")) // 2
 PARSE = loader.parse  # the whole-file read, as the tests below count calls to loader.parse
@@ -526,19 +527,6 @@ def load(path: Path) -> Spec:
     spec = loader.load(path)
     background.finish()
     return spec
-
-
-def parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Counts the whole-file reads from here on."""
-    calls: list[str] = []
-    real = loader.parse
-
-    def counted(text: str, source: str) -> Any:
-        calls.append(source)
-        return real(text, source)
-
-    monkeypatch.setattr(loader, "parse", counted)
-    return calls
 
 
 def test_one_changed_mapping_is_read_without_reading_the_whole_file(
