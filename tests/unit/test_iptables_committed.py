@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockyard.change import Change
-from dockyard.reconcilers.iptables import Token, diff, moved_by
+from dockyard.reconcilers.iptables import Iptables, IptablesObserved, Token, diff, moved_by
+from dockyard.spec import Spec
+from dockyard.state.host import Host
 from dockyard.state.netfilter import TableInfo
 
 # More than BULK of them, so that both a change per rule and one bulk change are planned.
@@ -148,3 +152,14 @@ def test_where_the_doomed_rules_stand_whether_few_or_many(
 ) -> None:
     among = {lines[i] for i in picks if i < len(lines)}
     assert diff._indexes(lines, among) == [i for i, line in enumerate(lines) if line in among]
+
+
+def test_what_a_commit_left_is_told_to_its_verify_pass_only(monkeypatch: Any) -> None:
+    """A watch pass starts with a glance: what the last commit left is not taken for it, even
+    when its verify pass never observed the firewall (a concern before it failed)."""
+    r = Iptables()
+    token = Token("unread", 5)
+    r._expected = (token, IptablesObserved("nft", "set in the spec", {}))
+    monkeypatch.setattr(r, "_token", lambda spec: token)
+    r.glance(Spec.model_validate({"version": 1}), cast(Host, None), None)
+    assert r._expected is None

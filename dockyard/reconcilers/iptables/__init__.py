@@ -242,6 +242,7 @@ class Iptables:
         announcements say the commits touched (exact). Sets the scope of the observations
         that follow: nothing, some chains, or (None) everything."""
         self._scope = None
+        self._expected = None  # told for a verify pass only: a new pass reads for itself
         self._listen()
         try:
             token = self._token(spec)
