@@ -273,17 +273,6 @@ def _common(limit: int, same: Callable[[int, int], bool]) -> int:
     return low
 
 
-def load_base() -> Base | None:
-    """The newest kept spec, with its bytes and where its published ports stand; None when
-    there is none, or none that can be trusted (as for `kept.get`)."""
-    stored = _stored()
-    if stored is None:
-        return None
-    raw, items = stored
-    spec = kept.get(raw)  # the same checks, and a key that covers the code that validated it
-    return None if spec is None else Base(raw, spec, items)
-
-
 def _stored() -> tuple[bytes, Items] | None:
     """The newest kept spec's bytes and where its published ports stand, checked."""
     where = kept.directory()

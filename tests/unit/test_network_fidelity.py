@@ -87,6 +87,15 @@ def test_ports_that_listen_on_loopback_only_are_counted() -> None:
         "    - {host_ip: 127.0.0.2, host_port: 3, container_ip: 172.17.0.2, container_port: 3}\n"
     )
     assert loopback_bound(spec) == 2
+    # The warning counts them once per spec; another spec is counted afresh.
+    hairpin, seen = Hairpin(), Seen()
+    assert "2 published port(s)" in hairpin.check(spec, seen)[0].message
+    assert "2 published port(s)" in hairpin.check(spec, seen)[0].message
+    other = load_text(
+        "version: 1\nnetwork:\n  published_ports:\n"
+        "    - {host_ip: 127.0.0.9, host_port: 1, container_ip: 172.17.0.2, container_port: 1}\n"
+    )
+    assert "1 published port(s)" in hairpin.check(other, seen)[0].message
 
 
 def fake_proc(tmp_path: Path, bridge: dict[str, str] | None) -> Path:
