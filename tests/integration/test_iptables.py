@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import os
 import shlex
@@ -15,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from devtools.sandbox import Sandbox
+from dockyard.reconcilers.iptables import rules
+from dockyard.spec import Spec
 
 pytestmark = pytest.mark.root
 
@@ -186,6 +190,26 @@ def test_one_changed_mapping_touches_only_its_rules(fw: Firewall) -> None:
     # its DNAT, its ACCEPT and its hairpin MASQUERADE, each one delete and one append
     assert doc["summary"] == {"create": 3, "update": 0, "delete": 3}
     fw.converge()
+    assert fw.plan()[0] == 0
+
+
+def test_one_changed_mapping_keeps_our_chains_in_the_spec_order(fw: Firewall) -> None:
+    """The new rules go where the spec has them, not at the end: the kernel's chains stay the
+    wanted blocks, which the next run compares as one string each."""
+    ports = mappings(20, host=8000, container=1000)
+    fw.spec({"published_ports": ports})
+    fw.converge()
+    ports[7] = {**ports[7], "container_port": 9999}
+    fw.spec({"published_ports": ports})
+    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    placed = [(c["action"], c["before"] or c["after"]) for c in doc["changes"]]
+    assert placed == [("delete", {"position": 8}), ("create", {"position": 8})] * 3
+    fw.converge()
+    spec = Spec.model_validate(yaml.safe_load(fw.box.spec_path.read_text()))
+    own = rules.wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
+    for (table, chain), lines in own.items():
+        held = [r for r in fw.save(table) if r.startswith(f"-A {chain} ")]
+        assert held == [f"-A {chain} {line}" for line in lines], chain
     assert fw.plan()[0] == 0
 
 

@@ -37,7 +37,7 @@ WRITTEN = "iptables.written"  # in state_dir: touched before every commit of doc
 class IptablesObserved:
     backend: str | None = None
     backend_reason: str = ""
-    tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Sequence[str]]] = field(default_factory=dict)
     # Set when only some chains were read (a watch that knows what else is as it was):
     # table -> the chains read, those in `tables`.
     scope: dict[str, frozenset[str]] | None = None
@@ -82,7 +82,7 @@ def _has_rules(saved: str) -> bool:
     return saved.startswith("-A ") or "\n-A " in saved
 
 
-def _chains(text: str) -> dict[str, dict[str, list[str]]]:
+def _chains(text: str) -> dict[str, dict[str, Sequence[str]]]:
     parsed = save.parse(text)
     out = {}
     for table in rules.TABLES:
@@ -162,7 +162,7 @@ class Iptables:
     def _observe_chains(self, backend: str, scope: dict[str, frozenset[str]]) -> IptablesObserved:
         """Only the chains in `scope`, each with `iptables -S CHAIN`; one that is missing is
         left out of `tables`, as a save would."""
-        tables: dict[str, dict[str, list[str]]] = {}
+        tables: dict[str, dict[str, Sequence[str]]] = {}
         for table, chains in scope.items():
             found = tables.setdefault(table, {})
             for chain in sorted(chains):
@@ -511,7 +511,7 @@ def _why_down(change: Change) -> str:
     return "owned by dockyard"
 
 
-def _tagged(lines: list[str]) -> int:
+def _tagged(lines: Sequence[str]) -> int:
     return sum(1 for line in lines if save.owned_tag(line) is not None)
 
 

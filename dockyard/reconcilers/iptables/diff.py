@@ -13,7 +13,7 @@ mapping. The daemon's chains (DOCKER) are only ever created.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from itertools import pairwise
 
 from dockyard.change import Action, Change
@@ -24,10 +24,11 @@ from dockyard.reconcilers.iptables.rules import (
     OWN_CHAINS,
     REMOVABLE,
     USER_CHAIN,
+    Own,
     Rule,
     Wanted,
 )
-from dockyard.reconcilers.iptables.save import owned_tag, untouched
+from dockyard.reconcilers.iptables.save import Lines, owned_tag, untouched
 
 NAME = "iptables"
 BULK = 50  # more rules than this to add or remove in one of dockyard's chains: one change
@@ -144,17 +145,28 @@ def _kept(block: Sequence[str], texts: Sequence[str]) -> set[int]:
 
 
 def unordered(
-    table: str, chain: str, current: Sequence[str], want: Sequence[str]
+    table: str,
+    chain: str,
+    current: Sequence[str],
+    want: Sequence[str],
+    own: Own | None = None,
 ) -> Iterator[Change]:
     """One of dockyard's own chains: each wanted rule present once, anywhere, and nothing else.
 
     Past BULK rules to add or remove, one change carries the chain's whole content before and
     after: 100,000 published ports are one line of the plan, not 100,000, and apply rewrites the
-    chain in one pass instead of searching it once per rule removed."""
-    wanted = set(want)
-    if len(current) == len(wanted) and wanted.issuperset(current):
-        return  # the no-op run at scale: two set operations in C
+    chain in one pass instead of searching it once per rule removed. With `own` (the wanted
+    lines as a block and a set, rules.Own), a chain read as a block (save.Lines) that differs
+    in one short stretch is compared there alone (`_around`)."""
+    if own is not None and own.members is not None and isinstance(current, Lines):
+        near = _around(table, chain, current, own)
+        if near is not None:
+            yield from near
+            return
+    wanted = own.members if own is not None and own.members is not None else set(want)
     kept = set(current)
+    if len(kept) == len(current) and kept == wanted:
+        return  # each wanted rule once, nothing else: set operations in C
     doomed: list[tuple[int, str, str]] = []
     if len(kept) == len(current):  # no copies: set algebra in C, a loop only over what goes
         extra = kept - wanted
@@ -168,7 +180,13 @@ def unordered(
                 kept.add(line)
             else:
                 doomed.append((index, line, "duplicate" if line in kept else "not in the spec"))
-    missing = [line for line in want if line not in kept]
+    absent = wanted - kept
+    if len(absent) <= 16:
+        missing = _in(want, absent)
+    elif own is not None and own.members is not None:
+        missing = [line for line in want if line in absent]
+    else:
+        missing = list(dict.fromkeys(line for line in want if line in absent))
     if len(doomed) > BULK or len(missing) > BULK:
         yield _rewrite(table, chain, current, missing, doomed)
         return
@@ -176,6 +194,95 @@ def unordered(
         yield rule_change("delete", table, chain, line, index + 1, why)
     for line in missing:
         yield rule_change("create", table, chain, line, None, "missing")
+
+
+def _in(want: Sequence[str], few: Set[str]) -> list[str]:
+    """The few lines, in the order `want` has them (each searched for in C)."""
+    return sorted(few, key=want.index)
+
+
+_CHUNK = 1 << 16
+
+
+def _shared(a: str, b: str, limit: int, backwards: bool = False, chunk: int = _CHUNK) -> int:
+    """How many characters `a` and `b` share from their start (or end), at most `limit`:
+    compared a chunk at a time, then by halves, each comparison in C."""
+
+    def same(i: int, j: int) -> bool:  # a and b agree on [i, j), counted from the start or end
+        if backwards:
+            return a[len(a) - j : len(a) - i] == b[len(b) - j : len(b) - i]
+        return a[i:j] == b[i:j]
+
+    at = 0
+    while at < limit:
+        step = min(chunk, limit - at)
+        if not same(at, at + step):
+            low, high = at, at + step  # they agree up to low, not up to high
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if same(at, middle) else (low, middle)
+            return low
+        at += step
+    return limit
+
+
+def _around(table: str, chain: str, current: Lines, own: Own) -> list[Change] | None:
+    """Where the chain's block and the wanted one differ in one stretch of at most BULK lines
+    each (one changed mapping among 100,000 published ports): the changes found from that
+    stretch alone, the chain never split, new rules inserted where the wanted order has them
+    so that the chain keeps that order and the next run compares one string again. None when
+    they differ in more than that: the caller compares the chain as a set."""
+    block, wanted = current.block, own.block
+    if block == wanted:
+        return []
+    prefix = current.prefix
+    if not block or not wanted or prefix != f"-A {chain} " or own.members is None:
+        return None
+    s, r = block + "\n", wanted + "\n"
+    start = s.rfind("\n", 0, _shared(s, r, min(len(s), len(r)))) + 1  # same lines before
+    tail = _shared(s, r, min(len(s), len(r)) - start, backwards=True)
+    end_s, end_r = len(s) - tail, len(r) - tail
+    if not (_starts_line(s, end_s, start) and _starts_line(r, end_r, start)):
+        # The same lines after: from the end of the line where the shared end begins.
+        step = s.find("\n", end_s) + 1 - end_s
+        end_s, end_r = end_s + step, end_r + step
+    if max(s.count("\n", start, end_s), r.count("\n", start, end_r)) > BULK:
+        return None
+    old, new = s[start:end_s].splitlines(), r[start:end_r].splitlines()
+    if not all(line.startswith(prefix) for line in (*old, *new)):
+        return None
+    size, first = len(prefix), s.count("\n", 0, start)
+    now = [line[size:] for line in new]
+    wanted_here = set(now)
+    kept: list[str] = []
+    doomed: list[tuple[int, str]] = []
+    for index, line in enumerate(line[size:] for line in old):
+        if line in wanted_here and line not in kept:
+            kept.append(line)
+        else:
+            doomed.append((first + index, line))
+    changes = [
+        rule_change(
+            "delete",
+            table,
+            chain,
+            line,
+            index + 1,
+            "duplicate" if line in own.members else "not in the spec",
+        )
+        for index, line in reversed(doomed)
+    ]
+    following = iter(now)
+    in_order = all(line in following for line in kept)  # kept is a subsequence of now
+    for index, line in enumerate(now):
+        if line not in kept:
+            at = first + index + 1 if in_order else None
+            changes.append(rule_change("create", table, chain, line, at, "missing"))
+    return changes
+
+
+def _starts_line(text: str, at: int, start: int) -> bool:
+    return at == start or text[at - 1] == "\n"
 
 
 def _indexes(lines: Sequence[str], among: set[str]) -> list[int]:
@@ -213,7 +320,7 @@ def _rewrite(
 
 def install(
     table: str,
-    chains: dict[str, list[str]],
+    chains: Mapping[str, Sequence[str]],
     want: Wanted,
     daemon_live: bool = False,
     only: frozenset[str] | None = None,
@@ -237,7 +344,8 @@ def install(
             changes.extend(ordered(table, chain, chains.get(chain, []), rules))
     for (t, chain), lines in want.own.items():
         if t == table and here(chain):
-            changes.extend(unordered(table, chain, chains.get(chain, []), lines))
+            own = want.indexed.get((t, chain))
+            changes.extend(unordered(table, chain, chains.get(chain, []), lines, own))
     for chain, current in chains.items():
         wanted_here = (table, chain) in want.builtin or (table, chain) in want.own
         if not wanted_here and chain != USER_CHAIN:
@@ -245,7 +353,7 @@ def install(
     return changes
 
 
-def remove(table: str, chains: dict[str, list[str]]) -> list[Change]:
+def remove(table: str, chains: Mapping[str, Sequence[str]]) -> list[Change]:
     """Changes that take every rule and chain of dockyard's out of `table`; foreign rules stay,
     and a chain that a foreign rule jumps to stays too (emptied, when it is dockyard's own)."""
     changes: list[Change] = []
@@ -277,7 +385,7 @@ def _jumps_to(line: str, chain: str) -> bool:
     return any(a in ("-j", "-g") and b == chain for a, b in pairwise(words))
 
 
-Tables = dict[str, dict[str, list[str]]]
+Tables = dict[str, dict[str, Sequence[str]]]
 
 
 def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
@@ -288,8 +396,10 @@ def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
     daemon inserts its jumps) or makes or removes a chain.
 
     As the commit does it: a bulk change leaves exactly its lines after; `-D chain rule`
-    removes the first copy of the rule; a rule is appended, or inserted at its position."""
+    removes the first copy of the rule; a rule is appended, or inserted at its position. A
+    chain read as a block (save.Lines) is edited as text, and stays one."""
     out = {table: dict(chains) for table, chains in tables.items()}
+    texts: dict[tuple[str, str], str] = {}  # chains edited as text: each line ending in "\n"
     copied: set[tuple[str, str]] = set()
     for change in changes:
         table, chain, *rest = change.name.split(" ", 2)
@@ -297,14 +407,28 @@ def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
             return None
         if chain not in out.get(table, {}):
             return None
+        key = (table, chain)
         if change.kind == "rules":
-            out[table][chain] = list((change.after or {}).get("lines", []))
-            copied.add((table, chain))
+            out[table][chain] = Lines.of(chain, (change.after or {}).get("lines", []))
+            texts.pop(key, None)
+            copied.add(key)
             continue
-        if (table, chain) not in copied:
-            out[table][chain] = list(out[table][chain])
-            copied.add((table, chain))
+        current = out[table][chain]
+        if key in texts or isinstance(current, Lines):
+            text = texts.get(key)
+            if text is None:
+                block = current.block if isinstance(current, Lines) else ""
+                text = f"{block}\n" if block else ""
+            edited = _edited(text, f"-A {chain} ", change, rest[0])
+            if edited is None:
+                return None
+            texts[key] = edited
+            continue
+        if key not in copied:
+            out[table][chain] = list(current)
+            copied.add(key)
         lines = out[table][chain]
+        assert isinstance(lines, list)
         if change.action == "delete":
             try:
                 lines.remove(rest[0])
@@ -315,7 +439,46 @@ def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
             lines.insert(len(lines) if position == "end" else position - 1, rest[0])
         else:
             return None
+    for (table, chain), text in texts.items():
+        out[table][chain] = Lines(text[:-1], f"-A {chain} ")
     return out
+
+
+def _edited(text: str, prefix: str, change: Change, line: str) -> str | None:
+    """One rule change made to a chain held as text (each line ending in a newline); None
+    when the commit would have failed."""
+    if change.action == "delete":
+        needle = f"{prefix}{line}\n"
+        if text.startswith(needle):
+            return text[len(needle) :]
+        at = text.find("\n" + needle) + 1
+        return None if at == 0 else text[:at] + text[at + len(needle) :]
+    if change.action != "create":
+        return None
+    position = (change.after or {}).get("position", "end")
+    if position == "end":
+        where: int | None = len(text)
+    elif isinstance(position, int) and position > 0:
+        where = _after_newlines(text, position - 1)
+    else:
+        return None
+    return None if where is None else f"{text[:where]}{prefix}{line}\n{text[where:]}"
+
+
+def _after_newlines(text: str, count: int, chunk: int = _CHUNK) -> int | None:
+    """Just past the `count`-th newline of `text` (None when it has fewer): counted in C a
+    chunk at a time, then found one by one in the last chunk."""
+    at = 0
+    while True:
+        end = min(at + chunk, len(text))
+        here = text.count("\n", at, end)
+        if here >= count:
+            for _ in range(count):
+                at = text.find("\n", at) + 1
+            return at
+        if end == len(text):
+            return None
+        count, at = count - here, end
 
 
 def entries_added(changes: Sequence[Change]) -> dict[str, int]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import ipaddress
 import zlib
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
 from dockyard.spec import Spec
@@ -84,9 +86,35 @@ def rule(table: str, chain: str, body: str, target: str) -> Rule:
     return Rule(table, chain, f"{body} {target}" if body else target)
 
 
+def block(chain: str, lines: Sequence[str]) -> str:
+    """The lines as iptables-save prints them in `chain`, without the last newline."""
+    prefix = f"-A {chain} "
+    return prefix + ("\n" + prefix).join(lines) if lines else ""
+
+
+class Own(NamedTuple):
+    """One of dockyard's own chains as the comparison takes it (diff.unordered), made while
+    the tables are still being read: the chain as iptables-save prints it when it holds the
+    wanted lines in their order, and the set of them (None when a line is there twice)."""
+
+    block: str
+    members: frozenset[str] | None
+
+
 class Wanted(NamedTuple):
     builtin: dict[tuple[str, str], list[Rule]]  # per (table, chain), in the order they must stand
     own: dict[tuple[str, str], list[str]]  # dockyard's own chains: rule lines, in any order
+    indexed: Mapping[tuple[str, str], Own] = MappingProxyType({})  # `own`, for comparing
+
+
+def index_own(own: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], Own]:
+    out = {}
+    for (table, chain), lines in own.items():
+        members = frozenset(lines)
+        out[table, chain] = Own(
+            block(chain, lines), members if len(members) == len(lines) else None
+        )
+    return out
 
 
 def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
@@ -154,7 +182,5 @@ def wanted(spec: Spec, subnet: ipaddress.IPv4Network) -> Wanted:
     masking = {p: f"-s %s/32 -d %s/32 -p {p} -m {p} --dport %d -j MASQUERADE" for p in protos}
     accept = [accepting[p] % (to_ip, to_port) for to_ip, p, to_port in targets]
     hairpin = [masking[p] % (to_ip, to_ip, to_port) for to_ip, p, to_port in targets]
-    return Wanted(
-        rules,
-        {("nat", OWN): dnat, ("nat", HAIRPIN): hairpin, ("filter", OWN): accept},
-    )
+    own = {("nat", OWN): dnat, ("nat", HAIRPIN): hairpin, ("filter", OWN): accept}
+    return Wanted(rules, own, index_own(own))

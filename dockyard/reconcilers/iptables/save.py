@@ -6,19 +6,80 @@ string search, not a parse of every match.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
-from dockyard.reconcilers.iptables.rules import TAG, tag_of
+from dockyard.reconcilers.iptables.rules import TAG, block, tag_of
 
 _MARK = f'-m comment --comment "{TAG}'
 _TAG_LENGTH = len(tag_of(""))
 _HEX = frozenset("0123456789abcdef")
 
 
+class Lines(Sequence[str]):
+    """One chain's rule lines (each without `-A CHAIN `), kept as the block of text
+    iptables-save printed and split only when a line is asked for: a chain of 100,000 rules
+    that holds what dockyard wants compares as one string (`block`), in C, and one that
+    differs in a few lines is compared around them (diff.py), never cut into 100,000 strings.
+    """
+
+    __slots__ = ("_lines", "block", "prefix")
+
+    def __init__(self, block: str, prefix: str) -> None:
+        self.block = block  # `-A CHAIN rule` lines joined by newlines; "" for none
+        self.prefix = prefix  # `-A CHAIN `
+        self._lines: list[str] | None = None
+
+    @classmethod
+    def of(cls, chain: str, lines: Sequence[str]) -> Lines:
+        made = cls(block(chain, lines), f"-A {chain} ")
+        made._lines = list(lines)
+        return made
+
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            size = len(self.prefix)
+            self._lines = self.block[size:].split("\n" + self.prefix) if self.block else []
+        return self._lines
+
+    def __len__(self) -> int:
+        return self.block.count("\n") + 1 if self.block else 0
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self.lines()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines())
+
+    def __contains__(self, line: object) -> bool:
+        return line in self.lines()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Lines):
+            return (self.block, self.prefix) == (other.block, other.prefix) or (
+                self.lines() == other.lines()
+            )
+        return isinstance(other, Sequence) and self.lines() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which have none
+
+    def __repr__(self) -> str:
+        return repr(self.lines())
+
+    def __deepcopy__(self, memo: dict[int, object]) -> list[str]:
+        # `reconcile show` renders observations with dataclasses.asdict, which deep-copies.
+        return list(self.lines())
+
+
 @dataclass
 class Table:
     chains: list[str] = field(default_factory=list)
-    rules: dict[str, list[str]] = field(default_factory=dict)  # chain -> lines after `-A CHAIN `
+    rules: dict[str, Sequence[str]] = field(default_factory=dict)  # chain -> lines, no `-A C `
 
 
 def parse(text: str) -> dict[str, Table]:
@@ -31,8 +92,9 @@ def parse(text: str) -> dict[str, Table]:
             break
         end = text.find("\nCOMMIT\n", name_end)
         end = len(text) if end < 0 else end
-        body = text[name_end + 1 : end + 1]
-        tables[text[star + 1 : name_end].strip()] = _blocks(body) or _lines(body)
+        lo, hi = name_end + 1, min(end + 1, len(text))
+        found = _blocks(text, lo, hi) or _lines(text[lo:hi])
+        tables[text[star + 1 : name_end].strip()] = found
         at = end + 1
     return tables
 
@@ -44,39 +106,39 @@ def _line_start(text: str, mark: str, at: int) -> int:
     return found + 1 if found >= 0 else -1
 
 
-def _blocks(body: str) -> Table | None:
-    """The fast way, for iptables-save's own layout: each chain's rules in one block, in the
-    order of the chain headers. Each block is found and checked with string searches in C and
-    split at once. None when the layout is any other: the caller reads line by line."""
-    first = _line_start(body, "-A ", 0)
-    head, rules = (body, "") if first < 0 else (body[:first], body[first:])
+def _blocks(text: str, lo: int, hi: int) -> Table | None:
+    """The fast way, for iptables-save's own layout, of the table in text[lo:hi] (`lo` just
+    after a newline): each chain's rules in one block, in the order of the chain headers.
+    Each block is found and checked with string searches in C, from the last chain back (a
+    block ends where the next one begins), and kept as one string (Lines). None when the
+    layout is any other: the caller reads line by line."""
+    first = text.find("\n-A ", lo - 1, hi)
+    first = hi if first < 0 else first + 1
     table = Table()
-    for line in head.splitlines():
+    for line in text[lo:first].splitlines():
         if line[:1] == ":":
             name = line[1:].split(" ", 1)[0]
             table.chains.append(name)
             table.rules[name] = []
         elif line.strip() and line[:1] != "#":
             return None
-    at = 0
-    for name in table.chains:
+    end = hi  # where the block of the chain after this one begins
+    for name in reversed(table.chains):
         prefix = f"-A {name} "
-        if not rules.startswith(prefix, at):
+        start = text.find("\n" + prefix, first - 1, end) + 1
+        if start == 0:
             continue
-        last = rules.rfind("\n" + prefix)
-        last = at if last < at else last + 1
-        end = rules.find("\n", last)
-        end = len(rules) if end < 0 else end
-        found = rules[at + len(prefix) : end].split("\n" + prefix)
-        if rules.count("\n", at, end) != len(found) - 1:
+        last = end - 1 if text[end - 1] == "\n" else end  # the block without its last newline
+        if text.count("\n", start, last) != text.count("\n" + prefix, start, last):
             return None  # another chain's rule among this chain's
-        table.rules[name] = found
-        at = end + 1
-    return table if not rules[at:].strip() else None
+        table.rules[name] = Lines(text[start:last], prefix)
+        end = start
+    return table if not text[first:end].strip() else None
 
 
 def _lines(body: str) -> Table:
     table = Table()
+    found: dict[str, list[str]] = {}
     # Rules of one chain come together: keep the chain's list at hand instead of a lookup each.
     chain: str = ""
     lines: list[str] | None = None
@@ -84,12 +146,13 @@ def _lines(body: str) -> Table:
         if line[:3] == "-A ":
             name, _, rule = line[3:].partition(" ")
             if name != chain or lines is None:
-                chain, lines = name, table.rules.setdefault(name, [])
+                chain, lines = name, found.setdefault(name, [])
             lines.append(rule)
         elif line[:1] == ":":
             name = line[1:].split(" ", 1)[0]
             table.chains.append(name)
-            table.rules.setdefault(name, [])
+            found.setdefault(name, [])
+    table.rules.update(found)
     return table
 
 

@@ -1,0 +1,247 @@
+"""dockyard's own chains read as blocks of text (save.Lines) and compared where they differ
+(diff._around), against the chain as a list of lines compared as a set: the same changes,
+the same chain after the commit, and the wanted order kept."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from dockyard.change import Change
+from dockyard.reconcilers.iptables import IptablesObserved, diff, rules, save
+from dockyard.reconcilers.iptables.save import Lines
+
+POOL = [f"-p tcp -m tcp --dport {n} -j DNAT --to-destination 172.17.0.2:{n}" for n in range(150)]
+FOREIGN = ["-p udp -j ACCEPT", "-s 10.0.0.1/32 -j DROP"]
+
+
+def _own(want: list[str]) -> rules.Own:
+    return rules.index_own({("nat", "DOCKYARD"): want})[("nat", "DOCKYARD")]
+
+
+def _committed(lines: list[str], changes: list[Change]) -> list[str]:
+    """What the kernel does with the commit's commands: `-D chain rule` removes the first
+    copy, `-I chain N` puts the rule N-th, `-A` appends, a bulk change leaves its lines."""
+    out = list(lines)
+    for change in changes:
+        if change.kind == "rules":
+            out = list((change.after or {}).get("lines", []))
+            continue
+        line = change.name.split(" ", 2)[2]
+        if change.action == "delete":
+            out.remove(line)
+        else:
+            position = (change.after or {})["position"]
+            out.insert(len(out) if position == "end" else position - 1, line)
+    return out
+
+
+def _tables(chain: Any) -> diff.Tables:
+    return {"nat": {"PREROUTING": [], "DOCKYARD": chain}, "filter": {}}
+
+
+def _plain(changes: list[Change]) -> list[tuple[str, str, str]]:
+    return sorted((c.action, c.name, c.reason) for c in changes)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    current=st.lists(st.sampled_from(POOL + FOREIGN), max_size=140),
+    want=st.lists(st.sampled_from(POOL), max_size=140, unique=True),
+)
+def test_a_chain_read_as_a_block_gets_the_changes_a_list_gets(
+    current: list[str], want: list[str]
+) -> None:
+    """Any chain (copies, foreign lines, any order) against any wanted lines: the same rules
+    deleted and created for the same reasons, or the same bulk change; the commit leaves the
+    wanted set once each; and what the commit is told to leave reads as what it does."""
+    as_block = list(
+        diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", current), want, _own(want))
+    )
+    as_list = list(diff.unordered("nat", "DOCKYARD", current, want))
+    if any(c.kind == "rules" for c in as_list):
+        assert [c.kind for c in as_block] == ["rules"]
+        assert Counter(as_block[0].after["lines"] if as_block[0].after else []) == Counter(
+            as_list[0].after["lines"] if as_list[0].after else []
+        )
+    else:
+        assert _plain(as_block) == _plain(as_list)
+    after = _committed(current, as_block)
+    assert Counter(after) == Counter(want)
+    told = diff.committed(_tables(Lines.of("DOCKYARD", current)), as_block)
+    assert told is not None and list(told["nat"]["DOCKYARD"]) == after
+    assert list(diff.unordered("nat", "DOCKYARD", told["nat"]["DOCKYARD"], want, _own(want))) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    want=st.lists(st.sampled_from(POOL), min_size=1, max_size=140, unique=True),
+    data=st.data(),
+)
+def test_a_few_changed_lines_keep_the_chain_in_the_wanted_order(want: list[str], data: Any) -> None:
+    """A chain in the wanted order but for a few lines in one stretch (changed, added or
+    gone): deletes and inserts at their places there, so that after the commit the chain is
+    the wanted block again, one string to compare."""
+    start = data.draw(st.integers(0, len(want)))
+    stop = data.draw(st.integers(start, min(len(want), start + 5)))
+    others = [line for line in POOL if line not in want]
+    instead = (
+        data.draw(st.lists(st.sampled_from(others), max_size=5, unique=True)) if others else []
+    )
+    current = want[:start] + instead + want[stop:]
+    assume(current != want)
+    changes = list(
+        diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", current), want, _own(want))
+    )
+    assert all(c.kind == "rule" for c in changes)
+    if current:  # into an empty chain every rule is appended, in the wanted order
+        assert all((c.after or {})["position"] != "end" for c in changes if c.action == "create")
+    assert _committed(current, changes) == want
+    told = diff.committed(_tables(Lines.of("DOCKYARD", current)), changes)
+    assert told is not None
+    chain = told["nat"]["DOCKYARD"]
+    assert isinstance(chain, Lines) and chain.block == _own(want).block
+
+
+def test_one_changed_mapping_is_a_delete_and_an_insert_in_its_place() -> None:
+    want = POOL[:100]
+    current = [*POOL[:40], POOL[120], *POOL[41:100]]
+    changes = list(
+        diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", current), want, _own(want))
+    )
+    assert [(c.action, c.name.split(" ", 2)[2], c.before, c.after, c.reason) for c in changes] == [
+        ("delete", POOL[120], {"position": 41}, None, "not in the spec"),
+        ("create", POOL[40], None, {"position": 41}, "missing"),
+    ]
+    same = Lines.of("DOCKYARD", want)
+    assert list(diff.unordered("nat", "DOCKYARD", same, want, _own(want))) == []
+
+
+def test_differences_far_apart_are_compared_as_a_set() -> None:
+    """Two stretches far apart make one long one: the chain is split and compared as a set,
+    with the same changes a list gets."""
+    want = POOL[:140]
+    current = [POOL[145], *POOL[1:139], POOL[146]]
+    block = list(diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", current), want, _own(want)))
+    assert _plain(block) == _plain(list(diff.unordered("nat", "DOCKYARD", current, want)))
+    assert Counter(_committed(current, block)) == Counter(want)
+
+
+def test_a_copy_of_a_wanted_rule_elsewhere_is_a_duplicate() -> None:
+    want = POOL[:60]
+    current = [*POOL[:30], POOL[5], *POOL[31:60]]  # POOL[30] replaced by a copy of POOL[5]
+    changes = list(
+        diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", current), want, _own(want))
+    )
+    assert [(c.action, c.name.split(" ", 2)[2], c.reason) for c in changes] == [
+        ("delete", POOL[5], "duplicate"),
+        ("create", POOL[30], "missing"),
+    ]
+    assert Counter(_committed(current, changes)) == Counter(want)
+
+
+def test_wanted_lines_twice_are_compared_as_a_set() -> None:
+    """A wanted line twice (no spec makes one: the set is None) never takes the block path."""
+    assert _own([POOL[0], POOL[0]]).members is None
+    want = [POOL[0], POOL[1], POOL[0]]
+    changes = list(
+        diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", [POOL[1]]), want, _own(want))
+    )
+    assert [(c.action, c.name.split(" ", 2)[2]) for c in changes] == [("create", POOL[0])]
+
+
+@given(st.lists(st.sampled_from(POOL + FOREIGN + ["", "-j X"]), max_size=30), st.data())
+def test_lines_are_the_list_they_hold(lines: list[str], data: Any) -> None:
+    held = Lines.of("C", lines)
+    fresh = Lines(held.block, "-A C ")  # as a read leaves it: split only when asked
+    assert len(fresh) == len(lines) and fresh == lines and lines == fresh
+    assert list(fresh) == lines and fresh[:] == lines and (fresh == held)
+    if lines:
+        index = data.draw(st.integers(-len(lines), len(lines) - 1))
+        assert fresh[index] == lines[index] and lines[index] in fresh
+    assert copy.deepcopy(Lines(held.block, "-A C ")) == lines
+    assert type(copy.deepcopy(held)) is list
+    assert fresh != [*lines, "-j Y"] and fresh != "-j X"
+
+
+def test_a_saved_table_is_read_as_blocks_and_shown_as_lists() -> None:
+    text = (
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:DOCKER - [0:0]\n:DOCKYARD - [0:0]\n"
+        '-A PREROUTING -m comment --comment "x" -j DOCKYARD\n'
+        f"-A DOCKYARD {POOL[0]}\n-A DOCKYARD {POOL[1]}\nCOMMIT\n"
+    )
+    table = save.parse(text)["nat"]
+    chain = table.rules["DOCKYARD"]
+    assert (
+        isinstance(chain, Lines) and chain.block == f"-A DOCKYARD {POOL[0]}\n-A DOCKYARD {POOL[1]}"
+    )
+    assert table.rules == {
+        "PREROUTING": ['-m comment --comment "x" -j DOCKYARD'],
+        "DOCKER": [],
+        "DOCKYARD": POOL[:2],
+    }
+    shown = dataclasses.asdict(IptablesObserved("legacy", "", {"nat": table.rules}))
+    assert shown["tables"]["nat"]["DOCKYARD"] == POOL[:2]
+    assert type(shown["tables"]["nat"]["DOCKYARD"]) is list
+
+
+@given(
+    chunk=st.sampled_from([1, 3, 1 << 16]),
+    common=st.text("ab\n", max_size=40),
+    left=st.text("ab\n", max_size=12),
+    right=st.text("ab\n", max_size=12),
+    backwards=st.booleans(),
+)
+def test_shared_counts_the_characters_two_texts_share(
+    chunk: int, common: str, left: str, right: str, backwards: bool
+) -> None:
+    a, b = (left + common, right + common) if backwards else (common + left, common + right)
+    limit = min(len(a), len(b))
+    naive = 0
+    while naive < limit and (
+        a[len(a) - 1 - naive] == b[len(b) - 1 - naive] if backwards else a[naive] == b[naive]
+    ):
+        naive += 1
+    assert diff._shared(a, b, limit, backwards, chunk) == naive
+    assert diff._shared(a, b, naive // 2, backwards, chunk) == naive // 2
+
+
+@given(
+    chunk=st.sampled_from([1, 4, 1 << 16]),
+    text=st.text("ab\n", max_size=60),
+    count=st.integers(0, 25),
+)
+def test_after_newlines_finds_the_nth_line(chunk: int, text: str, count: int) -> None:
+    ends = [i + 1 for i, char in enumerate(text) if char == "\n"]
+    expected = 0 if count == 0 else ends[count - 1] if count <= len(ends) else None
+    assert diff._after_newlines(text, count, chunk) == expected
+
+
+def test_a_told_insert_beyond_the_chain_or_a_missing_rule_is_read_back() -> None:
+    chain = Lines.of("DOCKYARD", POOL[:3])
+    beyond = diff.rule_change("create", "nat", "DOCKYARD", POOL[9], 5, "missing")
+    absent = diff.rule_change("delete", "nat", "DOCKYARD", POOL[9], 1, "not in the spec")
+    zero = diff.rule_change("create", "nat", "DOCKYARD", POOL[9], 0, "missing")
+    for change in (beyond, absent, zero):
+        assert diff.committed(_tables(chain), [change]) is None, change
+    last = diff.rule_change("create", "nat", "DOCKYARD", POOL[9], 4, "missing")
+    told = diff.committed(_tables(chain), [last])
+    assert told is not None and told["nat"]["DOCKYARD"] == [*POOL[:3], POOL[9]]
+    assert chain == POOL[:3]  # the observation itself is left as it was
+
+
+def test_a_copy_in_place_of_a_missing_rule_is_not_taken_for_the_rule() -> None:
+    """As many lines as wanted, all of them wanted, one twice and one missing: not converged
+    (before, a chain compared by count and superset passed as one)."""
+    current, want = [POOL[0], POOL[0]], [POOL[0], POOL[1]]
+    for chain, own in ((current, None), (Lines.of("DOCKYARD", current), _own(want))):
+        changes = list(diff.unordered("nat", "DOCKYARD", chain, want, own))
+        assert [(c.action, c.name.split(" ", 2)[2], c.reason) for c in changes] == [
+            ("delete", POOL[0], "duplicate"),
+            ("create", POOL[1], "missing"),
+        ]
