@@ -158,3 +158,48 @@ def test_legacy_tables_commit_side_by_side_each_under_a_lock_of_its_own(
     assert writer.commit_all([("nat", ["-N A"]), ("filter", ["-N B"])]) == (["nat", "filter"], [])
     locks = log.read_text().split()
     assert len(locks) == 2 and len(set(locks)) == 2
+
+
+# A stand-in restore: filter's ends after a moment; nat's runs until the file `go` appears.
+WAITS_FOR_GO = """#!/bin/sh
+read table
+if [ "$table" = "*nat" ]; then
+    while [ ! -e "{go}" ]; do sleep 0.01; done
+else
+    sleep 0.2
+fi
+cat > /dev/null
+echo "$table" >> "{log}"
+"""
+
+
+def test_the_work_held_for_a_wait_starts_once_one_commit_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While nat's and filter's commits both run they have the two cores; the work held for
+    a wait (the kept spec's write) starts when filter's has ended, and nat's still runs."""
+    from dockyard import background
+
+    log, go = tmp_path / "done.log", tmp_path / "go"
+    script = tmp_path / "iptables-legacy-restore"
+    script.write_text(WAITS_FOR_GO.format(go=go, log=log))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    seen: list[str] = []
+
+    def work() -> None:
+        seen.append(log.read_text() if log.exists() else "")
+        go.touch()
+
+    background.later(work, "kept-spec")
+    writer = backends.Restore("legacy", tmp_path / "xtables.lock", 5.0)
+    try:
+        assert writer.commit_all([("nat", ["-N A"]), ("filter", ["-N B"])]) == (
+            ["nat", "filter"],
+            [],
+        )
+    finally:
+        go.touch()
+        background.finish()
+    assert seen == ["*filter\n"]  # filter's commit had ended, nat's had not
+    assert log.read_text() == "*filter\n*nat\n"

@@ -60,9 +60,8 @@ def test_a_chain_read_as_a_block_gets_the_changes_a_list_gets(
     """Any chain (copies, foreign lines, any order) against any wanted lines: the same rules
     deleted and created for the same reasons, or the same bulk change; the commit leaves the
     wanted set once each; and what the commit is told to leave reads as what it does."""
-    as_block = list(
-        diff.unordered("nat", "DOCKYARD", Lines.of("DOCKYARD", current), want, _own(want))
-    )
+    planned = Lines.of("DOCKYARD", current)
+    as_block = list(diff.unordered("nat", "DOCKYARD", planned, want, _own(want)))
     as_list = list(diff.unordered("nat", "DOCKYARD", current, want))
     if any(c.kind == "rules" for c in as_list):
         assert [c.kind for c in as_block] == ["rules"]
@@ -73,9 +72,13 @@ def test_a_chain_read_as_a_block_gets_the_changes_a_list_gets(
         assert _plain(as_block) == _plain(as_list)
     after = _committed(current, as_block)
     assert Counter(after) == Counter(want)
-    told = diff.committed(_tables(Lines.of("DOCKYARD", current)), as_block)
-    assert told is not None and list(told["nat"]["DOCKYARD"]) == after
-    assert list(diff.unordered("nat", "DOCKYARD", told["nat"]["DOCKYARD"], want, _own(want))) == []
+    # Told from what the plan proved (the Lines it planned on), and edited as text (another).
+    for chain in (planned, Lines.of("DOCKYARD", current)):
+        told = diff.committed(_tables(chain), as_block)
+        assert told is not None and list(told["nat"]["DOCKYARD"]) == after
+        assert not list(
+            diff.unordered("nat", "DOCKYARD", told["nat"]["DOCKYARD"], want, _own(want))
+        )
 
 
 @settings(max_examples=300, deadline=None)
@@ -245,3 +248,32 @@ def test_a_copy_in_place_of_a_missing_rule_is_not_taken_for_the_rule() -> None:
             ("delete", POOL[0], "duplicate"),
             ("create", POOL[1], "missing"),
         ]
+
+
+def test_a_deleted_copy_of_a_rule_kept_before_it_is_edited_not_told() -> None:
+    """`-D` takes the first copy: a rule standing before the stretch and again in it loses its
+    first copy, so the chain is left in another order than the wanted block, and is told so."""
+    want = POOL[:3]
+    current = [POOL[0], POOL[1], POOL[0], POOL[2]]
+    planned = Lines.of("DOCKYARD", current)
+    changes = list(diff.unordered("nat", "DOCKYARD", planned, want, _own(want)))
+    assert [(c.action, c.name.split(" ", 2)[2], c.reason) for c in changes] == [
+        ("delete", POOL[0], "duplicate")
+    ]
+    assert planned.leaves is None
+    told = diff.committed(_tables(planned), changes)
+    assert told is not None and told["nat"]["DOCKYARD"] == [POOL[1], POOL[0], POOL[2]]
+    assert _committed(current, changes) == [POOL[1], POOL[0], POOL[2]]
+
+
+def test_what_the_plan_proved_is_told_only_for_its_own_changes() -> None:
+    want = POOL[:50]
+    current = [*POOL[:20], POOL[99], *POOL[21:50]]
+    planned = Lines.of("DOCKYARD", current)
+    changes = list(diff.unordered("nat", "DOCKYARD", planned, want, _own(want)))
+    assert planned.leaves is not None
+    told = diff.committed(_tables(planned), changes)
+    assert told is not None and told["nat"]["DOCKYARD"] == want
+    other = [changes[0]]  # the delete alone: not what was proved, so edited
+    told = diff.committed(_tables(planned), other)
+    assert told is not None and told["nat"]["DOCKYARD"] == [*POOL[:20], *POOL[21:50]]

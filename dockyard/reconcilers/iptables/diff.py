@@ -238,20 +238,24 @@ def _around(table: str, chain: str, current: Lines, own: Own) -> list[Change] | 
     prefix = current.prefix
     if not block or not wanted or prefix != f"-A {chain} " or own.members is None:
         return None
-    s, r = block + "\n", wanted + "\n"
-    start = s.rfind("\n", 0, _shared(s, r, min(len(s), len(r)))) + 1  # same lines before
-    tail = _shared(s, r, min(len(s), len(r)) - start, backwards=True)
-    end_s, end_r = len(s) - tail, len(r) - tail
-    if not (_starts_line(s, end_s, start) and _starts_line(r, end_r, start)):
-        # The same lines after: from the end of the line where the shared end begins.
-        step = s.find("\n", end_s) + 1 - end_s
-        end_s, end_r = end_s + step, end_r + step
-    if max(s.count("\n", start, end_s), r.count("\n", start, end_r)) > BULK:
+    a, b = block, wanted
+    start = a.rfind("\n", 0, _shared(a, b, min(len(a), len(b)))) + 1  # same lines before
+    tail = _shared(a, b, min(len(a), len(b)) - start, backwards=True)
+    end_a, end_b = len(a) - tail, len(b) - tail  # the same lines after, once at a line start
+    if not (_starts_line(a, end_a, start) and _starts_line(b, end_b, start)):
+        newline = a.find("\n", end_a)  # in the shared end: a newline in both
+        end_a, end_b = (
+            (len(a) + 1, len(b) + 1)
+            if newline < 0
+            else (newline + 1, newline + 1 + len(b) - len(a))
+        )
+    if max(a.count("\n", start, end_a), b.count("\n", start, end_b)) > BULK:
         return None
-    old, new = s[start:end_s].splitlines(), r[start:end_r].splitlines()
+    old = a[start : end_a - 1].split("\n") if end_a > start else []
+    new = b[start : end_b - 1].split("\n") if end_b > start else []
     if not all(line.startswith(prefix) for line in (*old, *new)):
         return None
-    size, first = len(prefix), s.count("\n", 0, start)
+    size, first = len(prefix), a.count("\n", 0, start)
     now = [line[size:] for line in new]
     wanted_here = set(now)
     kept: list[str] = []
@@ -278,6 +282,10 @@ def _around(table: str, chain: str, current: Lines, own: Own) -> list[Change] | 
         if line not in kept:
             at = first + index + 1 if in_order else None
             changes.append(rule_change("create", table, chain, line, at, "missing"))
+    if in_order and not any(line in own.members for _, line in doomed):
+        # No rule deleted is wanted, so none has a copy in the same lines before the stretch,
+        # which `-D` would take instead: the commit leaves exactly the wanted block.
+        current.leaves = (tuple(changes), own.block)
     return changes
 
 
@@ -397,72 +405,81 @@ def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
 
     As the commit does it: a bulk change leaves exactly its lines after; `-D chain rule`
     removes the first copy of the rule; a rule is appended, or inserted at its position. A
-    chain read as a block (save.Lines) is edited as text, and stays one."""
+    chain read as a block (save.Lines) stays one: the block its plan proved the changes
+    leave (`_around`), else the block edited as text."""
     out = {table: dict(chains) for table, chains in tables.items()}
-    texts: dict[tuple[str, str], str] = {}  # chains edited as text: each line ending in "\n"
-    copied: set[tuple[str, str]] = set()
+    each: dict[tuple[str, str], list[Change]] = {}
     for change in changes:
-        table, chain, *rest = change.name.split(" ", 2)
+        table, chain = change.name.split(" ", 2)[:2]
         if change.kind not in ("rule", "rules") or chain not in OWN_CHAINS.get(table, ()):
             return None
         if chain not in out.get(table, {}):
             return None
-        key = (table, chain)
-        if change.kind == "rules":
-            out[table][chain] = Lines.of(chain, (change.after or {}).get("lines", []))
-            texts.pop(key, None)
-            copied.add(key)
-            continue
-        current = out[table][chain]
-        if key in texts or isinstance(current, Lines):
-            text = texts.get(key)
-            if text is None:
-                block = current.block if isinstance(current, Lines) else ""
-                text = f"{block}\n" if block else ""
-            edited = _edited(text, f"-A {chain} ", change, rest[0])
-            if edited is None:
-                return None
-            texts[key] = edited
-            continue
-        if key not in copied:
-            out[table][chain] = list(current)
-            copied.add(key)
-        lines = out[table][chain]
-        assert isinstance(lines, list)
-        if change.action == "delete":
-            try:
-                lines.remove(rest[0])
-            except ValueError:
-                return None  # the commit would have failed
-        elif change.action == "create":
-            position = (change.after or {}).get("position", "end")
-            lines.insert(len(lines) if position == "end" else position - 1, rest[0])
-        else:
+        each.setdefault((table, chain), []).append(change)
+    for (table, chain), theirs in each.items():
+        after = _chain_after(chain, out[table][chain], theirs)
+        if after is None:
             return None
-    for (table, chain), text in texts.items():
-        out[table][chain] = Lines(text[:-1], f"-A {chain} ")
+        out[table][chain] = after
     return out
 
 
-def _edited(text: str, prefix: str, change: Change, line: str) -> str | None:
-    """One rule change made to a chain held as text (each line ending in a newline); None
-    when the commit would have failed."""
-    if change.action == "delete":
-        needle = f"{prefix}{line}\n"
-        if text.startswith(needle):
-            return text[len(needle) :]
-        at = text.find("\n" + needle) + 1
-        return None if at == 0 else text[:at] + text[at + len(needle) :]
+def _chain_after(chain: str, current: Sequence[str], changes: list[Change]) -> Sequence[str] | None:
+    if isinstance(current, Lines) and current.leaves is not None:
+        planned, block = current.leaves
+        if tuple(changes) == planned:
+            return Lines(block, current.prefix)
+    text = current.block if isinstance(current, Lines) else None
+    lines = None if text is not None else list(current)
+    for change in changes:
+        line = change.name.split(" ", 2)[2] if change.kind == "rule" else ""
+        if change.kind == "rules":
+            text, lines = None, list((change.after or {}).get("lines", []))
+        elif text is not None:
+            text = _edited(text, f"-A {chain} ", change, line)
+            if text is None:
+                return None
+        elif lines is not None and change.action == "delete":
+            if line not in lines:
+                return None  # the commit would have failed
+            lines.remove(line)
+        elif lines is not None and change.action == "create":
+            position = (change.after or {}).get("position", "end")
+            lines.insert(len(lines) if position == "end" else position - 1, line)
+        else:
+            return None
+    if text is not None:
+        return Lines(text, f"-A {chain} ")
+    return Lines.of(chain, lines or [])
+
+
+def _edited(block: str, prefix: str, change: Change, line: str) -> str | None:
+    """One rule change made to a chain held as its block of text; None when the commit would
+    have failed."""
+    entry = prefix + line
+    if change.action == "delete":  # the first copy
+        if block.startswith(entry) and block[len(entry) : len(entry) + 1] in ("", "\n"):
+            return block[len(entry) + 1 :]
+        at = block.find(f"\n{entry}\n")
+        if at >= 0:
+            return block[:at] + block[at + len(entry) + 1 :]
+        return block[: -len(entry) - 1] if block.endswith("\n" + entry) else None
     if change.action != "create":
         return None
     position = (change.after or {}).get("position", "end")
     if position == "end":
-        where: int | None = len(text)
+        where: int | None = len(block)
     elif isinstance(position, int) and position > 0:
-        where = _after_newlines(text, position - 1)
+        where = _after_newlines(block, position - 1)
+        if where is None and position == (block.count("\n") + 1 if block else 0) + 1:
+            where = len(block)  # the last place: an append
     else:
         return None
-    return None if where is None else f"{text[:where]}{prefix}{line}\n{text[where:]}"
+    if where is None:
+        return None
+    if where == len(block):
+        return f"{block}\n{entry}" if block else entry
+    return f"{block[:where]}{entry}\n{block[where:]}"
 
 
 def _after_newlines(text: str, count: int, chunk: int = _CHUNK) -> int | None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
+from dockyard.change import Change
 from dockyard.reconcilers.iptables.rules import TAG, block, tag_of
 
 _MARK = f'-m comment --comment "{TAG}'
@@ -24,12 +25,15 @@ class Lines(Sequence[str]):
     differs in a few lines is compared around them (diff.py), never cut into 100,000 strings.
     """
 
-    __slots__ = ("_lines", "block", "prefix")
+    __slots__ = ("_lines", "block", "leaves", "prefix")
 
     def __init__(self, block: str, prefix: str) -> None:
         self.block = block  # `-A CHAIN rule` lines joined by newlines; "" for none
         self.prefix = prefix  # `-A CHAIN `
         self._lines: list[str] | None = None
+        # The changes a plan made for this chain and the block they were shown to leave
+        # (diff._around), so that the verify pass is told it without editing 10 MB of text.
+        self.leaves: tuple[tuple[Change, ...], str] | None = None
 
     @classmethod
     def of(cls, chain: str, lines: Sequence[str]) -> Lines:
