@@ -718,6 +718,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     the_plan = engine.with_state_dir(
         engine.plan(reconcilers, spec, observed), engine.state_dir_changes(host)
     )
+    process.hold_to_the_end(spec, reconcilers, observed, the_plan)
     pending = bool(the_plan.changes)
     if args.output == "json":
         print(render.dumps(render.plan_json(the_plan, "plan", pending=pending)), end="")
@@ -828,6 +829,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if args.output == "text":
                 print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
             outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
+    process.hold_to_the_end(spec, reconcilers, the_plan, outcome)
     return _report(args, the_plan, outcome, style)
 
 

@@ -107,3 +107,20 @@ def test_an_interrupt_python_could_not_raise_is_sent_again() -> None:
         cwd=Path(__file__).parents[2],
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "interrupted True\n", "")
+
+
+def test_what_a_command_built_is_held_only_by_a_process_that_ends_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`reconcile` ends by os._exit and skips freeing a large run (hold_to_the_end); a
+    program calling cli.main in Python keeps nothing beyond the call."""
+    from dockyard import process
+
+    monkeypatch.setattr(process, "_held", [])
+    monkeypatch.setattr(process, "_ends_at_once", [])
+    built = object()
+    process.hold_to_the_end(built)
+    assert process._held == []
+    monkeypatch.setattr(process, "_ends_at_once", [True])
+    process.hold_to_the_end(built)
+    assert process._held == [built]
