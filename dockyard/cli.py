@@ -706,7 +706,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     # Started before the rest of dockyard is imported (0.15-0.2 s, most of it the spec's
     # models): the read runs beside that too.
-    with reading_ahead():
+    with reading_ahead(args.spec):
         from dockyard import engine, render
         from dockyard.reconcilers import default_set
         from dockyard.state.host import Host
@@ -802,7 +802,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     from dockyard.state.tables_ahead import reading_ahead
 
-    with reading_ahead():  # as in cmd_plan
+    with reading_ahead(args.spec):  # as in cmd_plan
         from dockyard import engine, lock, render
         from dockyard.reconcilers import default_set
         from dockyard.state.host import Host

@@ -8,7 +8,11 @@ spec, no pydantic), so that the read starts before they are imported;
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
+import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -93,13 +97,17 @@ def might_load_module(name: str, proc: Path = Path("/proc"), sysfs: Path = Path(
 
 
 @contextlib.contextmanager
-def reading_ahead() -> Iterator[None]:
+def reading_ahead(spec: str | None = None) -> Iterator[None]:
     """Start reading every installed backend's tables now, on another core, while the spec is
-    read and checked (at 100,000 published ports both take about half a second). Only
+    read and checked (at 100,000 published ports both take about half a second); only the
+    backend the spec names, when a string search of it finds one (`named_backend`). Only
     `save` decides whether the result may be used; what it never takes is stopped here."""
     began, began_ns = time.time(), time.monotonic_ns()
+    named = named_backend(spec) if spec is not None else None
     with contextlib.ExitStack() as files:
         for backend in BACKENDS:
+            if named not in (None, backend):
+                continue
             if not available(backend) or might_load_module(_MODULE[backend]):
                 continue
             out = files.enter_context(tempfile.TemporaryFile())
@@ -121,3 +129,33 @@ def reading_ahead() -> Iterator[None]:
                 early = _ahead.popitem()[1]
                 early.proc.kill()
                 early.proc.wait()
+
+
+_NAMED = re.compile(rb"""["']?[ \t]*:[ \t]*["']?(legacy|nft)["']?[ \t]*(?:[,}#\r\n]|$)""")
+
+
+def named_backend(spec: str) -> str | None:
+    """The backend a spec file names in `network.iptables_backend`, guessed by a string
+    search before the spec is read: the key once, its value `legacy` or `nft`. None for
+    anything else (`auto`, the key absent or twice, not a regular file: a pipe is never
+    read here). A wrong guess costs a read of the other backend later, never a wrong one:
+    `save` reads what was not read ahead. At 100,000 published ports, not reading nf_tables
+    beside legacy xtables saves a run about 30 ms."""
+    try:
+        fd = os.open(spec, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
+            key = b"iptables_backend"
+            at = data.find(key)
+            if at < 0 or data.find(key, at + 1) >= 0:
+                return None
+            found = _NAMED.match(data[at + len(key) : at + len(key) + 64])
+            return found[1].decode() if found else None
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return None
+    finally:
+        os.close(fd)

@@ -277,3 +277,12 @@ def test_what_the_plan_proved_is_told_only_for_its_own_changes() -> None:
     other = [changes[0]]  # the delete alone: not what was proved, so edited
     told = diff.committed(_tables(planned), other)
     assert told is not None and told["nat"]["DOCKYARD"] == [*POOL[:20], *POOL[21:50]]
+
+
+def test_a_chain_reordered_by_hand_is_left_in_its_order() -> None:
+    """The same rules in another order are the same chain: nothing to change, nothing rewritten
+    to put it back in the spec's order."""
+    want = POOL[:120]
+    for current in ([*reversed(want)], [*want[60:], *want[:60]]):
+        chain = Lines.of("DOCKYARD", current)
+        assert list(diff.unordered("nat", "DOCKYARD", chain, want, _own(want))) == []
