@@ -7,6 +7,7 @@ models and the reconcilers are imported when a command needs them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -506,11 +507,23 @@ def _run(words: list[str], interruptible: bool = False) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_ERROR
-    if interruptible:
-        with process.DeferredInterrupts():
-            import pydantic_core  # noqa: F401
-            import yaml_rs  # noqa: F401
-    return int(_COMMANDS[args.command](args))
+    with _reading_ahead(args):
+        if interruptible:
+            with process.DeferredInterrupts():
+                import pydantic_core  # noqa: F401
+                import yaml_rs  # noqa: F401
+        return int(_COMMANDS[args.command](args))
+
+
+def _reading_ahead(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """For the commands that compare the tables with a spec (plan, apply; not a watch, which
+    reads them at each pass), the tables' read started before anything more is imported:
+    pydantic-core alone takes 30 ms (state/tables_ahead.py)."""
+    if args.command == "plan" or (args.command == "apply" and not args.watch):
+        from dockyard.state.tables_ahead import reading_ahead
+
+        return reading_ahead(args.spec)
+    return contextlib.nullcontext()
 
 
 def _fail(e: Exception, words: list[str]) -> int:
@@ -702,19 +715,15 @@ def _show_container(args: argparse.Namespace, spec: Spec, host: Any) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from dockyard.state.tables_ahead import reading_ahead
+    # The tables are being read ahead (`_reading_ahead`), beside the imports and the spec.
+    from dockyard import engine, render
+    from dockyard.reconcilers import default_set
+    from dockyard.state.host import Host
 
-    # Started before the rest of dockyard is imported (0.15-0.2 s, most of it the spec's
-    # models): the read runs beside that too.
-    with reading_ahead(args.spec):
-        from dockyard import engine, render
-        from dockyard.reconcilers import default_set
-        from dockyard.state.host import Host
-
-        spec = _load(args.spec)
-        reconcilers = engine.order(default_set(force_dns=args.force_dns))
-        host = Host.for_spec(spec)
-        observed = engine.observe(reconcilers, spec, host)
+    spec = _load(args.spec)
+    reconcilers = engine.order(default_set(force_dns=args.force_dns))
+    host = Host.for_spec(spec)
+    observed = engine.observe(reconcilers, spec, host)
     the_plan = engine.with_state_dir(
         engine.plan(reconcilers, spec, observed), engine.state_dir_changes(host)
     )
@@ -800,35 +809,31 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return cmd_plan(args)
     from pathlib import Path
 
-    from dockyard.state.tables_ahead import reading_ahead
+    # The tables are being read ahead (`_reading_ahead`), as for cmd_plan.
+    from dockyard import engine, lock, render
+    from dockyard.reconcilers import default_set
+    from dockyard.state.host import Host
 
-    with reading_ahead(args.spec):  # as in cmd_plan
-        from dockyard import engine, lock, render
-        from dockyard.reconcilers import default_set
-        from dockyard.state.host import Host
+    spec = _load(args.spec)
+    reconcilers = engine.order(default_set(force_dns=args.force_dns))
+    host = Host.for_spec(spec)
+    style = _style(args)
 
-        spec = _load(args.spec)
-        reconcilers = engine.order(default_set(force_dns=args.force_dns))
-        host = Host.for_spec(spec)
-        style = _style(args)
+    # The checks that need nothing of the host come first: a failed check changes nothing,
+    # not even dockyard's own state directory.
+    early = [r for r in reconcilers if not r.after]
+    early_plan = engine.plan(early, spec, engine.observe(early, spec, host))
+    if early_plan.errors:
+        return _report(args, early_plan, engine.apply(early_plan, early, spec, host), style)
 
-        # The checks that need nothing of the host come first: a failed check changes nothing,
-        # not even dockyard's own state directory.
-        early = [r for r in reconcilers if not r.after]
-        early_plan = engine.plan(early, spec, engine.observe(early, spec, host))
-        if early_plan.errors:
-            return _report(args, early_plan, engine.apply(early_plan, early, spec, host), style)
-
-        made = engine.prepare_state_dir(host)
-        with lock.exclusive(
-            Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait
-        ):
-            the_plan = engine.with_state_dir(
-                engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host)), made
-            )
-            if args.output == "text":
-                print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
-            outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
+    made = engine.prepare_state_dir(host)
+    with lock.exclusive(Path(host.state_dir) / "lock", args.lock_timeout, wait_for_watch=args.wait):
+        the_plan = engine.with_state_dir(
+            engine.plan(reconcilers, spec, engine.observe(reconcilers, spec, host)), made
+        )
+        if args.output == "text":
+            print(render.plan_text(the_plan, [r.name for r in reconcilers], style), end="")
+        outcome = engine.apply(the_plan, reconcilers, spec, host, _progress)
     process.hold_to_the_end(spec, reconcilers, the_plan, outcome)
     return _report(args, the_plan, outcome, style)
 

@@ -20,8 +20,8 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 # linux/netlink.h, linux/netfilter/nfnetlink.h, linux/netfilter/nf_tables.h
 NETLINK_NETFILTER = 12
@@ -57,8 +57,7 @@ _NFGEN = struct.Struct("=BBH")  # nfgenmsg: family, version, res_id (big-endian:
 _ATTR = struct.Struct("=HH")  # nlattr: len, type
 
 
-@dataclass(frozen=True)
-class Touched:
+class Touched(NamedTuple):
     """What one announced change was about: a chain, or (chain None) a whole table; family
     and table None: something this module cannot place, so anything."""
 
@@ -304,8 +303,7 @@ IPT_SO_GET_INFO = 64
 _GETINFO = struct.Struct("=32sI5I5III")  # name, valid_hooks, hook_entry, underflow, num, size
 
 
-@dataclass(frozen=True)
-class TableInfo:
+class TableInfo(NamedTuple):
     """A legacy table as `IPT_SO_GET_INFO` describes it: equal before and after any change
     that adds or removes a rule, not after one that keeps the table's size."""
 

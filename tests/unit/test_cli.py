@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -622,3 +624,35 @@ def test_the_watch_tells_drift_when_it_appears_and_when_it_clears() -> None:
     assert drift_news([edited], [edited, in_the_way]) == ([in_the_way], [])
     assert drift_news([edited, in_the_way], [in_the_way]) == ([], [edited])
     assert drift_news([in_the_way], []) == ([], [in_the_way])
+
+
+def test_a_run_starts_reading_the_tables_before_it_imports_pydantic_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`apply` and `plan` read the tables ahead from before their first heavy import; a watch
+    (which reads at each pass) and the other commands do not."""
+    import dockyard.cli as cli
+
+    seen: list[str] = []
+
+    @contextlib.contextmanager
+    def ahead(spec: str | None = None) -> Iterator[None]:
+        seen.append(f"ahead {spec}")
+        yield
+
+    from dockyard.state import tables_ahead
+
+    monkeypatch.setattr(tables_ahead, "reading_ahead", ahead)
+    for words, read in (
+        (["apply", "s.yaml"], True),
+        (["s.yaml"], True),
+        (["plan", "s.yaml"], True),
+        (["apply", "--dry-run", "s.yaml"], True),
+        (["apply", "--watch", "s.yaml"], False),
+        (["validate", "s.yaml"], False),
+    ):
+        seen.clear()
+        args, _ = cli._parser().parse_known_args(cli._with_command(words))
+        with cli._reading_ahead(args):
+            pass
+        assert seen == (["ahead s.yaml"] if read else []), words

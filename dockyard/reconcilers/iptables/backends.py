@@ -26,6 +26,7 @@ from dockyard import background
 from dockyard.errors import DockyardError
 from dockyard.state import bootfacts, netfilter
 from dockyard.state.safepath import Tree
+from dockyard.state.scratch import scratch
 from dockyard.state.tables_ahead import UNKNOWN, take, token_or_unknown
 
 DEFAULT_LOCK = "/run/xtables.lock"
@@ -103,7 +104,7 @@ def _side_by_side(tables: tuple[str, ...]) -> str | None:
     with contextlib.ExitStack() as files:
         running = []
         for table in tables:
-            out = files.enter_context(tempfile.TemporaryFile())
+            out = files.enter_context(scratch())
             try:
                 proc = subprocess.Popen(
                     ["iptables-legacy-save", "-t", table],
@@ -365,7 +366,7 @@ class Restore:
     ) -> subprocess.Popen[bytes]:
         # A file, not a pipe: Python pumps a pipe in 512-byte writes, and a script for
         # 100,000 rules is 20 MB.
-        with tempfile.TemporaryFile() as feed:
+        with scratch() as feed:
             feed.write(f"*{table}\n".encode())
             feed.write("\n".join(commands).encode())
             feed.write(b"\nCOMMIT\n")
