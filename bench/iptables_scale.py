@@ -13,8 +13,8 @@ kept" is a full converge of a fresh host whose spec was read once before (`recon
 untimed): what a host that reboots with a persistent /var/cache does, its tables empty and its
 spec unchanged. Its ratio is printed beside the goal's, which is taken on the cold one.
 
-Goals at 10,000 and 100,000 ports: full ratio <= 2, no-op ratio <= 2, one change <= half a
-full converge.
+Goals (issue 17): at 10,000 and 100,000 ports full ratio <= 2 and no-op ratio <= 2; one
+changed mapping at 100,000 ports in at most half a full converge (printed at every size).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from devtools.sandbox import Sandbox, sandbox
 SCALES = [int(n) for n in os.environ.get("BENCH_SCALE", "0,1000,10000,100000").split(",")]
 GOAL_FULL, GOAL_NOOP, GOAL_ONE = 2.0, 2.0, 0.5
 GOALS_AT = (10000, 100000)
+ONE_GOAL_AT = (100000,)
 # python-iptables, the library the project first chose for xtables, reading the same rules
 # back (its import included): the reason dockyard reads with iptables-save instead.
 PYTHON_IPTABLES_AT = 10000
@@ -132,7 +133,9 @@ def main() -> int:
         if "one" in r:
             one_ratio = f"{r['one'] / r['full']:.2f}"
             missed += (
-                [f"1 change at {n:,}"] if n in GOALS_AT and r["one"] / r["full"] > GOAL_ONE else []
+                [f"1 change at {n:,}"]
+                if n in ONE_GOAL_AT and r["one"] / r["full"] > GOAL_ONE
+                else []
             )
         print(
             f"{n:>8,}{r['full']:>9.2f}{r['noop']:>9.2f}{one:>10}{r['restore']:>9.2f}"
@@ -140,8 +143,8 @@ def main() -> int:
             f"{kept_ratio:>12}"
         )
     print(
-        f"goals at 10k and 100k: full ratio <= {GOAL_FULL:g}, no-op ratio <= {GOAL_NOOP:g}, "
-        f"1 change <= {GOAL_ONE:g} of a full converge: "
+        f"goals at 10k and 100k: full ratio <= {GOAL_FULL:g}, no-op ratio <= {GOAL_NOOP:g}; "
+        f"at 100k, 1 change <= {GOAL_ONE:g} of a full converge: "
         + ("all met" if not missed else "MISSED " + ", ".join(missed))
     )
     print("load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3]))
