@@ -5,6 +5,8 @@ watch's metrics), never time."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -191,18 +193,24 @@ def test_on_nft_after_lost_announcements_one_full_read_and_then_the_events_again
 ) -> None:
     """50,000 IPv6 rules written at once overflow the watch's socket (ENOBUFS): what those
     commits did is unknown, so the next pass reads the IPv4 tables in full; a deletion after
-    that is read from the events again."""
+    that is read from the events again. The watch is stopped (SIGSTOP) while they are
+    written, so that its socket does overflow: a listener that kept up lost nothing, and then
+    this test waited for a full read that never came."""
     on(box, "nft")
     w = started(watcher, "--interval", NEVER)
     script = box.base / "flood.rules"
     lines = [f"-A FLOOD -s 2001:db8::{n:x}/128 -j ACCEPT" for n in range(50000)]
     script.write_text("*filter\n:FLOOD - [0:0]\n" + "\n".join(lines) + "\nCOMMIT\n")
-    with script.open("rb") as feed:
-        subprocess.run(
-            ["ip", "netns", "exec", box.ns, "ip6tables-nft-restore", "--noflush"],
-            stdin=feed,
-            check=True,
-        )
+    os.kill(w.proc.pid, signal.SIGSTOP)
+    try:
+        with script.open("rb") as feed:
+            subprocess.run(
+                ["ip", "netns", "exec", box.ns, "ip6tables-nft-restore", "--noflush"],
+                stdin=feed,
+                check=True,
+            )
+    finally:
+        os.kill(w.proc.pid, signal.SIGCONT)
     while w.reads("full") < 3:  # woken by the loss, it cannot tell what changed
         w.wait_passes(1)
     name = rule_in(box, "nft", "nat", "POSTROUTING")
