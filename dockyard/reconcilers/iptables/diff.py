@@ -249,7 +249,7 @@ def _around(table: str, chain: str, current: Lines, own: Own) -> list[Change] | 
             if newline < 0
             else (newline + 1, newline + 1 + len(b) - len(a))
         )
-    if max(a.count("\n", start, end_a), b.count("\n", start, end_b)) > BULK:
+    if max(_lines_in(a, start, end_a), _lines_in(b, start, end_b)) > BULK:
         return None
     old = a[start : end_a - 1].split("\n") if end_a > start else []
     new = b[start : end_b - 1].split("\n") if end_b > start else []
@@ -287,6 +287,11 @@ def _around(table: str, chain: str, current: Lines, own: Own) -> list[Change] | 
         # which `-D` would take instead: the commit leaves exactly the wanted block.
         current.leaves = (tuple(changes), own.block)
     return changes
+
+
+def _lines_in(text: str, start: int, end: int) -> int:
+    """How many lines text[start:end - 1] holds (`end` just past a newline, or the end + 1)."""
+    return text.count("\n", start, end - 1) + 1 if end > start else 0
 
 
 def _starts_line(text: str, at: int, start: int) -> bool:

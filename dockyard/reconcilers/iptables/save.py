@@ -119,7 +119,7 @@ def _blocks(text: str, lo: int, hi: int) -> Table | None:
     first = text.find("\n-A ", lo - 1, hi)
     first = hi if first < 0 else first + 1
     table = Table()
-    for line in text[lo:first].splitlines():
+    for line in text[lo:first].split("\n"):
         if line[:1] == ":":
             name = line[1:].split(" ", 1)[0]
             table.chains.append(name)
@@ -146,7 +146,7 @@ def _lines(body: str) -> Table:
     # Rules of one chain come together: keep the chain's list at hand instead of a lookup each.
     chain: str = ""
     lines: list[str] | None = None
-    for line in body.splitlines():
+    for line in body.split("\n"):  # as iptables-restore reads: not at \r, \x85 or U+2028
         if line[:3] == "-A ":
             name, _, rule = line[3:].partition(" ")
             if name != chain or lines is None:
@@ -163,7 +163,7 @@ def _lines(body: str) -> Table:
 def listed(text: str, chain: str) -> list[str]:
     """The rule lines of `chain` in `iptables -S CHAIN` output, without `-A CHAIN `."""
     prefix = f"-A {chain} "
-    return [line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix)]
+    return [line[len(prefix) :] for line in text.split("\n") if line.startswith(prefix)]
 
 
 def owned_tag(rule: str) -> str | None:
