@@ -11,6 +11,7 @@ from __future__ import annotations
 # Only what Python has loaded at start-up: until the handler below is in place, SIGINT is
 # Python's (importing typing here took 50 ms on a busy machine: a window for a traceback).
 import _thread
+import io
 import os
 import signal
 import sys
@@ -139,6 +140,10 @@ def run() -> None:
 
     atexit.register(_finish)
     _ends_at_once.append(True)
+    # A rule read back may hold bytes that are not UTF-8 (a comment someone wrote): shown as
+    # escapes, not an error, wherever it is printed.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
     from dockyard.cli import interrupted, main
 
     try:

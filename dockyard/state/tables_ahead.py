@@ -23,6 +23,9 @@ from dockyard.state import netfilter
 from dockyard.state.scratch import scratch
 
 BACKENDS = ("legacy", "nft")
+# How the tools' bytes become text and back: a byte that is not UTF-8 (in a comment a person
+# wrote into a rule) stays that byte, so that the rule can be named to delete it.
+RULE_BYTES = "surrogateescape"
 
 
 def available(backend: str) -> bool:
@@ -72,7 +75,7 @@ class _Early:
         if self.proc.wait() != 0:
             return None
         self.out.seek(0)
-        return self.out.read().decode(errors="replace")
+        return self.out.read().decode(errors=RULE_BYTES)
 
 
 _ahead: dict[str, _Early] = {}

@@ -27,7 +27,7 @@ from dockyard.errors import DockyardError
 from dockyard.state import bootfacts, netfilter
 from dockyard.state.safepath import Tree
 from dockyard.state.scratch import scratch
-from dockyard.state.tables_ahead import UNKNOWN, take, token_or_unknown
+from dockyard.state.tables_ahead import RULE_BYTES, UNKNOWN, take, token_or_unknown
 
 DEFAULT_LOCK = "/run/xtables.lock"
 
@@ -83,7 +83,7 @@ def save(backend: str, written: Path | None = None) -> str:
     if result.returncode != 0:
         why = result.stderr.decode(errors="replace").strip()
         raise DockyardError(f"iptables-{backend}-save failed: {why}")
-    return result.stdout.decode(errors="replace")
+    return result.stdout.decode(errors=RULE_BYTES)
 
 
 # The token each backend had just before the read `save` last returned began.
@@ -122,7 +122,7 @@ def _side_by_side(tables: tuple[str, ...]) -> str | None:
             ok = proc.wait() == 0 and ok
             out.seek(0)
             texts.append(out.read())
-    return b"".join(texts).decode(errors="replace") if ok else None
+    return b"".join(texts).decode(errors=RULE_BYTES) if ok else None
 
 
 # Pauses before reading a chain again when iptables-nft called it incompatible but nf_tables
@@ -141,7 +141,7 @@ def list_chain(backend: str, table: str, chain: str) -> str | None:
         except OSError as e:
             raise DockyardError(f"cannot run iptables-{backend}: {e.strerror}") from None
         if result.returncode == 0:
-            return result.stdout.decode(errors="replace")
+            return result.stdout.decode(errors=RULE_BYTES)
         why = result.stderr.decode(errors="replace").strip()
         if result.returncode == 1 and "No chain/target/match by that name" in why:
             return None
@@ -368,7 +368,7 @@ class Restore:
         # 100,000 rules is 20 MB.
         with scratch() as feed:
             feed.write(f"*{table}\n".encode())
-            feed.write("\n".join(commands).encode())
+            feed.write("\n".join(commands).encode(errors=RULE_BYTES))
             feed.write(b"\nCOMMIT\n")
             feed.seek(0)
             return subprocess.Popen(
