@@ -322,3 +322,20 @@ def test_a_comment_with_a_line_separator_reads_the_same_every_way(odd: str) -> N
     assert list(save.parse(text)["nat"].rules["DOCKYARD"]) == [rule]
     assert save.listed(f"-N DOCKYARD\n-A DOCKYARD {rule}\n", "DOCKYARD") == [rule]
     assert list(save._lines(body).rules["DOCKYARD"]) == [rule]
+
+
+@given(st.lists(st.sampled_from([*POOL[:5], *FOREIGN, "a\n-A C b", "-j X"]), max_size=6), st.data())
+def test_comparing_lines_keeps_neither_split(lines: list[str], data: Any) -> None:
+    """A watch compares each observation with the last one and keeps it: equality must not
+    leave a chain of 100,000 rules split beside its block. It is still the lists' equality."""
+    other = data.draw(
+        st.lists(st.sampled_from([*POOL[:5], *FOREIGN, "a", "b", "-j X"]), max_size=6)
+    )
+    held = Lines(Lines.of("C", lines).block, "-A C ")
+    for them in (other, Lines(Lines.of("C", other).block, "-A C "), Lines.of("D", other)):
+        expected = held._split() == list(them._split() if isinstance(them, Lines) else them)
+        assert (held == them) is expected, them
+        assert held._lines is None
+    repr(held)
+    copy.deepcopy(held)
+    assert held._lines is None

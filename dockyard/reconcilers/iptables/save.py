@@ -43,9 +43,11 @@ class Lines(Sequence[str]):
 
     def lines(self) -> list[str]:
         if self._lines is None:
-            size = len(self.prefix)
-            self._lines = self.block[size:].split("\n" + self.prefix) if self.block else []
+            self._lines = self._split()
         return self._lines
+
+    def _split(self) -> list[str]:
+        return self.block[len(self.prefix) :].split("\n" + self.prefix) if self.block else []
 
     def __len__(self) -> int:
         return self.block.count("\n") + 1 if self.block else 0
@@ -64,20 +66,26 @@ class Lines(Sequence[str]):
         return line in self.lines()
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Lines):
-            return (self.block, self.prefix) == (other.block, other.prefix) or (
-                self.lines() == other.lines()
-            )
-        return isinstance(other, Sequence) and self.lines() == list(other)
+        """As the lists of lines compare, without keeping either split: a watch compares each
+        observation with the last one, and keeps it (a split chain of 100,000 rules would
+        hold 40 MB more)."""
+        if isinstance(other, Lines) and other.prefix == self.prefix:
+            return other.block == self.block
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return False
+        theirs = other._split() if isinstance(other, Lines) else other
+        if len(theirs) != len(self):
+            return False
+        return (self.prefix + ("\n" + self.prefix).join(theirs) if theirs else "") == self.block
 
     __hash__ = None  # type: ignore[assignment]  # equal to lists, which have none
 
     def __repr__(self) -> str:
-        return repr(self.lines())
+        return repr(self._lines if self._lines is not None else self._split())
 
     def __deepcopy__(self, memo: dict[int, object]) -> list[str]:
         # `reconcile show` renders observations with dataclasses.asdict, which deep-copies.
-        return list(self.lines())
+        return list(self._lines if self._lines is not None else self._split())
 
 
 @dataclass
