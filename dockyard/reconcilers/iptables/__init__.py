@@ -229,7 +229,10 @@ class Iptables:
 
     def forget(self) -> None:
         """The rules of dockyard's own chains (200,000 texts at 100,000 ports) go; those of
-        the built-in chains, a handful, stay for a watch pass that reads only those."""
+        the built-in chains, a handful, stay for a watch pass that reads only those. So does
+        the last whole read, kept for a commit in the same pass: a pass that commits reads
+        again."""
+        self._read = None
         memo = self._memo
         if memo is not None and memo.whole:
             kept = rules.Wanted(memo.wanted.builtin, {})
