@@ -8,7 +8,6 @@ spec, no pydantic), so that the read starts before they are imported;
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import re
 import shutil
@@ -142,6 +141,7 @@ def reading_ahead(spec: str | None = None) -> Iterator[None]:
                 early.proc.wait()
 
 
+_LARGEST = 64 << 20  # spec/limits.py's MAX_BYTES: the loader refuses a larger spec anyway
 _NAMED = re.compile(rb"""["']?[ \t]*:[ \t]*["']?(legacy|nft)["']?[ \t]*(?:[,}#\r\n]|$)""")
 
 
@@ -157,16 +157,18 @@ def named_backend(spec: str) -> str | None:
     except OSError:
         return None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _LARGEST:
             return None
-        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
-            key = b"iptables_backend"
-            at = data.find(key)
-            if at < 0 or data.find(key, at + 1) >= 0:
-                return None
-            found = _NAMED.match(data[at + len(key) : at + len(key) + 64])
-            return found[1].decode() if found else None
-    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        # Read, not mapped: a file cut short while mapped would end the process with SIGBUS.
+        data = os.read(fd, info.st_size)
+        key = b"iptables_backend"
+        at = data.find(key)
+        if at < 0 or data.find(key, at + 1) >= 0:
+            return None
+        found = _NAMED.match(data, at + len(key), at + len(key) + 64)
+        return found[1].decode() if found else None
+    except OSError:
         return None
     finally:
         os.close(fd)

@@ -45,6 +45,11 @@ def test_only_a_regular_file_is_searched(tmp_path: Path) -> None:
     assert tables_ahead.named_backend(str(fifo)) is None
     assert tables_ahead.named_backend(str(tmp_path / "missing.yaml")) is None
     assert tables_ahead.named_backend(str(tmp_path)) is None
+    huge = tmp_path / "huge.yaml"  # past what the loader accepts: not read here either
+    huge.write_text("network:\n  iptables_backend: legacy\n")
+    with huge.open("r+b") as f:
+        f.truncate((64 << 20) + 1)
+    assert tables_ahead.named_backend(str(huge)) is None
 
 
 @pytest.mark.parametrize(
