@@ -1,7 +1,7 @@
-"""The verify pass after a commit to dockyard's own chains alone takes what the commit leaves
-as told by the changes (`diff.committed`) instead of reading every table again, only while the
-tables' token has not moved since; and our own chains' rules read back exactly as rendered,
-which is what makes that telling true."""
+"""The verify pass after a commit takes what the commit leaves as told by the changes
+(`diff.committed`) instead of reading every table again, only when the tables' token shows
+that commit alone and has not moved since; and every rule dockyard writes reads back exactly
+as told, which is what makes that telling true."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from devtools.sandbox import Sandbox
-from dockyard.reconcilers.iptables import rules, save
+from dockyard.reconcilers.iptables import _chains, _commands, diff, rules
 from dockyard.spec import Spec
 from tests.integration.test_iptables import (
     BACKENDS,
@@ -116,12 +116,37 @@ def test_one_changed_mapping_is_verified_without_reading_the_tables_again(wrappe
     assert changed_saves == noop_saves  # what the no-op read, and not a read more
     assert fw.plan()[0] == 0
     assert _dnat_of(fw, 8002) == ["172.17.0.2:9999"]
-    # A change to a built-in chain (here our jump, deleted by hand) is read back: the count is
-    # not blind to the verify pass's reads.
+    # A rule of a built-in chain (here our jump, deleted by hand before the run) is told too.
     fw.iptables("-D", "FORWARD", *shlex.split(_our_forward_jump(fw)))
     code, out, builtin_saves = wrapped.reconcile()
     assert code == 0, out
-    assert builtin_saves > noop_saves
+    assert builtin_saves == noop_saves
+    assert _our_forward_jump(fw)
+    # Removing chains is read back: the count is not blind to the verify pass's reads.
+    fw.spec({"iptables": False})
+    code, out, removing_saves = wrapped.reconcile()
+    assert code == 0, out
+    assert removing_saves > noop_saves
+    assert "DOCKYARD" not in fw.chains("nat")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_converge_from_scratch_is_verified_without_reading_the_tables_again(
+    box_factory: Any, backend: str
+) -> None:
+    """It makes chains and writes built-in ones; the token proves it wrote alone, so what it
+    leaves is told. The next run reads the kernel: nothing to do."""
+    fw = Firewall(box_factory(), backend)
+    fw.spec({"published_ports": mappings(5, host=8000, container=1000)})
+    wrapped = Wrapped(fw)
+    code, out, scratch_saves = wrapped.reconcile()
+    assert code == 0, out
+    assert "iptables:" in out
+    code, out, noop_saves = wrapped.reconcile()
+    assert code == 0, out
+    assert scratch_saves == noop_saves
+    assert fw.plan()[0] == 0
+    assert _dnat_of(fw, 8002) == ["172.17.0.2:1002"]
 
 
 def _dnat_of(fw: Firewall, port: int) -> list[str]:
@@ -170,8 +195,8 @@ def test_a_write_between_the_read_and_the_commit_is_found(wrapped: Wrapped) -> N
     assert _dnat_of(fw, 8002) == ["172.17.0.2:1002"]  # undone
 
 
-# Our own chains' rules, rendered for any published port, read back as written: the proof that
-# telling what a commit leaves is the same as reading it.
+# Every rule dockyard writes, rendered for any bridge and published port, reads back exactly
+# as the changes tell it: the proof that telling what a commit leaves is the same as reading it.
 
 BRIDGE_NAMES = st.text(
     st.characters(codec="ascii", exclude_characters=' \t\n\r\x0b\x0c/:+"\\', min_codepoint=33),
@@ -187,6 +212,7 @@ PUBLISHED = st.fixed_dictionaries(
     {"host_port": PORTS, "container_ip": CONTAINERS, "container_port": PORTS},
     optional={"proto": st.sampled_from(["tcp", "udp", "TCP"]), "host_ip": HOSTS},
 )
+SUBNETS = st.sampled_from(["172.17.0.0/16", "10.200.0.0/24", "192.168.7.128/25"])
 
 
 @pytest.fixture(params=BACKENDS, scope="module")
@@ -207,15 +233,27 @@ def bare(request: pytest.FixtureRequest) -> Iterator[tuple[Sandbox, str]]:
     ports=st.lists(PUBLISHED, min_size=1, max_size=40),
     proxy=st.booleans(),
     bind=HOSTS,
+    icc=st.booleans(),
+    masq=st.booleans(),
+    subnet=SUBNETS,
 )
-def test_our_chains_read_back_exactly_as_rendered(
-    bare: tuple[Sandbox, str], bridge: str, ports: list[dict[str, Any]], proxy: bool, bind: str
+def test_what_a_converge_from_scratch_writes_reads_back_as_told(
+    bare: tuple[Sandbox, str],
+    bridge: str,
+    ports: list[dict[str, Any]],
+    proxy: bool,
+    bind: str,
+    icc: bool,
+    masq: bool,
+    subnet: str,
 ) -> None:
     box, backend = bare
     network = {
         "bridge": {"name": bridge},
         "userland_proxy": proxy,
         "default_bind_ip": bind,
+        "icc": icc,
+        "ip_masq": masq,
         "published_ports": ports,
     }
     try:
@@ -223,14 +261,14 @@ def test_our_chains_read_back_exactly_as_rendered(
     except ValueError:
         assume(False)  # a bridge name the spec refuses
         raise
-    own = rules.wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
+    want = rules.wanted(spec, ipaddress.IPv4Network(subnet))
+    empty = _chains("")
+    changes = [c for table in rules.TABLES for c in diff.install(table, empty[table], want)]
+    told = diff.committed(empty, changes)
+    assert told is not None
     script = []
-    for table in rules.TABLES:
-        script.append(f"*{table}")
-        script += [f":{chain} - [0:0]" for chain in rules.OWN_CHAINS[table]]
-        script += [
-            f"-A {c} {line}" for (t, c), lines in own.items() if t == table for line in lines
-        ]
+    for table in rules.TABLES:  # without --noflush: each table emptied first, as from scratch
+        script += [f"*{table}", *_commands([c for c in changes if c.name.startswith(table)])]
         script.append("COMMIT")
     restored = subprocess.run(
         ["ip", "netns", "exec", box.ns, f"iptables-{backend}-restore"],
@@ -241,6 +279,9 @@ def test_our_chains_read_back_exactly_as_rendered(
         check=False,
     )
     assert restored.returncode == 0, restored.stderr
-    saved = save.parse(box.run([f"iptables-{backend}-save"], check=True).stdout)
-    for (table, chain), lines in own.items():
-        assert saved[table].rules[chain] == lines
+    read = _chains(box.run([f"iptables-{backend}-save"], check=True).stdout)
+    for table in rules.TABLES:
+        chains = set(read[table]) | set(told[table])
+        for chain in chains:  # a built-in chain nothing was written to may be left unsaid
+            assert list(read[table].get(chain, [])) == list(told[table].get(chain, [])), chain
+        assert set(told[table]) - set(read[table]) == set()

@@ -31,6 +31,7 @@ from dockyard.reconcilers.iptables.rules import (
 from dockyard.reconcilers.iptables.save import Lines, owned_tag, untouched
 
 NAME = "iptables"
+ENTRIES_PER_CHAIN = 2  # legacy xtables: a user chain's head, and the return at its end
 BULK = 50  # more rules than this to add or remove in one of dockyard's chains: one change
 
 
@@ -403,10 +404,10 @@ Tables = dict[str, dict[str, Sequence[str]]]
 
 def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
     """Pure: the tables as they stand once `changes` are committed, when that follows from the
-    changes alone: each of them a rule change in one of dockyard's own chains, which only
-    dockyard writes, with rules it renders in the form `iptables-save` prints (rules.py). None
-    when any change touches a chain another program may write (a built-in chain, where the
-    daemon inserts its jumps) or makes or removes a chain.
+    changes alone: rules dockyard renders in the form `iptables-save` prints (rules.py), in
+    any chain, and chains made empty. The caller proves that nothing else wrote between the
+    read and the commit, nor during it (`moved_by`). None when a change removes a chain, makes
+    one that is there, or names one that is not: the tables are read again.
 
     As the commit does it: a bulk change leaves exactly its lines after; `-D chain rule`
     removes the first copy of the rule; a rule is appended, or inserted at its position. A
@@ -416,11 +417,15 @@ def committed(tables: Tables, changes: Sequence[Change]) -> Tables | None:
     each: dict[tuple[str, str], list[Change]] = {}
     for change in changes:
         table, chain = change.name.split(" ", 2)[:2]
-        if change.kind not in ("rule", "rules") or chain not in OWN_CHAINS.get(table, ()):
+        here = out.setdefault(table, {})
+        if change.kind == "chain":
+            if change.action != "create" or chain in here:
+                return None
+            here[chain] = Lines.of(chain, [])
+        elif change.kind not in ("rule", "rules") or chain not in here:
             return None
-        if chain not in out.get(table, {}):
-            return None
-        each.setdefault((table, chain), []).append(change)
+        else:
+            each.setdefault((table, chain), []).append(change)
     for (table, chain), theirs in each.items():
         after = _chain_after(chain, out[table][chain], theirs)
         if after is None:
@@ -450,7 +455,12 @@ def _chain_after(chain: str, current: Sequence[str], changes: list[Change]) -> S
             lines.remove(line)
         elif lines is not None and change.action == "create":
             position = (change.after or {}).get("position", "end")
-            lines.insert(len(lines) if position == "end" else position - 1, line)
+            if position == "end":
+                lines.append(line)
+            elif isinstance(position, int) and 0 < position <= len(lines) + 1:
+                lines.insert(position - 1, line)
+            else:
+                return None  # the commit would have failed
         else:
             return None
     if text is not None:
@@ -504,15 +514,17 @@ def _after_newlines(text: str, count: int, chunk: int = _CHUNK) -> int | None:
 
 
 def entries_added(changes: Sequence[Change]) -> dict[str, int]:
-    """Pure: per table, the rules these changes add less those they remove."""
+    """Pure: per table, the entries of a legacy xtables table these changes add less those
+    they remove: one per rule, two per chain (its head and the return at its end)."""
     added: dict[str, int] = {}
     for change in changes:
         table = change.name.split(" ", 1)[0]
         if change.kind == "rules":
             count = len((change.after or {}).get("lines", []))
             count -= len((change.before or {}).get("lines", []))
-        elif change.kind == "rule":
-            count = 1 if change.action == "create" else -1 if change.action == "delete" else 0
+        elif change.kind in ("rule", "chain"):
+            each = 1 if change.kind == "rule" else ENTRIES_PER_CHAIN
+            count = each if change.action == "create" else -each if change.action == "delete" else 0
         else:
             count = 0
         added[table] = added.get(table, 0) + count
