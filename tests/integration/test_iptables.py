@@ -613,3 +613,33 @@ def test_a_hand_rule_in_our_chain_is_removed_whatever_its_comment(
     assert result.returncode == 0, result.stdout + result.stderr
     assert _dockyard_nat(fw) == clean
     assert fw.plan()[0] == 0
+
+
+@pytest.mark.skipif("nft" not in BACKENDS, reason="needs iptables-nft")
+def test_a_table_iptables_nft_cannot_show_is_refused_and_left_alone(box_factory: Any) -> None:
+    """Rules written with `nft` that iptables cannot express make iptables-nft-save print a
+    comment in the place of the whole table, as if it were empty. Planned on that, the run
+    would make the chains again beside rules it cannot read: it stops instead, changing
+    nothing, and says how to go on."""
+    fw = Firewall(box_factory(), "nft")
+    fw.spec({"published_ports": mappings(3, host=8000, container=1000)})
+    forward = "{ type filter hook forward priority 0; }"
+    for command in (
+        ["nft", "add", "table", "ip", "filter"],
+        ["nft", "add", "chain", "ip", "filter", "FORWARD", forward],
+        ["nft", "add", "rule", "ip", "filter", "FORWARD", "log", "prefix", "by-hand"],
+    ):
+        fw.box.run(command, check=True)
+    before = fw.box.run(["nft", "list", "ruleset"], check=True).stdout
+    result = fw.box.reconcile("SPEC")
+    assert result.returncode == 1
+    assert (
+        "iptables-nft-save cannot show the nf_tables table ip filter: it holds rules written "
+        "with `nft` that iptables cannot express, and dockyard does not write beside rules it "
+        "cannot read; remove them with `nft`, or set network.iptables_backend: legacy"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fw.box.run(["nft", "list", "ruleset"], check=True).stdout == before
+    fw.box.run(["nft", "flush", "chain", "ip", "filter", "FORWARD"], check=True)
+    fw.converge()  # once the table can be read, the run goes on
+    assert fw.plan()[0] == 0

@@ -78,6 +78,21 @@ def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tup
     return None, "neither iptables-legacy-save nor iptables-nft-save is installed"
 
 
+def _refuse_unreadable(backend: str, text: str) -> None:
+    """A table of dockyard's that the save could not show would be planned as empty: its
+    chains made again beside rules no read can see, and a commit that succeeds taken as the
+    state. Nothing is planned on it."""
+    unreadable = [t for t in save.incompatible(text) if t in rules.TABLES]
+    if unreadable:
+        names = ", ".join(f"ip {t}" for t in unreadable)
+        raise DockyardError(
+            f"iptables-{backend}-save cannot show the nf_tables table {names}: it holds rules "
+            "written with `nft` that iptables cannot express, and dockyard does not write "
+            "beside rules it cannot read; remove them with `nft`, or set "
+            "network.iptables_backend: legacy"
+        )
+
+
 def _has_rules(saved: str) -> bool:
     return saved.startswith("-A ") or "\n-A " in saved
 
@@ -157,6 +172,7 @@ class Iptables:
         self._reason = reason
         if backend is None:
             return IptablesObserved(None, reason)
+        _refuse_unreadable(backend, texts[backend])
         return IptablesObserved(backend, reason, _chains(texts[backend]))
 
     def _observe_chains(self, backend: str, scope: dict[str, frozenset[str]]) -> IptablesObserved:

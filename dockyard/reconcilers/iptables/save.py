@@ -6,6 +6,7 @@ string search, not a parse of every match.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
@@ -92,6 +93,15 @@ class Lines(Sequence[str]):
 class Table:
     chains: list[str] = field(default_factory=list)
     rules: dict[str, Sequence[str]] = field(default_factory=dict)  # chain -> lines, no `-A C `
+
+
+_INCOMPATIBLE = re.compile(r"^# Table `([^'\n]*)' is incompatible", re.MULTILINE)
+
+
+def incompatible(text: str) -> list[str]:
+    """The tables iptables-nft-save could not show (rules written with `nft` that iptables
+    cannot express): it prints a comment in the place of each, as if the table were empty."""
+    return _INCOMPATIBLE.findall(text)
 
 
 def parse(text: str) -> dict[str, Table]:
