@@ -20,6 +20,7 @@ from typing import IO
 
 from dockyard.state import netfilter
 from dockyard.state.scratch import scratch
+from dockyard.state.scratch import text as scratch_text
 
 BACKENDS = ("legacy", "nft")
 # How the tools' bytes become text and back: a byte that is not UTF-8 (in a comment a person
@@ -73,8 +74,7 @@ class _Early:
     def result(self) -> str | None:
         if self.proc.wait() != 0:
             return None
-        self.out.seek(0)
-        return self.out.read().decode(errors=RULE_BYTES)
+        return scratch_text(self.out, RULE_BYTES)
 
 
 _ahead: dict[str, _Early] = {}

@@ -27,6 +27,7 @@ from dockyard.errors import DockyardError
 from dockyard.state import bootfacts, netfilter
 from dockyard.state.safepath import Tree
 from dockyard.state.scratch import scratch
+from dockyard.state.scratch import text as scratch_text
 from dockyard.state.tables_ahead import RULE_BYTES, UNKNOWN, take, token_or_unknown
 
 DEFAULT_LOCK = "/run/xtables.lock"
@@ -120,9 +121,8 @@ def _side_by_side(tables: tuple[str, ...]) -> str | None:
         texts = []
         for proc, out in running:
             ok = proc.wait() == 0 and ok
-            out.seek(0)
-            texts.append(out.read())
-    return b"".join(texts).decode(errors=RULE_BYTES) if ok else None
+            texts.append(scratch_text(out, RULE_BYTES) if ok else "")
+    return "".join(texts) if ok else None
 
 
 # Pauses before reading a chain again when iptables-nft called it incompatible but nf_tables
