@@ -13,7 +13,7 @@ from dockyard.state.scratch import scratch, text
 
 @pytest.mark.parametrize("make", [scratch, tempfile.TemporaryFile])
 def test_what_was_written_is_read_back_whatever_its_bytes(make: Callable[[], IO[bytes]]) -> None:
-    written = b"-A DOCKYARD -j ACCEPT\n-A X -m comment --comment \"caf\xe9\" -j DROP\n" * 3
+    written = b'-A DOCKYARD -j ACCEPT\n-A X -m comment --comment "caf\xe9" -j DROP\n' * 3
     with make() as file:
         file.write(written)
         got = text(file, "surrogateescape")
