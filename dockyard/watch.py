@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import gc
 import json
 import os
 import random
@@ -418,6 +419,7 @@ class Watch:
 
 
 def main(options: Options) -> int:
+    gc.enable()  # off for a one-off run (process.run); a watch runs for good
     try:
         return Watch(options).run()
     except LockTimeout as e:
