@@ -138,9 +138,10 @@ def run() -> None:
     """The console script `reconcile` and `python -m dockyard`."""
     exit_on_interrupt()
     # A run is short and ends at once (`_finish`): reference counting frees all but cycles,
-    # and the cycle collector's passes over the imports, the spec's entries and the rules'
-    # texts took 8 ms of a small run and 20-70 ms of one at 100,000 ports. A watch, which
-    # runs for good, turns it back on (watch.main).
+    # of which a converge leaves 1,100-1,600 objects at 10 ports as at 100,000 (counted by
+    # `gc.collect()` at its exit), and the cycle collector's passes over the imports, the
+    # spec's entries and the rules' texts took 8 ms of a small run and 20-70 ms of one at
+    # 100,000 ports. A watch, which runs for good, turns it back on (watch.main).
     gc.disable()
     import atexit  # built in: no window
 
