@@ -101,6 +101,7 @@ def change_lines(change: Change, style: Style, hidden: Iterable[str] = ()) -> li
 # the undo of a failed down still puts it back there.
 HIDDEN_IN_TEARDOWN = ("position",)
 NOTHING_LEFT = "Nothing of dockyard's is left on this host."
+UNSEEN_LEFT = "Nothing to remove of what dockyard could read; the errors above say the rest."
 
 
 LIST_SHOWN = 8  # items of a long list value shown in text; JSON has them all
@@ -134,6 +135,8 @@ def down_line(plan: Plan) -> str:
     lock, when there is none yet) is said apart."""
     n = plan.summary()
     made = n["create"] + n["update"]
+    if not n["delete"] and plan.errors:
+        return UNSEEN_LEFT
     if not n["delete"]:
         return NOTHING_LEFT if not made else f"{NOTHING_LEFT[:-1]} (its state directory aside)."
     also = f" (and {made} of dockyard's own directories to create, for its lock)" if made else ""

@@ -615,12 +615,20 @@ def test_a_hand_rule_in_our_chain_is_removed_whatever_its_comment(
     assert fw.plan()[0] == 0
 
 
+UNREADABLE = (
+    "iptables-nft-save cannot show the nf_tables table ip filter whole: it holds rules or "
+    "chains written with `nft` that iptables cannot express, and dockyard does not write "
+    "beside what it cannot read; remove them with `nft`, or set "
+    "network.iptables_backend: legacy"
+)
+
+
 @pytest.mark.skipif("nft" not in BACKENDS, reason="needs iptables-nft")
 def test_a_table_iptables_nft_cannot_show_is_refused_and_left_alone(box_factory: Any) -> None:
     """Rules written with `nft` that iptables cannot express make iptables-nft-save print a
     comment in the place of the whole table, as if it were empty. Planned on that, the run
     would make the chains again beside rules it cannot read: it stops instead, changing
-    nothing, and says how to go on."""
+    nothing of the firewall, and says how to go on."""
     fw = Firewall(box_factory(), "nft")
     fw.spec({"published_ports": mappings(3, host=8000, container=1000)})
     forward = "{ type filter hook forward priority 0; }"
@@ -633,13 +641,47 @@ def test_a_table_iptables_nft_cannot_show_is_refused_and_left_alone(box_factory:
     before = fw.box.run(["nft", "list", "ruleset"], check=True).stdout
     result = fw.box.reconcile("SPEC")
     assert result.returncode == 1
-    assert (
-        "iptables-nft-save cannot show the nf_tables table ip filter: it holds rules written "
-        "with `nft` that iptables cannot express, and dockyard does not write beside rules it "
-        "cannot read; remove them with `nft`, or set network.iptables_backend: legacy"
-    ) in result.stderr
+    assert UNREADABLE in result.stderr
     assert "Traceback" not in result.stderr
     assert fw.box.run(["nft", "list", "ruleset"], check=True).stdout == before
     fw.box.run(["nft", "flush", "chain", "ip", "filter", "FORWARD"], check=True)
     fw.converge()  # once the table can be read, the run goes on
     assert fw.plan()[0] == 0
+
+
+@pytest.mark.skipif("nft" not in BACKENDS, reason="needs iptables-nft")
+@pytest.mark.parametrize("chain", ["DOCKYARD", "DOCKER-USER"])
+def test_a_base_chain_iptables_nft_save_leaves_out_is_refused(box_factory: Any, chain: str) -> None:
+    """A base chain made with `nft` under a name dockyard makes: iptables-nft-save says the
+    table "contains incompatible base-chains" and shows it without them. Planned on that, the
+    commit would fail on a chain that exists; the firewall is refused before any change."""
+    fw = Firewall(box_factory(), "nft")
+    fw.spec({"published_ports": mappings(1, host=8080, container=80)})
+    hook = "{ type filter hook forward priority 5; policy drop; }"
+    fw.box.run(["nft", "add", "table", "ip", "filter"], check=True)
+    fw.box.run(["nft", "add", "chain", "ip", "filter", chain, hook], check=True)
+    before = fw.box.run(["nft", "list", "ruleset"], check=True).stdout
+    result = fw.box.reconcile("SPEC")
+    assert result.returncode == 1
+    assert UNREADABLE in result.stderr
+    assert fw.box.run(["nft", "list", "ruleset"], check=True).stdout == before
+
+
+@pytest.mark.skipif("nft" not in BACKENDS, reason="needs iptables-nft")
+def test_down_with_networking_off_says_what_it_cannot_read(box_factory: Any) -> None:
+    """Networking turned off after a converge, and the filter table made unreadable: `down`
+    cannot know what of dockyard's is in it, so it does not say that nothing is left. A run
+    that converges with networking off, which has nothing to remove, is not stopped."""
+    fw = Firewall(box_factory(), "nft")
+    fw.spec({"published_ports": mappings(1, host=8080, container=80)})
+    fw.converge()
+    fw.box.run(["nft", "add", "rule", "ip", "filter", "FORWARD", "log", "prefix", "x"], check=True)
+    fw.spec({"bridge": {"name": "none"}})
+    down = fw.box.reconcile("down", "SPEC")
+    assert down.returncode == 1, down.stdout
+    assert UNREADABLE in down.stderr
+    assert "Nothing of dockyard's is left" not in down.stdout
+    assert "Nothing to remove of what dockyard could read; the errors above say the rest." in (
+        down.stdout
+    )
+    assert fw.box.reconcile("SPEC").returncode == 0

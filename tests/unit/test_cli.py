@@ -612,6 +612,17 @@ def test_down_says_why_each_thing_goes_and_not_where_it_stood() -> None:
     assert down_line(Plan(changes=[state])) == (
         "Nothing of dockyard's is left on this host (its state directory aside)."
     )
+    unreadable = Note("iptables", "error", "iptables-nft-save cannot show ...")
+    assert down_line(Plan(changes=[state], notes=[unreadable])) == (
+        "Nothing to remove of what dockyard could read; the errors above say the rest."
+    )
+    # Networking off and a table that cannot be read: `down` says so instead of nothing.
+    off = Seen()
+    off.add("iptables", IptablesObserved(None, "networking is disabled", unreadable="why"))
+    assert Iptables().teardown(load_text("version: 1\n"), off) == (
+        [],
+        [Note("iptables", "error", "why")],
+    )
 
 
 def test_the_watch_tells_drift_when_it_appears_and_when_it_clears() -> None:

@@ -41,6 +41,9 @@ class IptablesObserved:
     # Set when only some chains were read (a watch that knows what else is as it was):
     # table -> the chains read, those in `tables`.
     scope: dict[str, frozenset[str]] | None = None
+    # Networking off, and a table the save cannot show whole (`Unreadable`): why `down`
+    # cannot say what of dockyard's is left in it.
+    unreadable: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,17 +81,22 @@ def choose_backend(spec: Spec, texts: dict[str, str], linked: str | None) -> tup
     return None, "neither iptables-legacy-save nor iptables-nft-save is installed"
 
 
+class Unreadable(DockyardError):
+    """A table of dockyard's that the backend's save cannot show whole."""
+
+
 def _refuse_unreadable(backend: str, text: str) -> None:
-    """A table of dockyard's that the save could not show would be planned as empty: its
-    chains made again beside rules no read can see, and a commit that succeeds taken as the
-    state. Nothing is planned on it."""
+    """A table of dockyard's that the save could not show whole would be planned on what it
+    left out: chains made again beside chains and rules no read can see, rules left behind by
+    `down`, and a commit that succeeds taken as the state. Nothing is planned on it, and
+    nothing is said to be left when networking is off."""
     unreadable = [t for t in save.incompatible(text) if t in rules.TABLES]
     if unreadable:
         names = ", ".join(f"ip {t}" for t in unreadable)
-        raise DockyardError(
-            f"iptables-{backend}-save cannot show the nf_tables table {names}: it holds rules "
-            "written with `nft` that iptables cannot express, and dockyard does not write "
-            "beside rules it cannot read; remove them with `nft`, or set "
+        raise Unreadable(
+            f"iptables-{backend}-save cannot show the nf_tables table {names} whole: it holds "
+            "rules or chains written with `nft` that iptables cannot express, and dockyard "
+            "does not write beside what it cannot read; remove them with `nft`, or set "
             "network.iptables_backend: legacy"
         )
 
@@ -138,11 +146,13 @@ class Iptables:
             whole = got.scope is None and got.backend is not None
             self._read = (spec, got, self._read_token(spec)) if whole else None
             return got
-        except DockyardError:
+        except DockyardError as e:
             if spec.network.bridge.disabled:
                 # Networking is off: the rules are read only so that `down` can find old ones,
-                # and a host where they cannot be read has nothing to say here.
-                return IptablesObserved(None, "networking is disabled")
+                # and a host where they cannot be read has nothing to say here, but to `down`
+                # when what it cannot read may hold dockyard's.
+                unreadable = str(e) if isinstance(e, Unreadable) else ""
+                return IptablesObserved(None, "networking is disabled", unreadable=unreadable)
             raise
 
     def prepare(self, spec: Spec, seen: Seen) -> None:
@@ -422,6 +432,8 @@ class Iptables:
     def teardown(self, spec: Spec, seen: Seen) -> tuple[list[Change], list[Note]]:
         """`down`: every rule and chain of dockyard's goes; foreign ones stay."""
         got = seen[IptablesObserved]
+        if got.unreadable:
+            return [], [Note(self.name, "error", got.unreadable)]
         if got.backend is None:
             return [], []
         changes = [
