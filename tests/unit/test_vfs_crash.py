@@ -84,7 +84,9 @@ def test_killed_at_a_random_moment_then_finished_equals_never_killed(tmp_path: P
         *RICH_CHAIN[1:],
     ]
     spec, proc = host(tmp_path / "reference", big)
-    assert run(spec, proc) == 0
+    # How long the migration runs once its journal is written, on this machine now: the kills
+    # fall within that span, so that they land part way whatever the machine's speed.
+    span = _after_the_journal(start(spec, proc), tmp_path / "reference")
     want = state(tmp_path / "reference" / "docker")
     rng = random.Random(14)
     killed = 0
@@ -95,10 +97,20 @@ def test_killed_at_a_random_moment_then_finished_equals_never_killed(tmp_path: P
         p = start(spec, proc)
         while not journal.exists() and p.poll() is None:
             time.sleep(0.001)
-        time.sleep(rng.uniform(0, 0.6))
+        time.sleep(rng.uniform(0, 0.8 * span))
         p.send_signal(signal.SIGKILL)
         p.communicate()
         killed += p.returncode == -9  # not when it had finished already
         assert run(spec, proc) == 0
         assert state(base / "docker") == want, f"differs after kill {n}"
     assert killed >= 2
+
+
+def _after_the_journal(p: subprocess.Popen[bytes], base: Path) -> float:
+    journal = base / "docker" / ".dockyard-migration.journal"
+    while not journal.exists() and p.poll() is None:
+        time.sleep(0.001)
+    began = time.monotonic()
+    out, _ = p.communicate()
+    assert p.returncode == 0, out.decode()
+    return time.monotonic() - began
