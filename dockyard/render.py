@@ -101,6 +101,7 @@ def change_lines(change: Change, style: Style, hidden: Iterable[str] = ()) -> li
 # the undo of a failed down still puts it back there.
 HIDDEN_IN_TEARDOWN = ("position",)
 NOTHING_LEFT = "Nothing of dockyard's is left on this host."
+STOPPED = "No changes planned: the errors above stop the run."
 UNSEEN_LEFT = "Nothing to remove of what dockyard could read; the errors above say the rest."
 
 
@@ -175,6 +176,8 @@ def plan_text(plan: Plan, order: Iterable[str], style: Style, teardown: bool = F
         lines.append(down_line(plan))
     elif plan.changes:
         lines.append(summary_line(plan))
+    elif plan.errors:
+        lines.append(STOPPED)
     elif not plan.drift:
         lines.append("No changes. The host matches the spec.")
     if plan.drift:

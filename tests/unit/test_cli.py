@@ -616,6 +616,9 @@ def test_down_says_why_each_thing_goes_and_not_where_it_stood() -> None:
     assert down_line(Plan(changes=[state], notes=[unreadable])) == (
         "Nothing to remove of what dockyard could read; the errors above say the rest."
     )
+    plain = plan_text(Plan(notes=[unreadable]), ["iptables"], Style(colour=False))
+    assert plain.endswith("\nNo changes planned: the errors above stop the run.\n")
+    assert "matches the spec" not in plain
     # Networking off and a table that cannot be read: `down` says so instead of nothing.
     off = Seen()
     off.add("iptables", IptablesObserved(None, "networking is disabled", unreadable="why"))
