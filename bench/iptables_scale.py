@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from devtools.sandbox import Sandbox, sandbox
+from dockyard.reconcilers.iptables import save
 
 SCALES = [int(n) for n in os.environ.get("BENCH_SCALE", "0,1000,10000,100000").split(",")]
 GOAL_FULL, GOAL_NOOP, GOAL_ONE = 2.0, 2.0, 0.5
@@ -120,16 +121,12 @@ def _one_change_by_hand(box: Sandbox, saved: Path, index: int) -> float:
     work for a rule with another port), nat's restore beside filter's, as dockyard commits.
     With a save before it, the floor of a one-change run on legacy xtables: the kernel hands
     over and takes back whole tables."""
+    tables = save.parse(saved.read_text())
     scripts = []
     for table, chains in (("nat", ("DOCKYARD", "DOCKYARD-HAIRPIN")), ("filter", ("DOCKYARD",))):
         lines = [f"*{table}"]
         for chain in chains:
-            rules = [
-                line.removeprefix(f"-A {chain} ")
-                for line in _table(saved.read_text(), table)
-                if line.startswith(f"-A {chain} ")
-            ]
-            rule = rules[index]
+            rule = tables[table].rules[chain][index]
             lines += [f"-D {chain} {rule}", f"-I {chain} {index + 1} {rule}"]
         scripts.append("\n".join([*lines, "COMMIT", ""]).encode())
     started = time.perf_counter()
@@ -148,11 +145,6 @@ def _one_change_by_hand(box: Sandbox, saved: Path, index: int) -> float:
     if any(proc.wait() != 0 for proc in procs):
         raise SystemExit("iptables-legacy-restore failed")
     return time.perf_counter() - started
-
-
-def _table(saved: str, table: str) -> list[str]:
-    start = saved.index(f"*{table}\n")
-    return saved[start : saved.index("\nCOMMIT\n", start)].splitlines()
 
 
 def main() -> int:
