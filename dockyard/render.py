@@ -73,7 +73,7 @@ def _lines_block(old: list[str], new: list[str]) -> list[str]:
 
 
 def _first(mark: str, lines: list[str]) -> list[str]:
-    out = [f"  {mark} {line}" for line in lines[:LINES_SHOWN]]
+    out = [f"  {mark} {one_line(line)}" for line in lines[:LINES_SHOWN]]
     if len(lines) > LINES_SHOWN:
         out.append(f"  {mark} ... {len(lines) - LINES_SHOWN:,} more")
     return out
@@ -92,8 +92,15 @@ def _text_block(label: str, old: Any, new: Any) -> list[str]:
     return [label.rstrip(), *(f"  {line}" for line in list(diff)[2:])]
 
 
+def one_line(text: str) -> str:
+    """A name shown on its line: a newline in it (a rule's comment can hold one) as `\\n`, so
+    that it cannot pass for a line of the plan."""
+    return text.replace("\n", "\\n") if "\n" in text else text
+
+
 def change_lines(change: Change, style: Style, hidden: Iterable[str] = ()) -> list[str]:
-    head = f"  {style.paint(change.symbol, change.symbol)} {change.resource}  ({change.reason})"
+    symbol = style.paint(change.symbol, change.symbol)
+    head = f"  {symbol} {one_line(change.resource)}  ({change.reason})"
     return [head, *(f"      {line}" for line in _attributes(change, hidden))]
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from devtools.sandbox import Sandbox
-from dockyard.reconcilers.iptables import rules
+from dockyard.reconcilers.iptables import rules, save
 from dockyard.spec import Spec
 
 pytestmark = pytest.mark.root
@@ -580,8 +580,7 @@ def test_a_hand_rule_in_our_chain_is_removed_whatever_its_comment(
     """A rule put by hand into DOCKYARD is drift that apply removes, whatever bytes its comment
     holds: not UTF-8 (read as they are and written back so), or a line separator other than
     a newline (iptables-restore reads lines at newlines only). A reviewer's test; a comment
-    with a newline in it is not here: iptables-save prints it as it is, and no text reading
-    can tell it from two lines (noted in the README)."""
+    with a newline in it has tests of its own below."""
     fw.spec(
         {
             "published_ports": [
@@ -612,6 +611,55 @@ def test_a_hand_rule_in_our_chain_is_removed_whatever_its_comment(
     result = fw.box.reconcile("SPEC")
     assert result.returncode == 0, result.stdout + result.stderr
     assert _dockyard_nat(fw) == clean
+    assert fw.plan()[0] == 0
+
+
+def _own_nat(fw: Firewall) -> list[str]:
+    """The rules of nat's DOCKYARD chain as dockyard reads them, in any order."""
+    argv = ["ip", "netns", "exec", fw.box.ns, f"iptables-{fw.backend}-save", "-t", "nat"]
+    out = subprocess.run(argv, capture_output=True, check=True, text=True).stdout
+    return sorted(save.parse(out)["nat"].rules["DOCKYARD"])
+
+
+def test_a_hand_rule_whose_comment_forges_a_wanted_rule_is_removed(fw: Firewall) -> None:
+    """A comment holding newlines is printed over several lines, and a line of it can be a
+    wanted rule, word for word. Here that rule itself is gone: read line by line, the chain
+    would look whole, and the hand rule's first line could not be named to delete it (every
+    run failed). Read as one rule, the hand rule goes (the chain is flushed and written
+    again), the wanted rule is back, the plan shows the newlines as `\\n`, and a second run
+    changes nothing."""
+    port = {"host_port": 8080, "container_ip": "172.17.0.2", "container_port": 80}
+    fw.spec({"published_ports": [port]})
+    fw.converge()
+    clean = _own_nat(fw)
+    wanted = next(line for line in clean if "--dport 8080" in line)
+    fw.iptables("-t", "nat", "-D", "DOCKYARD", *wanted.split())
+    forged = f"x\n-A DOCKYARD {wanted}\ny"
+    hand = ["-p", "tcp", "--dport", "9", "-m", "comment", "--comment", forged, "-j", "RETURN"]
+    fw.iptables("-t", "nat", "-A", "DOCKYARD", *hand)
+    assert f"\n-A DOCKYARD {wanted}\n" in _dockyard_nat(fw).decode() + "\n"
+    code, shown = fw.plan()
+    assert code == 2
+    assert f"\\n-A DOCKYARD {wanted}\\ny" in shown
+    assert not any(line.startswith("-A ") for line in shown.splitlines())
+    fw.converge()
+    assert _own_nat(fw) == clean
+    assert fw.plan()[0] == 0
+
+
+def test_a_foreign_rule_over_three_lines_keeps_its_place_and_ours_theirs(fw: Firewall) -> None:
+    """A foreign rule in FORWARD whose comment holds a line that reads as a jump to
+    DOCKER-USER: taken for a rule, that line would be a barrier that dockyard's rules go
+    below, one place further down than the chain has (the commit failed). Read as one rule,
+    it is no barrier: dockyard's rules go on top, in their order, and it stays whole below."""
+    comment = "a\n-A FORWARD -j DOCKER-USER\nb"
+    fw.iptables("-N", "DOCKER-USER")
+    fw.iptables("-A", "FORWARD", "-m", "comment", "--comment", comment, "-j", "ACCEPT")
+    fw.converge()
+    out = fw.box.run([f"iptables-{fw.backend}-save", "-t", "filter"], check=True).stdout
+    foreign = f'\n-A FORWARD -m comment --comment "{comment}" -j ACCEPT\nCOMMIT\n'
+    assert foreign in out
+    assert fw.rules("filter", ours=True) == DOCKER_RULES["filter"]
     assert fw.plan()[0] == 0
 
 

@@ -188,7 +188,9 @@ def unordered(
         missing = [line for line in want if line in absent]
     else:
         missing = list(dict.fromkeys(line for line in want if line in absent))
-    if len(doomed) > BULK or len(missing) > BULK:
+    if len(doomed) > BULK or len(missing) > BULK or any("\n" in line for _, line, _ in doomed):
+        # A rule over two lines (a comment holding a newline) cannot be named to `-D`: the
+        # chain, dockyard's alone, is flushed and written again.
         yield _rewrite(table, chain, current, missing, doomed)
         return
     for index, line, why in reversed(doomed):
@@ -441,6 +443,9 @@ def _chain_after(chain: str, current: Sequence[str], changes: list[Change]) -> S
             return Lines(block, current.prefix)
     text = current.block if isinstance(current, Lines) else None
     lines = None if text is not None else list(current)
+    # A rule over lines (a comment holding a newline) is only ever read into a list (save.py):
+    # a block would split it.
+    over_lines = lines is not None and any("\n" in line for line in lines)
     for change in changes:
         line = change.name.split(" ", 2)[2] if change.kind == "rule" else ""
         if change.kind == "rules":
@@ -465,7 +470,7 @@ def _chain_after(chain: str, current: Sequence[str], changes: list[Change]) -> S
             return None
     if text is not None:
         return Lines(text, f"-A {chain} ")
-    return Lines.of(chain, lines or [])
+    return (lines or []) if over_lines else Lines.of(chain, lines or [])
 
 
 def _edited(block: str, prefix: str, change: Change, line: str) -> str | None:

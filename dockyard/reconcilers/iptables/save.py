@@ -7,7 +7,7 @@ string search, not a parse of every match.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -51,6 +51,8 @@ class Lines(Sequence[str]):
         return self.block[len(self.prefix) :].split("\n" + self.prefix) if self.block else []
 
     def __len__(self) -> int:
+        if self._lines is not None:
+            return len(self._lines)
         return self.block.count("\n") + 1 if self.block else 0
 
     @overload
@@ -110,6 +112,8 @@ def incompatible(text: str) -> list[str]:
 
 def parse(text: str) -> dict[str, Table]:
     """Tables, their chains in order, and each chain's rule lines without `-A CHAIN `."""
+    if _open_quote(text):
+        return _by_lines(text)
     tables: dict[str, Table] = {}
     at = 0
     while (star := _line_start(text, "*", at)) >= 0:
@@ -162,13 +166,76 @@ def _blocks(text: str, lo: int, hi: int) -> Table | None:
     return table if not text[first:end].strip() else None
 
 
+def _string_end(text: str, at: int) -> int:
+    """Where the string iptables quoted from `at` (its `"`) ends: the index of its closing
+    `"`, or -1. Inside, `"`, `\\` and `'` are escaped with a backslash (xtables_save_string)."""
+    close = text.find('"', at + 1)
+    while close >= 0:
+        escapes = close - 1
+        while text[escapes] == "\\":
+            escapes -= 1
+        if (close - 1 - escapes) % 2 == 0:
+            return close
+        close = text.find('"', close + 1)
+    return -1
+
+
+def _open_quote(text: str, across_lines: bool = False) -> bool:
+    """Whether a quoted string in `text` is not closed on its line (a comment holding a
+    newline, which the tools print as it is: its rule goes on over the next line, whatever
+    that looks like); with `across_lines`, whether one is not closed at all. Each string found
+    in C: a save holds few, and dockyard's own chains none."""
+    at = text.find('"')
+    while at >= 0:
+        end = _string_end(text, at)
+        if end < 0 or (not across_lines and text.find("\n", at, end) >= 0):
+            return True
+        at = text.find('"', end + 1)
+    return False
+
+
+def _logical(text: str) -> Iterator[str]:
+    """The lines of iptables-save or `-S` output, a rule whose quoted string holds a newline
+    given whole, its lines joined again by that newline."""
+    lines = iter(text.split("\n"))  # as iptables-restore reads: not at \r, \x85 or U+2028
+    for line in lines:
+        while '"' in line and _open_quote(line, across_lines=True):
+            more = next(lines, None)
+            if more is None:
+                break
+            line += "\n" + more
+        yield line
+
+
+def _by_lines(text: str) -> dict[str, Table]:
+    """`parse` for a text where a rule goes on over lines: each line read, none searched for."""
+    tables: dict[str, Table] = {}
+    name: str | None = None
+    body: list[str] = []
+    for line in _logical(text):
+        if name is None:
+            if line[:1] == "*":
+                name, body = line[1:].strip(), []
+        elif line == "COMMIT":
+            tables[name], name = _table_of(body), None
+        else:
+            body.append(line)
+    if name is not None:
+        tables[name] = _table_of(body)
+    return tables
+
+
 def _lines(body: str) -> Table:
+    return _table_of(_logical(body))
+
+
+def _table_of(text_lines: Iterable[str]) -> Table:
     table = Table()
     found: dict[str, list[str]] = {}
     # Rules of one chain come together: keep the chain's list at hand instead of a lookup each.
     chain: str = ""
     lines: list[str] | None = None
-    for line in body.split("\n"):  # as iptables-restore reads: not at \r, \x85 or U+2028
+    for line in text_lines:
         if line[:3] == "-A ":
             name, _, rule = line[3:].partition(" ")
             if name != chain or lines is None:
@@ -185,13 +252,17 @@ def _lines(body: str) -> Table:
 def listed(text: str, chain: str) -> list[str]:
     """The rule lines of `chain` in `iptables -S CHAIN` output, without `-A CHAIN `."""
     prefix = f"-A {chain} "
-    return [line[len(prefix) :] for line in text.split("\n") if line.startswith(prefix)]
+    lines = _logical(text) if _open_quote(text) else text.split("\n")
+    return [line[len(prefix) :] for line in lines if line.startswith(prefix)]
 
 
 def owned_tag(rule: str) -> str | None:
     """The `dockyard:<hash>` comment of a rule, or None for a rule that is not dockyard's.
     Only a tag as dockyard writes it (16 hex digits) counts: a comment of the user's that
-    happens to start with `dockyard:` is not one."""
+    happens to start with `dockyard:` is not one, nor a rule over two lines (dockyard writes
+    none: its text could not be written back to name it)."""
+    if "\n" in rule:
+        return None
     at = rule.find(_MARK)
     while at >= 0:
         start = at + len(_MARK) - len(TAG)
