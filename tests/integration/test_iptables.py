@@ -204,6 +204,35 @@ def test_one_changed_mapping_touches_only_its_rules_and_keeps_the_spec_order(
     assert fw.plan()[0] == 0
 
 
+@pytest.mark.skipif("nft" not in BACKENDS, reason="needs iptables-nft")
+def test_on_nft_one_changed_mapping_in_a_large_chain_writes_it_again(box_factory: Any) -> None:
+    """iptables-nft reads a whole chain to delete a rule by its text: past BULK rules, each of
+    dockyard's chains that loses a rule is flushed and written again in one commit, in the
+    spec's order, and the next run finds nothing to do."""
+    fw = Firewall(box_factory(), "nft")
+    ports = mappings(60, host=8000, container=1000)
+    fw.spec({"published_ports": ports})
+    fw.converge()
+    ports[30] = {**ports[30], "container_port": 9999}
+    fw.spec({"published_ports": ports})
+    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    assert [(c["resource"], c["action"], c["reason"]) for c in doc["changes"]] == [
+        (f"rules {table} {chain}", "update", "1 missing, 1 not in the spec")
+        for table, chain in (
+            ("nat", "DOCKYARD"),
+            ("nat", "DOCKYARD-HAIRPIN"),
+            ("filter", "DOCKYARD"),
+        )
+    ]
+    fw.converge()
+    spec = Spec.model_validate(yaml.safe_load(fw.box.spec_path.read_text()))
+    own = rules.wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
+    for (table, chain), lines in own.items():
+        held = [r for r in fw.save(table) if r.startswith(f"-A {chain} ")]
+        assert held == [f"-A {chain} {line}" for line in lines], chain
+    assert fw.plan()[0] == 0
+
+
 def test_bridge_none_installs_nothing(fw: Firewall) -> None:
     fw.box.write_spec({"version": 1, "network": {"bridge": {"name": "none"}}})
     fw.converge()

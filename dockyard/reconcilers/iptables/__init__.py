@@ -358,7 +358,11 @@ class Iptables:
         for table in rules.TABLES:
             only = None if got.scope is None else got.scope.get(table, frozenset())
             if only is None or only:
-                changes.extend(diff.install(table, got.tables.get(table, {}), want, live, only))
+                chains = got.tables.get(table, {})
+                nft = got.backend == "nft"
+                changes.extend(
+                    diff.install(table, chains, want, live, only, deletes_read_chain=nft)
+                )
         return changes
 
     def _wanted(
