@@ -41,7 +41,7 @@ from typing import Any
 from dockyard.spec import kept, limits, rules
 from dockyard.spec.model import Network, Spec
 from dockyard.spec.reading import _has_control
-from dockyard.state import safepath
+from dockyard.state import cachedir, safepath
 
 PATH = ("network", "published_ports")
 # At most this share of the file (and at least MIN_REGION bytes) is read as changed entries;
@@ -275,12 +275,12 @@ def _common(limit: int, same: Callable[[int, int], bool]) -> int:
 
 def _stored() -> tuple[bytes, Items] | None:
     """The newest kept spec's bytes and where its published ports stand, checked."""
-    where = kept.directory()
+    where = cachedir.directory()
     if where is None:
         return None
     tree = safepath.Tree(where)
     try:
-        if not kept.private(tree.stat(""), "directory") or not kept.private(
+        if not cachedir.private(tree.stat(""), "directory") or not cachedir.private(
             tree.stat(BASE), "file"
         ):
             return None
@@ -300,7 +300,7 @@ def from_kept(raw: bytes) -> tuple[Spec, Items] | None:
     """The spec in `raw` made from the newest kept one (`derive`), or None. Where the change
     lies is found before the kept spec is unpickled (about 60 ms at 100,000 ports): a spec
     changed outside its published ports is read whole without that cost."""
-    if len(raw) < kept.FROM or kept.directory() is None:
+    if len(raw) < kept.FROM or cachedir.directory() is None:
         return None
     stored = _stored()
     if stored is None or not _within_entries(*stored, raw):
@@ -320,14 +320,14 @@ def _within_entries(old: bytes, items: Items, raw: bytes) -> bool:
 def keep_base(raw: bytes, spec: Spec, items: Items | None, yaml_rs_read: bool = True) -> None:
     """Keep `raw` as the spec to start from next time (on the thread `kept.put` writes on).
     `items` is None when the whole file was read: they are found here, if yaml-rs read it."""
-    where = kept.directory()
+    where = cachedir.directory()
     if where is None or len(raw) < kept.FROM:
         return
     if items is None and yaml_rs_read:
         items = items_of(raw, spec)
     with contextlib.suppress(OSError, ValueError, safepath.Unsafe):
         tree = safepath.Tree(where)
-        if not kept.private(tree.stat(""), "directory"):
+        if not cachedir.private(tree.stat(""), "directory"):
             return
         if items is None:  # the one kept before must not stand for this one
             tree.unlink(BASE)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
 import pickle
 import sys
 from collections.abc import Callable
@@ -28,22 +27,13 @@ from pathlib import Path
 from dockyard import background
 from dockyard.spec.model import Spec
 from dockyard.state import safepath
+from dockyard.state.cachedir import directory, private
 
 FROM = 256 << 10  # about 2,500 published ports
 KEEP = 4  # the newest specs kept; older files are removed when a new one is written
 _MAGIC = b"dockyard-spec-1\n"
 _DIGEST = hashlib.sha256().digest_size
 _SUFFIX = ".spec"
-
-
-def directory() -> Path | None:
-    configured = os.environ.get("DOCKYARD_CACHE_DIR")
-    if configured is not None:
-        return Path(configured) if configured else None
-    if os.geteuid() == 0:
-        return Path("/var/cache/dockyard")
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return Path(base) / "dockyard"
 
 
 def get(raw: bytes) -> Spec | None:
@@ -110,15 +100,6 @@ def _prune(tree: safepath.Tree, newest: str) -> None:
     kept.sort(key=lambda n: tree.stat(n).mtime, reverse=True)
     for old in kept[KEEP - 1 :]:
         tree.unlink(old)
-
-
-def private(entry: safepath.Entry, kind: str) -> bool:
-    return (
-        entry.kind == kind
-        and entry.uid == os.geteuid()
-        and not entry.mode & 0o077
-        and (kind != "file" or entry.nlink == 1)
-    )
 
 
 def _name(raw: bytes) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from dockyard.state import netfilter
+from dockyard.state import cachedir, netfilter
 from dockyard.state.scratch import scratch
 from dockyard.state.scratch import text as scratch_text
 
@@ -85,6 +85,15 @@ def take(backend: str) -> _Early | None:
     return _ahead.pop(backend, None)
 
 
+# A read kept from an earlier run (tables_kept) that stood for the tables when this run
+# began, instead of a read started ahead: backend -> (its token, its text).
+_kept: dict[str, tuple[object, str]] = {}
+
+
+def take_kept(backend: str) -> tuple[object, str] | None:
+    return _kept.pop(backend, None)
+
+
 def still_reading() -> bool:
     """Whether a read started ahead is still running: the run would wait for it."""
     return any(early.proc.poll() is None for early in _ahead.values())
@@ -120,8 +129,12 @@ def reading_ahead(spec: str | None = None) -> Iterator[None]:
                 continue
             if not available(backend) or might_load_module(_MODULE[backend]):
                 continue
-            out = files.enter_context(scratch())
             before = token_or_unknown(backend)
+            kept = _kept_read(before) if backend == "nft" else None
+            if kept is not None:
+                _kept[backend] = (before, kept)
+                continue
+            out = files.enter_context(scratch())
             try:
                 proc = subprocess.Popen(
                     [f"iptables-{backend}-save"],
@@ -135,10 +148,23 @@ def reading_ahead(spec: str | None = None) -> Iterator[None]:
         try:
             yield
         finally:
+            _kept.clear()
             while _ahead:
                 early = _ahead.popitem()[1]
                 early.proc.kill()
                 early.proc.wait()
+
+
+def _kept_read(token: object) -> str | None:
+    """A read of nf_tables kept by an earlier run that stands for the tables at `token`
+    (tables_kept), looked for only when its file is there: that module's imports
+    (dataclasses among them) would otherwise come before the read starts."""
+    where = cachedir.directory()
+    if where is None or not (where / cachedir.TABLES_NFT).exists():
+        return None
+    from dockyard.state import tables_kept
+
+    return tables_kept.get(token, RULE_BYTES)
 
 
 _LARGEST = 64 << 20  # spec/limits.py's MAX_BYTES: the loader refuses a larger spec anyway

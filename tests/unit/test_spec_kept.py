@@ -16,6 +16,7 @@ import yaml
 from dockyard import background
 from dockyard.errors import SpecError
 from dockyard.spec import kept, loader
+from dockyard.state import cachedir
 
 PORTS = 4000  # about 400 KB of YAML: above kept.FROM
 
@@ -235,7 +236,7 @@ def test_where_specs_are_kept(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(os, "geteuid", lambda: euid)
-    where = kept.directory()
+    where = cachedir.directory()
     assert (str(where) if where else None) == expected
 
 

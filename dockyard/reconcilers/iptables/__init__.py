@@ -27,7 +27,7 @@ from dockyard.reconcilers.iptables import backends, diff, rules, save
 from dockyard.reconcilers.pidfile import PidFileObserved
 from dockyard.spec import Spec
 from dockyard.spec.rules import all_within
-from dockyard.state import netfilter, tables_ahead
+from dockyard.state import netfilter, tables_ahead, tables_kept
 from dockyard.state.host import Host
 
 WRITTEN = "iptables.written"  # in state_dir: touched before every commit of dockyard's
@@ -134,15 +134,20 @@ class Iptables:
         # The last observation that read every table, until a commit; and what the tables hold
         # after that commit, with their token then (`_expect`).
         self._read: tuple[Spec, IptablesObserved, Token] | None = None
+        # The text of the last whole read on nf_tables: what a commit told is kept from
+        # (`_expect`, tables_kept).
+        self._text: str | None = None
         self._expected: tuple[object, IptablesObserved] | None = None
 
     def observe(self, spec: Spec, host: Host) -> IptablesObserved:
         expected = self._expected
-        self._expected = self._read = None
+        self._expected = self._read = self._text = None
         if expected is not None and self._unchanged_since(spec, expected[0]):
             return expected[1]
         try:
             got = self._observe(spec, host.state_dir / WRITTEN)
+            if got.scope is not None:
+                self._text = None
             whole = got.scope is None and got.backend is not None
             self._read = (spec, got, self._read_token(spec)) if whole else None
             return got
@@ -184,6 +189,7 @@ class Iptables:
             return IptablesObserved(None, reason)
         if backend == "nft":  # iptables-legacy-save shows every table
             _refuse_unreadable(backend, texts[backend])
+            self._text = texts[backend]
         return IptablesObserved(backend, reason, _chains(texts[backend]))
 
     def _observe_chains(self, backend: str, scope: dict[str, frozenset[str]]) -> IptablesObserved:
@@ -209,6 +215,7 @@ class Iptables:
         read: tuple[Spec, IptablesObserved, Token] | None,
         changes: Sequence[Change],
         tokens: tuple[object, object] | None,
+        text: str | None = None,
     ) -> None:
         """After a commit of `changes` planned on `read`, what the next observation (the verify
         pass) would read back, when that follows from the read and the changes alone: the
@@ -216,7 +223,8 @@ class Iptables:
         changes only (`moved_by`; both under the xtables lock), and the changes wrote rules
         and made chains, nothing else (`diff.committed`). Kept with the token after the
         commit, it is taken instead of reading every table again (at 100,000 published ports
-        0.5-0.7 s) while the token stays."""
+        0.5-0.7 s) while the token stays. On nf_tables it is kept for later runs too, with
+        the read's `text` for the other tables (tables_kept)."""
         if read is None or tokens is None:
             return
         _, got, at_read = read
@@ -224,8 +232,12 @@ class Iptables:
         if before != at_read or not moved_by(before, after, got.backend, changes):
             return
         tables = diff.committed(got.tables, changes)
-        if tables is not None:
-            self._expected = (after, IptablesObserved(got.backend, got.backend_reason, tables))
+        if tables is None:
+            return
+        self._expected = (after, IptablesObserved(got.backend, got.backend_reason, tables))
+        if got.backend == "nft" and text is not None and isinstance(after, Token):
+            made = functools.partial(save.with_tables, text, tables)
+            tables_kept.put(after.nft, made, tables_ahead.RULE_BYTES)
 
     # Watch mode (base.Glancing).
 
@@ -259,7 +271,7 @@ class Iptables:
         the built-in chains, a handful, stay for a watch pass that reads only those. So does
         the last whole read, kept for a commit in the same pass: a pass that commits reads
         again."""
-        self._read = None
+        self._read = self._text = None
         memo = self._memo
         if memo is not None and memo.whole:
             kept = rules.Wanted(memo.wanted.builtin, {})
@@ -462,6 +474,7 @@ class Iptables:
     def apply_batch(self, changes: Sequence[Change], host: Host) -> None:
         """One atomic commit per table; a table that fails leaves the earlier ones committed."""
         read, self._read, self._expected = self._read, None, None
+        text, self._text = self._text, None
         if self.backend is None:
             raise DockyardError("no iptables backend was observed")
         writer = backends.Restore(
@@ -489,7 +502,7 @@ class Iptables:
             why = "; ".join(str(e) for e in failed if e.table not in committed)
             raise PartiallyApplied(why, done)
         if not failed:  # a table committed again after another writer's: read it back
-            self._expect(read, changes, writer.tokens)
+            self._expect(read, changes, writer.tokens, text)
 
 
 @dataclass(frozen=True)

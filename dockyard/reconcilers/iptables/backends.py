@@ -24,11 +24,11 @@ from pathlib import Path
 
 from dockyard import background
 from dockyard.errors import DockyardError
-from dockyard.state import bootfacts, netfilter
+from dockyard.state import bootfacts, netfilter, tables_kept
 from dockyard.state.safepath import Tree
 from dockyard.state.scratch import scratch
 from dockyard.state.scratch import text as scratch_text
-from dockyard.state.tables_ahead import RULE_BYTES, UNKNOWN, take, token_or_unknown
+from dockyard.state.tables_ahead import RULE_BYTES, UNKNOWN, take, take_kept, token_or_unknown
 
 DEFAULT_LOCK = "/run/xtables.lock"
 
@@ -59,7 +59,9 @@ def save(backend: str, written: Path | None = None) -> str:
     """The backend's tables as `iptables-<backend>-save` prints them. A read started ahead
     (`reading_ahead`) is taken instead when `written`, the stamp dockyard touches before and
     after each commit, shows that no commit of dockyard's can have happened since that read
-    began."""
+    began. On nf_tables, a read kept from an earlier run at the generation the tables still
+    have is taken instead of reading (`tables_kept`), and a read during which the generation
+    did not move is kept."""
     early = take(backend)
     if early is not None:
         if early.proc.poll() is None:  # still reading: a real wait
@@ -68,8 +70,16 @@ def save(backend: str, written: Path | None = None) -> str:
         fresh = written is not None and _untouched_since(written, early.began, early.began_ns)
         if text is not None and fresh:
             _read_token[backend] = early.token
+            _keep(backend, early.token, text)
             return text
-    _read_token[backend] = token_or_unknown(backend)
+    before = token_or_unknown(backend)
+    _read_token[backend] = before
+    if backend == "nft":
+        kept = take_kept(backend)
+        text = kept[1] if kept is not None and kept[0] == before else None
+        text = text if text is not None else tables_kept.get(before, RULE_BYTES)
+        if text is not None:
+            return text
     if backend == "legacy":
         names = netfilter.legacy_tables()
         text = _side_by_side(names) if names is not None and len(names) > 1 else None
@@ -84,7 +94,16 @@ def save(backend: str, written: Path | None = None) -> str:
     if result.returncode != 0:
         why = result.stderr.decode(errors="replace").strip()
         raise DockyardError(f"iptables-{backend}-save failed: {why}")
-    return result.stdout.decode(errors=RULE_BYTES)
+    text = result.stdout.decode(errors=RULE_BYTES)
+    _keep(backend, before, text)
+    return text
+
+
+def _keep(backend: str, before: object, text: str) -> None:
+    """Keep a read of nf_tables when its generation did not move while it ran (`before`, the
+    token from just before it began, is the token now)."""
+    if backend == "nft" and len(text) >= tables_kept.FROM and token_or_unknown(backend) == before:
+        tables_kept.put(before, text, RULE_BYTES)
 
 
 # The token each backend had just before the read `save` last returned began.

@@ -7,7 +7,7 @@ string search, not a parse of every match.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -127,6 +127,36 @@ def parse(text: str) -> dict[str, Table]:
         tables[text[star + 1 : name_end].strip()] = found
         at = end + 1
     return tables
+
+
+def with_tables(text: str, tables: Mapping[str, Mapping[str, Sequence[str]]]) -> str | None:
+    """`text` (iptables-save output) with the tables named in `tables` as it holds them, the
+    others as they were, in the layout `parse` reads (chain counters and comments left out):
+    what a read would give after a commit that changed only those. None for a text where a
+    rule goes on over lines (its sections are not cut by searching)."""
+    if _open_quote(text):
+        return None
+    out: list[str] = []
+    at = 0
+    while (star := _line_start(text, "*", at)) >= 0:
+        name_end = text.find("\n", star)
+        if name_end < 0:
+            break
+        close = text.find("\nCOMMIT\n", name_end)
+        at = len(text) if close < 0 else close + len("\nCOMMIT\n")
+        if text[star + 1 : name_end].strip() not in tables:
+            out.append(text[star:at] if text.endswith("\n", star, at) else text[star:at] + "\n")
+    for name, chains in tables.items():
+        out.append(f"*{name}\n")
+        out.extend(f":{chain} - [0:0]\n" for chain in chains)
+        for chain, lines in chains.items():
+            prefix = f"-A {chain} "
+            held = lines.block if isinstance(lines, Lines) and lines.prefix == prefix else None
+            body = held if held is not None else block(chain, list(lines))
+            if body:
+                out.append(body + "\n")
+        out.append("COMMIT\n")
+    return "".join(out)
 
 
 def _line_start(text: str, mark: str, at: int) -> int:
