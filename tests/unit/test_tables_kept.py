@@ -136,3 +136,18 @@ def test_a_commit_told_is_kept_as_a_read_would_give_it() -> None:
         assert {c: list(r) for c, r in parsed[table].rules.items()} == {
             c: list(r) for c, r in chains.items()
         }
+
+
+def test_only_a_read_of_nf_tables_during_which_the_generation_stayed_is_kept(
+    monkeypatch: pytest.MonkeyPatch, place: Path
+) -> None:
+    from dockyard.reconcilers.iptables import backends
+
+    monkeypatch.setattr(backends, "token_or_unknown", lambda backend: 8)
+    backends._keep("nft", 7, TEXT)  # the generation moved while it read
+    backends._keep("legacy", 8, TEXT)  # no generation: never kept
+    background.finish()
+    assert not (place / tables_kept.NAME).exists()
+    backends._keep("nft", 8, TEXT)
+    background.finish()
+    assert tables_kept.get(8, RULE_BYTES) == TEXT
