@@ -180,22 +180,20 @@ def mappings(n: int, host: int, container: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_one_changed_mapping_touches_only_its_rules_and_keeps_the_spec_order(
-    fw: Firewall,
-) -> None:
-    """Its DNAT, its ACCEPT and its hairpin MASQUERADE, each one delete and one insert where
-    the spec has them, not at the end: the kernel's chains stay the wanted blocks, which the
-    next run compares as one string each."""
-    ports = mappings(20, host=8000, container=1000)
+def _plan_one_changed_mapping(fw: Firewall, count: int, index: int) -> dict[str, Any]:
+    """`count` mappings converged, then mapping `index` sent to another container port: the
+    plan, as JSON."""
+    ports = mappings(count, host=8000, container=1000)
     fw.spec({"published_ports": ports})
     fw.converge()
-    ports[7] = {**ports[7], "container_port": 9999}
+    ports[index] = {**ports[index], "container_port": 9999}
     fw.spec({"published_ports": ports})
-    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
-    assert doc["summary"] == {"create": 3, "update": 0, "delete": 3}
-    placed = [(c["action"], c["before"] or c["after"]) for c in doc["changes"]]
-    assert placed == [("delete", {"position": 8}), ("create", {"position": 8})] * 3
-    fw.converge()
+    doc: dict[str, Any] = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    return doc
+
+
+def _holds_the_spec_in_order(fw: Firewall) -> None:
+    """dockyard's own chains hold the spec's rules in its order, and nothing is left to do."""
     spec = Spec.model_validate(yaml.safe_load(fw.box.spec_path.read_text()))
     own = rules.wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
     for (table, chain), lines in own.items():
@@ -204,18 +202,27 @@ def test_one_changed_mapping_touches_only_its_rules_and_keeps_the_spec_order(
     assert fw.plan()[0] == 0
 
 
+def test_one_changed_mapping_touches_only_its_rules_and_keeps_the_spec_order(
+    fw: Firewall,
+) -> None:
+    """Its DNAT, its ACCEPT and its hairpin MASQUERADE, each one delete and one insert where
+    the spec has them, not at the end: the kernel's chains stay the wanted blocks, which the
+    next run compares as one string each."""
+    doc = _plan_one_changed_mapping(fw, 20, 7)
+    assert doc["summary"] == {"create": 3, "update": 0, "delete": 3}
+    placed = [(c["action"], c["before"] or c["after"]) for c in doc["changes"]]
+    assert placed == [("delete", {"position": 8}), ("create", {"position": 8})] * 3
+    fw.converge()
+    _holds_the_spec_in_order(fw)
+
+
 @pytest.mark.skipif("nft" not in BACKENDS, reason="needs iptables-nft")
 def test_on_nft_one_changed_mapping_in_a_large_chain_writes_it_again(box_factory: Any) -> None:
     """iptables-nft reads a whole chain to delete a rule by its text: past BULK rules, each of
     dockyard's chains that loses a rule is flushed and written again in one commit, in the
     spec's order, and the next run finds nothing to do."""
     fw = Firewall(box_factory(), "nft")
-    ports = mappings(60, host=8000, container=1000)
-    fw.spec({"published_ports": ports})
-    fw.converge()
-    ports[30] = {**ports[30], "container_port": 9999}
-    fw.spec({"published_ports": ports})
-    doc = json.loads(fw.box.reconcile("plan", "SPEC", "-o", "json").stdout)
+    doc = _plan_one_changed_mapping(fw, 60, 30)
     assert [(c["resource"], c["action"], c["reason"]) for c in doc["changes"]] == [
         (f"rules {table} {chain}", "update", "1 missing, 1 not in the spec")
         for table, chain in (
@@ -225,12 +232,7 @@ def test_on_nft_one_changed_mapping_in_a_large_chain_writes_it_again(box_factory
         )
     ]
     fw.converge()
-    spec = Spec.model_validate(yaml.safe_load(fw.box.spec_path.read_text()))
-    own = rules.wanted(spec, ipaddress.IPv4Network("172.17.0.0/16")).own
-    for (table, chain), lines in own.items():
-        held = [r for r in fw.save(table) if r.startswith(f"-A {chain} ")]
-        assert held == [f"-A {chain} {line}" for line in lines], chain
-    assert fw.plan()[0] == 0
+    _holds_the_spec_in_order(fw)
 
 
 def test_bridge_none_installs_nothing(fw: Firewall) -> None:

@@ -115,18 +115,24 @@ def parse(text: str) -> dict[str, Table]:
     if _open_quote(text):
         return _by_lines(text)
     tables: dict[str, Table] = {}
+    for name, _, name_end, end in _sections(text):
+        lo, hi = name_end + 1, min(end + 1, len(text))
+        tables[name] = _blocks(text, lo, hi) or _lines(text[lo:hi])
+    return tables
+
+
+def _sections(text: str) -> Iterator[tuple[str, int, int, int]]:
+    """Each table of a save: its name, where its `*name` line starts and ends, and where its
+    `COMMIT` line's newline before it is (the text's end when it has none)."""
     at = 0
     while (star := _line_start(text, "*", at)) >= 0:
         name_end = text.find("\n", star)
         if name_end < 0:
-            break
+            return
         end = text.find("\nCOMMIT\n", name_end)
         end = len(text) if end < 0 else end
-        lo, hi = name_end + 1, min(end + 1, len(text))
-        found = _blocks(text, lo, hi) or _lines(text[lo:hi])
-        tables[text[star + 1 : name_end].strip()] = found
+        yield text[star + 1 : name_end].strip(), star, name_end, end
         at = end + 1
-    return tables
 
 
 def with_tables(text: str, tables: Mapping[str, Mapping[str, Sequence[str]]]) -> str | None:
@@ -137,15 +143,10 @@ def with_tables(text: str, tables: Mapping[str, Mapping[str, Sequence[str]]]) ->
     if _open_quote(text):
         return None
     out: list[str] = []
-    at = 0
-    while (star := _line_start(text, "*", at)) >= 0:
-        name_end = text.find("\n", star)
-        if name_end < 0:
-            break
-        close = text.find("\nCOMMIT\n", name_end)
-        at = len(text) if close < 0 else close + len("\nCOMMIT\n")
-        if text[star + 1 : name_end].strip() not in tables:
-            out.append(text[star:at] if text.endswith("\n", star, at) else text[star:at] + "\n")
+    for name, star, _, end in _sections(text):
+        if name not in tables:
+            section = text[star : min(end + len("\nCOMMIT\n"), len(text))]
+            out.append(section if section.endswith("\n") else section + "\n")
     for name, chains in tables.items():
         out.append(f"*{name}\n")
         out.extend(f":{chain} - [0:0]\n" for chain in chains)
