@@ -34,8 +34,14 @@ NFNLGRP_NFTABLES = 7
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWCHAIN = 3
 NFT_MSG_GETCHAIN = 4
+NFT_MSG_NEWTABLE = 0
+NFT_MSG_GETTABLE = 1
 NFT_MSG_NEWGEN = 15
 NFT_MSG_GETGEN = 16
+NLM_F_DUMP = 0x300
+NFTA_TABLE_FLAGS = 2
+NFTA_TABLE_OWNER = 7
+NFT_TABLE_F_OWNER = 0x2
 NFTA_GEN_ID = 1
 NFTA_CHAIN_NAME = 3
 NLA_TYPE_MASK = 0x3FFF
@@ -180,6 +186,40 @@ def parse_generation(data: bytes) -> int:
             if found is not None:
                 return found
     raise OSError(0, "no generation in the kernel's answer")
+
+
+def parse_owned(data: bytes) -> bool | None:
+    """Whether the kernel's answer to a dump of the tables names one that a process owns
+    (`flags owner`): the kernel removes such a table when that process's socket closes,
+    without a commit and without moving the generation. None: the dump is not over yet."""
+    for kind, payload in messages(data):
+        if kind == NLMSG_ERROR:
+            code = -struct.unpack_from("=i", payload)[0] if len(payload) >= 4 else 0
+            if code:
+                raise OSError(code, os.strerror(code))
+        elif kind == NLMSG_DONE:
+            return False
+        elif kind == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE:
+            found = attributes(payload)
+            flags = found.get(NFTA_TABLE_FLAGS, b"\0\0\0\0")
+            owned = len(flags) == 4 and struct.unpack(">I", flags)[0] & NFT_TABLE_F_OWNER
+            if owned or NFTA_TABLE_OWNER in found:
+                return True
+    return None
+
+
+def nft_owned_table() -> bool:
+    """Whether any nf_tables table of this namespace, of any family, is owned by a process
+    (`parse_owned`). As `nft_generation`, only once nf_tables is loaded."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER) as s:
+        s.settimeout(2.0)
+        s.bind((0, 0))
+        kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE
+        request = _request(kind, 1)
+        s.send(request[:6] + struct.pack("=H", NLM_F_REQUEST | NLM_F_DUMP) + request[8:])
+        while (owned := parse_owned(s.recv(65536))) is None:
+            pass
+        return owned
 
 
 def nft_generation() -> int:

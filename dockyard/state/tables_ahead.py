@@ -160,7 +160,10 @@ def _kept_read(token: object) -> str | None:
     (tables_kept), looked for only when its file is there: that module's imports
     (dataclasses among them) would otherwise come before the read starts."""
     where = cachedir.directory()
-    if where is None or not (where / cachedir.TABLES_NFT).exists():
+    try:
+        if where is None or not (where / cachedir.TABLES_NFT).exists():
+            return None
+    except OSError:  # a directory this user may not search: nothing kept for it
         return None
     from dockyard.state import tables_kept
 

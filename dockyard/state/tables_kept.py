@@ -19,6 +19,7 @@ atomically; a file that is not exactly that, or not whole, is a miss.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import struct
@@ -45,15 +46,35 @@ def netns_cookie() -> int | None:
     return int(struct.unpack("=Q", value)[0])
 
 
+# Where libxtables and the extensions that print each match and target live (Debian's and
+# others' layouts; XTABLES_LIBDIR when set): one upgraded alone may print otherwise.
+_LIBRARIES = (
+    "usr/lib/*/xtables",
+    "usr/lib*/xtables",
+    "usr/lib/*/libxtables.so.*",
+    "usr/lib*/libxtables.so.*",
+)
+
+
 def _tool() -> str | None:
+    """Who prints the read: `iptables-nft-save`'s file, libxtables' and the extensions'."""
     found = shutil.which("iptables-nft-save")
     if found is None:
         return None
-    try:
-        st = Path(found).resolve().stat()
-    except OSError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    places = {Path(found).resolve()}
+    for pattern in _LIBRARIES:
+        places.update(Path("/").glob(pattern))
+    configured = os.environ.get("XTABLES_LIBDIR")
+    if configured:
+        places.add(Path(configured))
+    stamps = []
+    for place in sorted(places):
+        try:
+            st = place.stat()
+        except OSError:
+            return None
+        stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return ",".join(stamps)
 
 
 def key(generation: object) -> bytes | None:

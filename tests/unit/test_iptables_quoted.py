@@ -26,8 +26,11 @@ def printed(value: str) -> str:
     return f'"{escaped}"'
 
 
-def commented(port: int, comment: str) -> str:
-    return f"-p tcp -m tcp --dport {port} -m comment --comment {printed(comment)} -j RETURN"
+def commented(port: int, comment: str, interface: str = "") -> str:
+    """A rule with a comment; with `interface`, on that input interface, printed bare as
+    iptables prints one (it accepts `"`, `'`, `\\` and spaces in a name, with a warning)."""
+    on = f"-i {interface} " if interface else ""
+    return f"{on}-p tcp -m tcp --dport {port} -m comment --comment {printed(comment)} -j RETURN"
 
 
 WANTED = "-d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80"
@@ -54,9 +57,18 @@ comments = st.lists(
 ).map(lambda pieces: "".join(pieces)[:200])
 
 
+# Interface names up to 15 bytes, with what can pass for the start or end of a string.
+interfaces = st.lists(
+    st.sampled_from(['"', "'", "\\", " ", "a", "-", ' --comment "', " -j"]), max_size=4
+).map(lambda pieces: "".join(pieces)[:15])
+
+
 @given(
-    st.lists(st.one_of(st.just(WANTED), comments.map(lambda c: commented(7, c))), max_size=5),
-    st.lists(comments.map(lambda c: commented(8, c)), max_size=3),
+    st.lists(
+        st.one_of(st.just(WANTED), st.builds(commented, st.just(7), comments, interfaces)),
+        max_size=5,
+    ),
+    st.lists(st.builds(commented, st.just(8), comments, interfaces), max_size=3),
 )
 @settings(max_examples=300)
 def test_every_reading_finds_the_rules_whatever_their_comments(
@@ -64,7 +76,8 @@ def test_every_reading_finds_the_rules_whatever_their_comments(
 ) -> None:
     """The table read as blocks (`parse`), its line-by-line fallback (`_lines`) and the watch's
     `iptables -S CHAIN` reading (`listed`) each find exactly the rules printed, however their
-    comments mix quotes, backslashes, newlines and text that looks like rules or chains."""
+    comments mix quotes, backslashes, newlines and text that looks like rules or chains, and
+    whatever quotes and spaces the interface names before them hold."""
     chains = {"PREROUTING": builtin, "DOCKYARD": own}
     text = _saved(chains)
     tables = save.parse(text)
@@ -120,3 +133,23 @@ def test_the_plan_shows_a_newline_in_a_rule_as_an_escape() -> None:
     shown = change_lines(change, Style(colour=False))
     assert all("\n" not in line for line in shown)
     assert "\\n-A DOCKYARD " in shown[0]
+
+
+def test_a_quote_in_an_interface_name_opens_no_string() -> None:
+    """Interface names are printed bare: a `"` in one, even after text that reads as an
+    option taking a string, is no string's start. The tables after it are read, and the
+    chain after it is still read as one block."""
+    rules = [
+        '-i a"b -j ACCEPT',
+        '-i a --comment "z -j ACCEPT',
+        '-o "x -m comment --comment "y\nz" -j ACCEPT',
+    ]
+    text = (
+        _saved({"PREROUTING": rules, "DOCKYARD": [WANTED]}) + "*filter\n:FORWARD ACCEPT\nCOMMIT\n"
+    )
+    tables = save.parse(text)
+    assert list(tables["nat"].rules["PREROUTING"]) == rules
+    assert list(tables["nat"].rules["DOCKYARD"]) == [WANTED]
+    assert "filter" in tables
+    plain = _saved({"PREROUTING": rules[:2], "DOCKYARD": [WANTED]})
+    assert isinstance(save.parse(plain)["nat"].rules["DOCKYARD"], save.Lines)

@@ -337,3 +337,16 @@ def test_a_listener_that_ended_is_not_started_again(
     r._listen()
     _settle(r)
     assert started == [1]
+
+
+DONE = struct.pack("=IHHII", 20, netfilter.NLMSG_DONE, 2, 1, 0) + struct.pack("=i", 0)
+
+
+def test_a_table_owned_by_a_process_is_told_from_the_dump_of_the_tables() -> None:
+    """pyroute2's encoding of the kernel's NEWTABLE messages: `flags owner` (0x2) marks one
+    that the kernel removes, without a commit, when its owner's socket closes."""
+    plain = table("filter")
+    owned = encoded(nft_table_msg(), NFT | NEWTABLE, NFTA_TABLE_NAME="fw", NFTA_TABLE_FLAGS=0x2)
+    assert netfilter.parse_owned(plain + DONE) is False
+    assert netfilter.parse_owned(plain + owned + DONE) is True
+    assert netfilter.parse_owned(plain) is None  # the dump goes on in the next datagram

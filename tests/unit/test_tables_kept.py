@@ -3,6 +3,7 @@ generation, namespace, boot and tool, only when the file is dockyard's own and w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -138,16 +139,40 @@ def test_a_commit_told_is_kept_as_a_read_would_give_it() -> None:
         }
 
 
-def test_only_a_read_of_nf_tables_during_which_the_generation_stayed_is_kept(
+def test_only_a_read_that_stands_for_its_generation_is_kept(
     monkeypatch: pytest.MonkeyPatch, place: Path
 ) -> None:
     from dockyard.reconcilers.iptables import backends
 
+    owned = [True]
     monkeypatch.setattr(backends, "token_or_unknown", lambda backend: 8)
+    monkeypatch.setattr(backends, "_owned", lambda: owned[0])
     backends._keep("nft", 7, TEXT)  # the generation moved while it read
     backends._keep("legacy", 8, TEXT)  # no generation: never kept
+    backends._keep("nft", 8, TEXT)  # a table owned by a process may go without a commit
     background.finish()
     assert not (place / tables_kept.NAME).exists()
+    assert not backends.read_clean("nft")
+    owned[0] = False
     backends._keep("nft", 8, TEXT)
     background.finish()
+    assert backends.read_clean("nft")
     assert tables_kept.get(8, RULE_BYTES) == TEXT
+
+
+def test_the_tools_that_print_the_read_are_in_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An extension replaced (its directory's entries change), libxtables or the tool itself:
+    another key. The fixture's stand-in is put aside here."""
+    monkeypatch.undo()
+    if tables_kept.shutil.which("iptables-nft-save") is None:
+        pytest.skip("needs iptables-nft-save")
+    extensions = tmp_path / "xtables"
+    extensions.mkdir()
+    os.utime(extensions, (1, 1))  # so that the next entry moves its time whatever the clock
+    monkeypatch.setenv("XTABLES_LIBDIR", str(extensions))
+    before = tables_kept._tool()
+    assert before is not None and before == tables_kept._tool()
+    (extensions / "libxt_comment.so").write_bytes(b"new")
+    assert tables_kept._tool() != before

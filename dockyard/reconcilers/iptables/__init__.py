@@ -235,7 +235,8 @@ class Iptables:
         if tables is None:
             return
         self._expected = (after, IptablesObserved(got.backend, got.backend_reason, tables))
-        if got.backend == "nft" and text is not None and isinstance(after, Token):
+        clean = backends.read_clean("nft")  # the read `text` was: see there
+        if got.backend == "nft" and text is not None and clean and isinstance(after, Token):
             made = functools.partial(save.with_tables, text, tables)
             tables_kept.put(after.nft, made, tables_ahead.RULE_BYTES)
 

@@ -62,6 +62,7 @@ def save(backend: str, written: Path | None = None) -> str:
     began. On nf_tables, a read kept from an earlier run at the generation the tables still
     have is taken instead of reading (`tables_kept`), and a read during which the generation
     did not move is kept."""
+    _read_clean[backend] = False
     early = take(backend)
     if early is not None:
         if early.proc.poll() is None:  # still reading: a real wait
@@ -79,6 +80,7 @@ def save(backend: str, written: Path | None = None) -> str:
         text = kept[1] if kept is not None and kept[0] == before else None
         text = text if text is not None else tables_kept.get(before, RULE_BYTES)
         if text is not None:
+            _read_clean[backend] = True
             return text
     if backend == "legacy":
         names = netfilter.legacy_tables()
@@ -100,10 +102,35 @@ def save(backend: str, written: Path | None = None) -> str:
 
 
 def _keep(backend: str, before: object, text: str) -> None:
-    """Keep a read of nf_tables when its generation did not move while it ran (`before`, the
-    token from just before it began, is the token now)."""
-    if backend == "nft" and len(text) >= tables_kept.FROM and token_or_unknown(backend) == before:
+    """Keep a read of nf_tables that stands for the tables at its generation from then on
+    (`read_clean`)."""
+    clean = (
+        backend == "nft"
+        and isinstance(before, int)  # a generation: nf_tables is loaded, asking loads nothing
+        and token_or_unknown(backend) == before
+        and not _owned()
+    )
+    _read_clean[backend] = clean
+    if clean and len(text) >= tables_kept.FROM:
         tables_kept.put(before, text, RULE_BYTES)
+
+
+# Per backend, whether the read `save` last returned stands for the tables for as long as the
+# generation stays: the generation did not move while it ran, and no table was owned by a
+# process then (the kernel removes an owned table when its owner's socket closes, without a
+# commit; making one is a commit).
+_read_clean: dict[str, bool] = {}
+
+
+def read_clean(backend: str) -> bool:
+    return _read_clean.get(backend, False)
+
+
+def _owned() -> bool:
+    try:
+        return netfilter.nft_owned_table()
+    except OSError:
+        return True  # cannot tell
 
 
 # The token each backend had just before the read `save` last returned began.

@@ -166,6 +166,8 @@ def unordered(
     list the chain, and 2.6 s to take it flushed and written again. Past BULK rules such a
     chain is then written again whenever a rule of it must go."""
     rewrite = deletes_read_chain and len(current) > BULK
+    if isinstance(current, Lines) and own is not None and current.block == own.block:
+        return  # the wanted block, as iptables-save prints it: one comparison in C
     if own is not None and own.members is not None and isinstance(current, Lines) and not rewrite:
         near = _around(table, chain, current, own)
         if near is not None:

@@ -197,6 +197,27 @@ def _blocks(text: str, lo: int, hi: int) -> Table | None:
     return table if not text[first:end].strip() else None
 
 
+# What iptables prints just before a string it quotes (xtables_save_string): a comment, a
+# log prefix, a helper's name. Each is longer than an interface name may be (15 bytes), so no
+# name printed bare before it (iptables accepts `"`, spaces and newlines in one, with a
+# warning) can pass for it: a `"` after anything else is not a string's start.
+_OPENERS = (
+    " -m comment --comment ",
+    " -j LOG --log-prefix ",
+    " -j NFLOG --nflog-prefix ",
+    " -m helper --helper ",
+)
+
+
+def _opener(text: str, at: int) -> int:
+    """The next `"` from `at` that starts a string iptables quoted, or -1: each `"` found in
+    C, and a save holds few."""
+    quote = text.find('"', at)
+    while quote >= 0 and not text.endswith(_OPENERS, 0, quote):
+        quote = text.find('"', quote + 1)
+    return quote
+
+
 def _string_end(text: str, at: int) -> int:
     """Where the string iptables quoted from `at` (its `"`) ends: the index of its closing
     `"`, or -1. Inside, `"`, `\\` and `'` are escaped with a backslash (xtables_save_string)."""
@@ -211,31 +232,39 @@ def _string_end(text: str, at: int) -> int:
     return -1
 
 
-def _open_quote(text: str, across_lines: bool = False) -> bool:
-    """Whether a quoted string in `text` is not closed on its line (a comment holding a
-    newline, which the tools print as it is: its rule goes on over the next line, whatever
-    that looks like); with `across_lines`, whether one is not closed at all. Each string found
-    in C: a save holds few, and dockyard's own chains none."""
-    at = text.find('"')
+def _open_quote(text: str) -> bool:
+    """Whether a string iptables quoted in `text` is not closed on its line: a comment
+    holding a newline, which the tools print as it is; its rule goes on over the next line,
+    whatever that looks like."""
+    at = _opener(text, 0)
     while at >= 0:
         end = _string_end(text, at)
-        if end < 0 or (not across_lines and text.find("\n", at, end) >= 0):
+        if end < 0 or text.find("\n", at, end) >= 0:
             return True
-        at = text.find('"', end + 1)
+        at = _opener(text, end + 1)
     return False
 
 
 def _logical(text: str) -> Iterator[str]:
-    """The lines of iptables-save or `-S` output, a rule whose quoted string holds a newline
-    given whole, its lines joined again by that newline."""
-    lines = iter(text.split("\n"))  # as iptables-restore reads: not at \r, \x85 or U+2028
-    for line in lines:
-        while '"' in line and _open_quote(line, across_lines=True):
-            more = next(lines, None)
-            if more is None:
+    """The lines of iptables-save or `-S` output as `split("\\n")` gives them (iptables-restore
+    reads lines at "\\n" only, not at \\r, \\x85 or U+2028), but a rule whose quoted string
+    holds a newline whole, its lines joined by that newline. Each string is searched once."""
+    at, size = 0, len(text)
+    quote = _opener(text, 0)
+    while at <= size:
+        end = text.find("\n", at)
+        end = size if end < 0 else end
+        while 0 <= quote < end:
+            close = _string_end(text, quote)
+            if close < 0:
+                end, quote = size, -1
                 break
-            line += "\n" + more
-        yield line
+            if close > end:
+                end = text.find("\n", close)
+                end = size if end < 0 else end
+            quote = _opener(text, close + 1)
+        yield text[at:end]
+        at = end + 1
 
 
 def _by_lines(text: str) -> dict[str, Table]:
