@@ -140,6 +140,7 @@ def test_a_quote_in_an_interface_name_opens_no_string() -> None:
     option taking a string, is no string's start. The tables after it are read, and the
     chain after it is still read as one block."""
     rules = [
+        '-m helper ! --helper "h\nx" -j ACCEPT',
         '-i a"b -j ACCEPT',
         '-i a --comment "z -j ACCEPT',
         '-o "x -m comment --comment "y\nz" -j ACCEPT',
@@ -151,5 +152,5 @@ def test_a_quote_in_an_interface_name_opens_no_string() -> None:
     assert list(tables["nat"].rules["PREROUTING"]) == rules
     assert list(tables["nat"].rules["DOCKYARD"]) == [WANTED]
     assert "filter" in tables
-    plain = _saved({"PREROUTING": rules[:2], "DOCKYARD": [WANTED]})
+    plain = _saved({"PREROUTING": rules[1:3], "DOCKYARD": [WANTED]})
     assert isinstance(save.parse(plain)["nat"].rules["DOCKYARD"], save.Lines)

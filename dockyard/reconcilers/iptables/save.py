@@ -206,6 +206,7 @@ _OPENERS = (
     " -j LOG --log-prefix ",
     " -j NFLOG --nflog-prefix ",
     " -m helper --helper ",
+    " -m helper ! --helper ",
 )
 
 
