@@ -52,6 +52,19 @@ def token_or_unknown(backend: str) -> object:
         return UNKNOWN
 
 
+def owned_table(backend: str, token: object) -> bool:
+    """Whether nf_tables has a table owned by a process (`netfilter.nft_owned_table`), asked
+    only when `token` is a generation (nf_tables loaded); True when that cannot be told. A read
+    begun when none was stands for its generation for as long as that stays: the kernel
+    removes an owned table without a commit, but making one is a commit."""
+    if backend != "nft" or not isinstance(token, int):
+        return True
+    try:
+        return netfilter.nft_owned_table()
+    except OSError:
+        return True
+
+
 class _Early:
     """A save running in the background, its output going to an unnamed file. A plain class:
     the dataclasses module (with inspect, which it imports) costs 9 ms, here before the read
@@ -64,12 +77,14 @@ class _Early:
         proc: subprocess.Popen[bytes],
         out: IO[bytes],
         token: object = UNKNOWN,
+        owned: bool = True,
     ) -> None:
         self.began = began  # time.time()
         self.began_ns = began_ns  # time.monotonic_ns()
         self.proc = proc
         self.out = out
         self.token = token  # the tables' token just before it began (`token`)
+        self.owned = owned  # whether nf_tables had a table owned by a process then (or unknown)
 
     def result(self) -> str | None:
         if self.proc.wait() != 0:
@@ -130,6 +145,7 @@ def reading_ahead(spec: str | None = None) -> Iterator[None]:
             if not available(backend) or might_load_module(_MODULE[backend]):
                 continue
             before = token_or_unknown(backend)
+            owned = owned_table(backend, before)
             kept = _kept_read(before) if backend == "nft" else None
             if kept is not None:
                 _kept[backend] = (before, kept)
@@ -144,7 +160,7 @@ def reading_ahead(spec: str | None = None) -> Iterator[None]:
                 )
             except OSError:
                 continue
-            _ahead[backend] = _Early(began, began_ns, proc, out, before)
+            _ahead[backend] = _Early(began, began_ns, proc, out, before, owned)
         try:
             yield
         finally:

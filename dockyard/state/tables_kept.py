@@ -56,8 +56,15 @@ _LIBRARIES = (
 )
 
 
+# What the extensions read to name numbers (`-p 47` is printed `-p gre` through
+# /etc/protocols, as the name service says; connmark labels by name): another may print
+# another text for the same rules.
+_NAMING = ("/etc/protocols", "/etc/nsswitch.conf", "/etc/xtables/connlabel.conf")
+
+
 def _tool() -> str | None:
-    """Who prints the read: `iptables-nft-save`'s file, libxtables' and the extensions'."""
+    """Who prints the read: `iptables-nft-save`'s file, libxtables' and the extensions', and
+    the files they name numbers by."""
     found = shutil.which("iptables-nft-save")
     if found is None:
         return None
@@ -71,6 +78,15 @@ def _tool() -> str | None:
     for place in sorted(places):
         try:
             st = place.stat()
+        except OSError:
+            return None
+        stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    for name in _NAMING:
+        try:
+            st = Path(name).stat()
+        except FileNotFoundError:
+            stamps.append("-")
+            continue
         except OSError:
             return None
         stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")

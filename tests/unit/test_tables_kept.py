@@ -144,17 +144,14 @@ def test_only_a_read_that_stands_for_its_generation_is_kept(
 ) -> None:
     from dockyard.reconcilers.iptables import backends
 
-    owned = [True]
     monkeypatch.setattr(backends, "token_or_unknown", lambda backend: 8)
-    monkeypatch.setattr(backends, "_owned", lambda: owned[0])
-    backends._keep("nft", 7, TEXT)  # the generation moved while it read
-    backends._keep("legacy", 8, TEXT)  # no generation: never kept
-    backends._keep("nft", 8, TEXT)  # a table owned by a process may go without a commit
+    backends._keep("nft", 7, False, TEXT)  # the generation moved while it read
+    backends._keep("legacy", 8, False, TEXT)  # no generation: never kept
+    backends._keep("nft", 8, True, TEXT)  # a table owned when it began may go without a commit
     background.finish()
     assert not (place / tables_kept.NAME).exists()
     assert not backends.read_clean("nft")
-    owned[0] = False
-    backends._keep("nft", 8, TEXT)
+    backends._keep("nft", 8, False, TEXT)
     background.finish()
     assert backends.read_clean("nft")
     assert tables_kept.get(8, RULE_BYTES) == TEXT

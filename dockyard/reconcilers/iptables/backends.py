@@ -28,7 +28,14 @@ from dockyard.state import bootfacts, netfilter, tables_kept
 from dockyard.state.safepath import Tree
 from dockyard.state.scratch import scratch
 from dockyard.state.scratch import text as scratch_text
-from dockyard.state.tables_ahead import RULE_BYTES, UNKNOWN, take, take_kept, token_or_unknown
+from dockyard.state.tables_ahead import (
+    RULE_BYTES,
+    UNKNOWN,
+    owned_table,
+    take,
+    take_kept,
+    token_or_unknown,
+)
 
 DEFAULT_LOCK = "/run/xtables.lock"
 
@@ -71,9 +78,10 @@ def save(backend: str, written: Path | None = None) -> str:
         fresh = written is not None and _untouched_since(written, early.began, early.began_ns)
         if text is not None and fresh:
             _read_token[backend] = early.token
-            _keep(backend, early.token, text)
+            _keep(backend, early.token, early.owned, text)
             return text
     before = token_or_unknown(backend)
+    owned = owned_table(backend, before)
     _read_token[backend] = before
     if backend == "nft":
         kept = take_kept(backend)
@@ -97,40 +105,27 @@ def save(backend: str, written: Path | None = None) -> str:
         why = result.stderr.decode(errors="replace").strip()
         raise DockyardError(f"iptables-{backend}-save failed: {why}")
     text = result.stdout.decode(errors=RULE_BYTES)
-    _keep(backend, before, text)
+    _keep(backend, before, owned, text)
     return text
 
 
-def _keep(backend: str, before: object, text: str) -> None:
+def _keep(backend: str, before: object, owned: bool, text: str) -> None:
     """Keep a read of nf_tables that stands for the tables at its generation from then on
-    (`read_clean`)."""
-    clean = (
-        backend == "nft"
-        and isinstance(before, int)  # a generation: nf_tables is loaded, asking loads nothing
-        and token_or_unknown(backend) == before
-        and not _owned()
-    )
+    (`read_clean`): begun at generation `before` with no table owned by a process, and the
+    generation the same once it ended."""
+    clean = backend == "nft" and not owned and token_or_unknown(backend) == before
     _read_clean[backend] = clean
     if clean and len(text) >= tables_kept.FROM:
         tables_kept.put(before, text, RULE_BYTES)
 
 
 # Per backend, whether the read `save` last returned stands for the tables for as long as the
-# generation stays: the generation did not move while it ran, and no table was owned by a
-# process then (the kernel removes an owned table when its owner's socket closes, without a
-# commit; making one is a commit).
+# generation stays (`_keep`, tables_ahead.owned_table).
 _read_clean: dict[str, bool] = {}
 
 
 def read_clean(backend: str) -> bool:
     return _read_clean.get(backend, False)
-
-
-def _owned() -> bool:
-    try:
-        return netfilter.nft_owned_table()
-    except OSError:
-        return True  # cannot tell
 
 
 # The token each backend had just before the read `save` last returned began.

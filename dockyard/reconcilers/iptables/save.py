@@ -170,9 +170,9 @@ def _line_start(text: str, mark: str, at: int) -> int:
 def _blocks(text: str, lo: int, hi: int) -> Table | None:
     """The fast way, for iptables-save's own layout, of the table in text[lo:hi] (`lo` just
     after a newline): each chain's rules in one block, in the order of the chain headers.
-    Each block is found and checked with string searches in C, from the last chain back (a
-    block ends where the next one begins), and kept as one string (Lines). None when the
-    layout is any other: the caller reads line by line."""
+    Each block is found and checked with string searches in C, each from where the block
+    before it begins (a block ends where the next one begins), and kept as one string
+    (Lines). None when the layout is any other: the caller reads line by line."""
     first = text.find("\n-A ", lo - 1, hi)
     first = hi if first < 0 else first + 1
     table = Table()
@@ -183,30 +183,39 @@ def _blocks(text: str, lo: int, hi: int) -> Table | None:
             table.rules[name] = []
         elif line.strip() and line[:1] != "#":
             return None
-    end = hi  # where the block of the chain after this one begins
-    for name in reversed(table.chains):
+    starts: list[tuple[str, int]] = []
+    at = first - 1
+    for name in table.chains:
+        found = text.find(f"\n-A {name} ", at, hi)
+        if found >= 0:
+            starts.append((name, found + 1))
+            at = found
+    ends = [start for _, start in starts[1:]] + [hi] if starts else []
+    for (name, start), end in zip(starts, ends, strict=True):
         prefix = f"-A {name} "
-        start = text.find("\n" + prefix, first - 1, end) + 1
-        if start == 0:
-            continue
         last = end - 1 if text[end - 1] == "\n" else end  # the block without its last newline
         if text.count("\n", start, last) != text.count("\n" + prefix, start, last):
             return None  # another chain's rule among this chain's
         table.rules[name] = Lines(text[start:last], prefix)
-        end = start
-    return table if not text[first:end].strip() else None
+    return table if not text[first : starts[0][1] if starts else hi].strip() else None
 
 
-# What iptables prints just before a string it quotes (xtables_save_string): a comment, a
-# log prefix, a helper's name. Each is longer than an interface name may be (15 bytes), so no
-# name printed bare before it (iptables accepts `"`, spaces and newlines in one, with a
-# warning) can pass for it: a `"` after anything else is not a string's start.
+# What iptables prints just before a string it quotes: a comment, a log prefix, a helper's
+# name (xtables_save_string), a string match's pattern. Each is longer than an interface name
+# may be (15 bytes), so no name printed bare before it (iptables accepts `"`, spaces and
+# newlines in one, with a warning) can pass for it: a `"` after anything else is not a
+# string's start. Every option whose string may hold a `"` is here: inside a string, text
+# that reads as one of these is skipped with the string.
 _OPENERS = (
     " -m comment --comment ",
     " -j LOG --log-prefix ",
     " -j NFLOG --nflog-prefix ",
     " -m helper --helper ",
     " -m helper ! --helper ",
+    " -m string --string ",
+    " -m string ! --string ",
+    " -m string --hex-string ",
+    " -m string ! --hex-string ",
 )
 
 
