@@ -57,9 +57,15 @@ _LIBRARIES = (
 
 
 # What the extensions read to name numbers (`-p 47` is printed `-p gre` through
-# /etc/protocols, as the name service says; connmark labels by name): another may print
-# another text for the same rules.
-_NAMING = ("/etc/protocols", "/etc/nsswitch.conf", "/etc/xtables/connlabel.conf")
+# /etc/protocols, as the name service says; connlabels, device groups and realms by name):
+# another may print another text for the same rules.
+_NAMING = (
+    "/etc/protocols",
+    "/etc/nsswitch.conf",
+    "/etc/xtables/connlabel.conf",
+    "/etc/iproute2/group",
+    "/etc/iproute2/rt_realms",
+)
 
 
 def _tool() -> str | None:

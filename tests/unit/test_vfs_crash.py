@@ -90,7 +90,11 @@ def test_killed_at_a_random_moment_then_finished_equals_never_killed(tmp_path: P
     want = state(tmp_path / "reference" / "docker")
     rng = random.Random(14)
     killed = 0
-    for n in range(4):
+    # Up to 12 tries for 4 kills that land: a try that finished before its kill (the machine
+    # sped up since the reference run) halves the span the next delays are drawn from.
+    for n in range(12):
+        if killed == 4:
+            break
         base = Path(f"{tmp_path}/r{n}")
         spec, proc = host(base, big)
         journal = base / "docker" / ".dockyard-migration.journal"
@@ -101,6 +105,7 @@ def test_killed_at_a_random_moment_then_finished_equals_never_killed(tmp_path: P
         p.send_signal(signal.SIGKILL)
         p.communicate()
         killed += p.returncode == -9  # not when it had finished already
+        span = span if p.returncode == -9 else span / 2
         assert run(spec, proc) == 0
         assert state(base / "docker") == want, f"differs after kill {n}"
     assert killed >= 2

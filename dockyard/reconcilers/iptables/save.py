@@ -169,10 +169,11 @@ def _line_start(text: str, mark: str, at: int) -> int:
 
 def _blocks(text: str, lo: int, hi: int) -> Table | None:
     """The fast way, for iptables-save's own layout, of the table in text[lo:hi] (`lo` just
-    after a newline): each chain's rules in one block, in the order of the chain headers.
-    Each block is found and checked with string searches in C, each from where the block
-    before it begins (a block ends where the next one begins), and kept as one string
-    (Lines). None when the layout is any other: the caller reads line by line."""
+    after a newline): each chain's rules in one block, the blocks in the order of the chain
+    headers. Block after block, the chain is read from its first line and the block's end
+    found in a few steps (`_run_end`), then checked with string searches in C, and kept as
+    one string (Lines); chains with no rules cost nothing. None when the layout is any
+    other: the caller reads line by line."""
     first = text.find("\n-A ", lo - 1, hi)
     first = hi if first < 0 else first + 1
     table = Table()
@@ -183,29 +184,65 @@ def _blocks(text: str, lo: int, hi: int) -> Table | None:
             table.rules[name] = []
         elif line.strip() and line[:1] != "#":
             return None
-    starts: list[tuple[str, int]] = []
-    at = first - 1
-    for name in table.chains:
-        found = text.find(f"\n-A {name} ", at, hi)
-        if found >= 0:
-            starts.append((name, found + 1))
-            at = found
-    ends = [start for _, start in starts[1:]] + [hi] if starts else []
-    for (name, start), end in zip(starts, ends, strict=True):
+    order = {name: i for i, name in enumerate(table.chains)}
+    at, seen = first, -1
+    while at < hi:
+        line_end = text.find("\n", at, hi)
+        space = text.find(" ", at + 3, hi if line_end < 0 else line_end)
+        if not text.startswith("-A ", at) or space < 0:
+            return None
+        name = text[at + 3 : space]
+        if order.get(name, -1) <= seen:
+            return None  # a chain without a header, or one's rules in two places
+        seen = order[name]
         prefix = f"-A {name} "
+        end = _run_end(text, at, hi, prefix)
         last = end - 1 if text[end - 1] == "\n" else end  # the block without its last newline
-        if text.count("\n", start, last) != text.count("\n" + prefix, start, last):
+        if text.count("\n", at, last) != text.count("\n" + prefix, at, last):
             return None  # another chain's rule among this chain's
-        table.rules[name] = Lines(text[start:last], prefix)
-    return table if not text[first : starts[0][1] if starts else hi].strip() else None
+        table.rules[name] = Lines(text[at:last], prefix)
+        at = end
+    return table
+
+
+def _run_end(text: str, start: int, hi: int, prefix: str) -> int:
+    """Where the lines from `start` (the first begins with `prefix`) stop beginning with it:
+    the start of the first line that does not, or `hi`. Galloping then halving over offsets,
+    one line looked at each step: as many steps as the logarithm of the run's length. In a
+    layout where the lines of `prefix` are not together, some end is found: the caller's
+    checks refuse it."""
+
+    def after(offset: int) -> int:  # the start of the line after the one holding `offset`
+        newline = text.find("\n", offset, hi)
+        return hi if newline < 0 else newline + 1
+
+    good, step = start, 1 << 12
+    while True:
+        probe = after(min(good + step, hi - 1))
+        if probe >= hi or not text.startswith(prefix, probe):
+            bad = probe
+            break
+        good, step = probe, step * 2
+    while True:
+        following = after(good)
+        if following >= bad:
+            return bad
+        middle = after((good + bad) // 2)
+        middle = following if middle >= bad else middle
+        if text.startswith(prefix, middle):
+            good = middle
+        else:
+            bad = middle
 
 
 # What iptables prints just before a string it quotes: a comment, a log prefix, a helper's
-# name (xtables_save_string), a string match's pattern. Each is longer than an interface name
-# may be (15 bytes), so no name printed bare before it (iptables accepts `"`, spaces and
-# newlines in one, with a warning) can pass for it: a `"` after anything else is not a
-# string's start. Every option whose string may hold a `"` is here: inside a string, text
-# that reads as one of these is skipped with the string.
+# or an nfacct object's name (xtables_save_string, which puts a space of its own first), a
+# string match's pattern. Each is longer than an interface name may be (15 bytes), so no
+# name printed bare before it (iptables accepts `"`, spaces and newlines in one, with a
+# warning) can pass for it: a `"` after anything else is not a string's start. Every option
+# of iptables 1.8.9 whose string may hold a `"` is here (but ULOG's and LED's, whose kernel
+# modules this kernel lacks): inside a string, text that reads as one of these is skipped
+# with the string.
 _OPENERS = (
     " -m comment --comment ",
     " -j LOG --log-prefix ",
@@ -216,6 +253,8 @@ _OPENERS = (
     " -m string ! --string ",
     " -m string --hex-string ",
     " -m string ! --hex-string ",
+    " -m nfacct --nfacct-name  ",
+    " -m nfacct ! --nfacct-name  ",
 )
 
 
