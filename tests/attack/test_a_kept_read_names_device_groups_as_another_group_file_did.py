@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from dockyard.state import tables_kept
-from tests.integration.test_iptables import BACKENDS, Firewall, mappings
+from tests.attack.kept_reads import padded, run_seeing
+from tests.integration.test_iptables import BACKENDS, Firewall
 
 pytestmark = [
     pytest.mark.root,
@@ -34,34 +35,11 @@ pytestmark = [
 def run_with_blue(fw: Firewall, tmp_path: Path, *args: str, **env: str) -> tuple[int, str]:
     group = tmp_path / "group"
     group.write_text("5\tblue\n" + Path("/etc/iproute2/group").read_text())
-    argv = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        'mount --bind "$0" /etc/iproute2/group && exec "$@"',
-        str(group),
-        *fw.box._reconcile(args),
-    ]
-    result = fw.box.run(argv, env=env)
-    return result.returncode, result.stdout + result.stderr
+    return run_seeing(fw, "/etc/iproute2/group", group, *args, **env)
 
 
 def setup(fw: Firewall, tmp_path: Path) -> None:
-    fw.spec({"published_ports": mappings(1, host=8080, container=80)})
-    fw.converge()
-    padding = tmp_path / "padding"
-    lines = ["*nat", ":PADDING - [0:0]"]
-    lines += [
-        f"-A PADDING -s 10.{i // 250}.{i % 250}.1/32 -m comment --comment {'p' * 150} -j RETURN"
-        for i in range(6000)
-    ]
-    padding.write_text("\n".join([*lines, "COMMIT", ""]))
-    result = fw.box.run(["sh", "-c", f"iptables-nft-restore --noflush < {padding}"])
-    assert result.returncode == 0, result.stderr
-    fw.iptables("-t", "nat", "-A", "DOCKYARD", "-m", "devgroup", "--src-group", "5", "-j", "ACCEPT")
+    padded(fw, tmp_path, "-m", "devgroup", "--src-group", "5", "-j", "ACCEPT")
 
 
 def test_a_plan_from_the_kept_read_is_not_the_plan_a_read_gives(

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from dockyard.state import tables_kept
-from tests.integration.test_iptables import BACKENDS, Firewall, mappings
+from tests.attack.kept_reads import padded, run_seeing
+from tests.integration.test_iptables import BACKENDS, Firewall
 
 pytestmark = [
     pytest.mark.root,
@@ -37,37 +38,14 @@ def run_without_gre(fw: Firewall, tmp_path: Path, *args: str, **env: str) -> tup
             if not line.startswith("gre")
         )
     )
-    argv = [
-        "unshare",
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        'mount --bind "$0" /etc/protocols && exec "$@"',
-        str(protocols),
-        *fw.box._reconcile(args),
-    ]
-    result = fw.box.run(argv, env=env)
-    return result.returncode, result.stdout + result.stderr
+    return run_seeing(fw, "/etc/protocols", protocols, *args, **env)
 
 
 def test_a_plan_from_the_kept_read_is_not_the_plan_a_read_gives(
     box_factory: Any, tmp_path: Path
 ) -> None:
     fw = Firewall(box_factory(), "nft")
-    fw.spec({"published_ports": mappings(1, host=8080, container=80)})
-    fw.converge()
-    padding = tmp_path / "padding"
-    lines = ["*nat", ":PADDING - [0:0]"]
-    lines += [
-        f"-A PADDING -s 10.{i // 250}.{i % 250}.1/32 -m comment --comment {'p' * 150} -j RETURN"
-        for i in range(6000)
-    ]
-    padding.write_text("\n".join([*lines, "COMMIT", ""]))
-    result = fw.box.run(["sh", "-c", f"iptables-nft-restore --noflush < {padding}"])
-    assert result.returncode == 0, result.stderr
-    fw.iptables("-t", "nat", "-A", "DOCKYARD", "-p", "47", "-j", "ACCEPT")
+    padded(fw, tmp_path, "-p", "47", "-j", "ACCEPT")
 
     kept = fw.box.path("var/cache/dockyard") / tables_kept.NAME
     code, out = fw.plan()  # read where 47 is gre, and kept
@@ -86,18 +64,7 @@ def test_a_run_on_the_kept_read_fails_where_a_read_would_converge(
     box_factory: Any, tmp_path: Path
 ) -> None:
     fw = Firewall(box_factory(), "nft")
-    fw.spec({"published_ports": mappings(1, host=8080, container=80)})
-    fw.converge()
-    padding = tmp_path / "padding"
-    lines = ["*nat", ":PADDING - [0:0]"]
-    lines += [
-        f"-A PADDING -s 10.{i // 250}.{i % 250}.1/32 -m comment --comment {'p' * 150} -j RETURN"
-        for i in range(6000)
-    ]
-    padding.write_text("\n".join([*lines, "COMMIT", ""]))
-    result = fw.box.run(["sh", "-c", f"iptables-nft-restore --noflush < {padding}"])
-    assert result.returncode == 0, result.stderr
-    fw.iptables("-t", "nat", "-A", "DOCKYARD", "-p", "47", "-j", "ACCEPT")
+    padded(fw, tmp_path, "-p", "47", "-j", "ACCEPT")
     assert fw.plan()[0] == 2  # read and kept where 47 is gre
     for _ in range(2):
         code, out = run_without_gre(fw, tmp_path, "SPEC")

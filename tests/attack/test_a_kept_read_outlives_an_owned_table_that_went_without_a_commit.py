@@ -13,13 +13,12 @@ read gives, which the README promises.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
+from tests.attack.kept_reads import owned_filter
 from tests.integration.test_iptables import BACKENDS, Firewall, mappings
 
 pytestmark = [
@@ -37,25 +36,7 @@ def test_a_table_gone_with_its_owner_is_still_read_from_the_kept_file(box_factor
     fw = Firewall(box_factory(), "nft")
     fw.spec({"published_ports": mappings(8000, host=10000, container=10000)})  # nat > 1 MiB
     fw.converge()
-    fw.box.run(["nft", "delete", "table", "ip", "filter"], check=True)
-    owner = subprocess.Popen(
-        ["ip", "netns", "exec", fw.box.ns, "nft", "-i"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert owner.stdin is not None
-    owner.stdin.write(
-        "add table ip filter { flags owner; }\n"
-        "add chain ip filter FORWARD { type filter hook forward priority 0; }\n"
-        'add rule ip filter FORWARD oifname "eth9" log\n'
-    )
-    owner.stdin.flush()
-    for _ in range(50):
-        if "incompatible" in fw.box.run(["iptables-nft-save", "-t", "filter"]).stdout:
-            break
-        time.sleep(0.1)
+    owner = owned_filter(fw)
     code, out = fw.plan()
     assert code == 1 and "filter" in out, out  # refused: the owner's table (a real read)
     owner.stdin.close()

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from typing import Any
 
 import pytest
 
 from dockyard.state import tables_kept
+from tests.attack.kept_reads import owned_filter
 from tests.integration.test_iptables import BACKENDS, Firewall, mappings
 
 pytestmark = [
@@ -53,7 +52,6 @@ def test_a_read_of_an_owned_table_whose_owner_exits_as_it_ends_is_not_kept(
     fw = Firewall(box_factory(), "nft")
     fw.spec({"published_ports": mappings(8000, host=10000, container=10000)})  # nat > 1 MiB
     fw.converge()
-    fw.box.run(["nft", "delete", "table", "ip", "filter"], check=True)
     base = fw.box.base
     flag, pid = base / "kill-owner", base / "owner.pid"
     bin_dir = base / "wrapped-bin"
@@ -63,24 +61,7 @@ def test_a_read_of_an_owned_table_whose_owner_exits_as_it_ends_is_not_kept(
     save.chmod(0o755)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
 
-    owner = subprocess.Popen(
-        ["ip", "netns", "exec", fw.box.ns, "nft", "-i"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert owner.stdin is not None
-    owner.stdin.write(
-        "add table ip filter { flags owner; }\n"
-        "add chain ip filter FORWARD { type filter hook forward priority 0; }\n"
-        'add rule ip filter FORWARD oifname "eth9" log\n'
-    )
-    owner.stdin.flush()
-    for _ in range(50):
-        if "incompatible" in fw.box.run(["iptables-nft-save", "-t", "filter"]).stdout:
-            break
-        time.sleep(0.1)
+    owner = owned_filter(fw)
     pid.write_text(f"{owner.pid}\n")
     flag.write_text("")
     kept = fw.box.path("var/cache/dockyard") / tables_kept.NAME
