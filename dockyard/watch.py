@@ -35,6 +35,7 @@ from dockyard.errors import DockyardError, LockTimeout, SpecError
 from dockyard.reconcilers import default_set
 from dockyard.reconcilers.base import Reconciler
 from dockyard.spec.resident import load_resident
+from dockyard.state import tables_kept
 from dockyard.state.host import Host
 
 DEBOUNCE = 0.05  # seconds: one burst of netlink events, one pass
@@ -420,6 +421,7 @@ class Watch:
 
 def main(options: Options) -> int:
     gc.enable()  # off for a one-off run (process.run); a watch runs for good
+    tables_kept.stop_keeping()
     try:
         return Watch(options).run()
     except LockTimeout as e:

@@ -134,11 +134,20 @@ def get(generation: object, encoding_errors: str) -> str | None:
     return data[start:].decode(errors=encoding_errors)
 
 
+_keeping = [True]
+
+
+def stop_keeping() -> None:
+    """A watch keeps nothing (it has its own shortcut, watch.py): making a kept file of 100,000
+    ports' rules takes about 100 MB on a thread, which glibc keeps for the process after."""
+    _keeping[0] = False
+
+
 def put(generation: object, text: str | Callable[[], str | None], encoding_errors: str) -> None:
     """Keep `text`, the tables at `generation` (or what makes it: made on that thread), on
     another thread once the run waits (`background`): failing to keep it changes nothing but
     the next run's speed."""
-    if isinstance(text, str) and len(text) < FROM:
+    if not _keeping[0] or (isinstance(text, str) and len(text) < FROM):
         return
     written = key(generation)
     where = cachedir.directory()

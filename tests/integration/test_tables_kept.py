@@ -16,6 +16,7 @@ from dockyard.reconcilers.iptables import save
 from dockyard.state import tables_kept
 from tests.integration.test_iptables import BACKENDS, Firewall, mappings
 from tests.integration.test_iptables_verify import Wrapped
+from tests.integration.watching import Watcher
 
 pytestmark = [
     pytest.mark.root,
@@ -109,3 +110,19 @@ def test_another_namespace_does_not_take_it(wrapped: Wrapped, box_factory: Any) 
     code, out, saves = plan(wrapped, other, DOCKYARD_CACHE_DIR=cache)
     assert (code, saves) == (2, 1), out
     assert "No changes" not in out
+
+
+def test_a_watch_keeps_nothing(wrapped: Wrapped) -> None:
+    """A watch has its own shortcut and runs for good: it reads (here from nothing kept) and
+    keeps no file, whose making would hold about 100 MB in the process at 100,000 ports."""
+    kept = wrapped.fw.box.path("var/cache/dockyard") / tables_kept.NAME
+    kept.unlink()
+    watcher = Watcher(wrapped.fw.box, count_passes=True)
+    try:
+        watcher.wait_passes(2)
+    finally:
+        assert watcher.stop() == 0
+    assert not kept.exists()
+    code, out, saves = plan(wrapped)  # a run after it reads, and keeps
+    assert (code, saves) == (0, 1), out
+    assert kept.is_file()

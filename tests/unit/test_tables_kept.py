@@ -173,3 +173,12 @@ def test_the_tools_that_print_the_read_are_in_its_key(
     assert before is not None and before == tables_kept._tool()
     (extensions / "libxt_comment.so").write_bytes(b"new")
     assert tables_kept._tool() != before
+
+
+def test_a_watch_keeps_nothing(monkeypatch: pytest.MonkeyPatch, place: Path) -> None:
+    """`watch.main` stops keeping: making a kept file of 100,000 ports' rules takes about 100 MB
+    on a thread, which glibc keeps for the process, and a watch must stay near 100 MB."""
+    monkeypatch.setattr(tables_kept, "_keeping", [True])
+    tables_kept.stop_keeping()
+    _put(7)
+    assert not (place / tables_kept.NAME).exists()
