@@ -7,10 +7,10 @@ long), where writing a chain of them again takes 2.6 s. nf_tables counts its com
 commit in a network namespace, of any table and family, moves that namespace's generation
 (`NFT_MSG_GETGEN`), so a ruleset at the same generation is the same ruleset. A read is kept
 under a key of its generation, the namespace (its cookie, `SO_NETNS_COOKIE`, never reused
-while the machine is up), the boot, and the `iptables-nft-save` that printed it (an upgrade
-may print otherwise); a run whose key is the same takes the kept text instead of reading.
-Only a read during which the generation did not move is kept, and only one of FROM bytes or
-more: a small read costs less than keeping it.
+while the machine is up), the boot, and what printed it (`_tool`: an upgrade or another
+/etc/protocols may print otherwise); a run whose key is the same takes the kept text instead
+of reading. The caller keeps only a read that stands for its generation (backends._keep) and
+only one of FROM bytes or more: a small read costs less than keeping it.
 
 The file lives in the cache directory (`cachedir`), 0600 in a 0700 directory, written
 atomically; a file that is not exactly that, or not whole, is a miss.
@@ -80,23 +80,23 @@ def _tool() -> str | None:
     configured = os.environ.get("XTABLES_LIBDIR")
     if configured:
         places.add(Path(configured))
-    stamps = []
-    for place in sorted(places):
-        try:
-            st = place.stat()
-        except OSError:
-            return None
-        stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
-    for name in _NAMING:
-        try:
-            st = Path(name).stat()
-        except FileNotFoundError:
-            stamps.append("-")
-            continue
-        except OSError:
-            return None
-        stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    try:
+        stamps = [_stamp(place) for place in sorted(places)]
+        stamps += [_stamp(Path(name), missing="-") for name in _NAMING]
+    except OSError:
+        return None
     return ",".join(stamps)
+
+
+def _stamp(place: Path, missing: str | None = None) -> str:
+    """A file as found now; `missing` for one that is not there, when that may be."""
+    try:
+        st = place.stat()
+    except FileNotFoundError:
+        if missing is None:
+            raise
+        return missing
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def key(generation: object) -> bytes | None:

@@ -146,8 +146,6 @@ class Iptables:
             return expected[1]
         try:
             got = self._observe(spec, host.state_dir / WRITTEN)
-            if got.scope is not None:
-                self._text = None
             whole = got.scope is None and got.backend is not None
             self._read = (spec, got, self._read_token(spec)) if whole else None
             return got

@@ -67,8 +67,8 @@ def save(backend: str, written: Path | None = None) -> str:
     (`reading_ahead`) is taken instead when `written`, the stamp dockyard touches before and
     after each commit, shows that no commit of dockyard's can have happened since that read
     began. On nf_tables, a read kept from an earlier run at the generation the tables still
-    have is taken instead of reading (`tables_kept`), and a read during which the generation
-    did not move is kept."""
+    have is taken instead of reading (`tables_kept`), and a read that stands for its
+    generation is kept (`_keep`)."""
     _read_clean[backend] = False
     early = take(backend)
     if early is not None:
@@ -81,7 +81,6 @@ def save(backend: str, written: Path | None = None) -> str:
             _keep(backend, early.token, early.owned, text)
             return text
     before = token_or_unknown(backend)
-    owned = owned_table(backend, before)
     _read_token[backend] = before
     if backend == "nft":
         kept = take_kept(backend)
@@ -90,6 +89,7 @@ def save(backend: str, written: Path | None = None) -> str:
         if text is not None:
             _read_clean[backend] = True
             return text
+    owned = owned_table(backend, before)  # asked before the read begins: see there
     if backend == "legacy":
         names = netfilter.legacy_tables()
         text = _side_by_side(names) if names is not None and len(names) > 1 else None
